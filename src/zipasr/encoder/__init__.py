@@ -1,0 +1,6 @@
+"""The Zipformer encoder: front end, blocks, stacks and the U-Net that connects them."""
+
+from zipasr.encoder.config import ZipformerConfig
+from zipasr.encoder.zipformer import Zipformer
+
+__all__ = ["Zipformer", "ZipformerConfig"]

@@ -1,0 +1,76 @@
+"""The convolution module: GLU -> depthwise conv over time -> SwooshR -> Linear."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from zipasr.nn.activations import swoosh_r
+from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
+from zipasr.nn.scaled_init import scaled_linear
+from zipasr.nn.schedule import Schedule, TrainingClock
+from zipasr.regularizers import Balancer, Whiten
+from zipasr.regularizers.whiten import whitening_schedule
+
+
+class ConvolutionModule(nn.Module):
+    """Gated depthwise convolution over time; no normalisation inside.
+
+    Padded frames are zeroed right before the depthwise convolution, so padding never leaks
+    into valid frames through it. In causal mode the convolution is chunk-causal
+    (:class:`ChunkCausalDepthwiseConv1d`) and ``chunk_frames`` selects the chunk.
+
+    Args:
+        dim: C.
+        kernel_size: K (odd).
+        causal: use the chunk-causal convolution.
+
+    Shapes:
+        x: (T, B, C); key_padding_mask: (B, T) bool, True = padding  ->  (T, B, C)
+    """
+
+    def __init__(self, dim: int, kernel_size: int, causal: bool, clock: TrainingClock) -> None:
+        super().__init__()
+        self.dim, self.causal = dim, causal
+        self.in_proj = nn.Linear(dim, 2 * dim)  # [value | sigmoid gate]
+        self.depthwise: nn.Module
+        if causal:
+            self.depthwise = ChunkCausalDepthwiseConv1d(dim, kernel_size)
+        else:
+            self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.out_proj = scaled_linear(dim, dim, initial_scale=0.05)
+        self.gate_balancer = Balancer(
+            dim, -1,
+            min_positive=Schedule((0.0, 0.05), (8000.0, 0.025)), max_positive=1.0,
+            min_abs=1.5, max_abs=Schedule((0.0, 5.0), (8000.0, 10.0), default=1.0), clock=clock,
+        )  # fmt: skip
+        self.conv_balancer = Balancer(
+            dim, 1,
+            min_positive=Schedule((0.0, 0.1), (8000.0, 0.05)), max_positive=1.0,
+            min_abs=Schedule((0.0, 0.2), (20000.0, 0.5)), max_abs=10.0, clock=clock,
+        )  # fmt: skip
+        self.whiten = Whiten(1, whitening_schedule(7.5), grad_scale=0.01, clock=clock)
+
+    def glu(self, x: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        """(T, B, C) -> the gated value as (B, C, T), zero on padded frames."""
+        y = self.in_proj(x)
+        a = y[..., : self.dim] * torch.sigmoid(self.gate_balancer(y[..., self.dim :]))
+        a = a.permute(1, 2, 0)
+        if key_padding_mask is not None:
+            a = a.masked_fill(key_padding_mask.unsqueeze(1), 0.0)
+        return a
+
+    def project(self, a: Tensor) -> Tensor:
+        """(B, C, T) convolution output -> (T, B, C) module output."""
+        a = self.conv_balancer(a).permute(2, 0, 1)
+        return self.out_proj(self.whiten(swoosh_r(a)))
+
+    def forward(
+        self, x: Tensor, key_padding_mask: Tensor | None = None, chunk_frames: int | None = None
+    ) -> Tensor:
+        a = self.glu(x, key_padding_mask)
+        if self.causal:
+            a = self.depthwise(a, chunk_frames)
+        else:
+            a = self.depthwise(a)
+        return self.project(a)

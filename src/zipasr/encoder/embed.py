@@ -1,0 +1,101 @@
+"""The convolutional front end: 100 Hz fbank -> 50 Hz embeddings (``encoder_embed``)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zipasr.nn.activations import swoosh_l, swoosh_r
+from zipasr.nn.bias_norm import BiasNorm
+from zipasr.nn.scaled_init import scaled_conv2d
+from zipasr.nn.schedule import Schedule, TrainingClock
+from zipasr.regularizers import Balancer, ScaleGrad, SequenceDropout, SharedDropout, Whiten
+from zipasr.regularizers.whiten import whitening_schedule
+
+CONV_CHANNELS = (8, 32, 128)
+CONVNEXT_HIDDEN = 384
+#: ConvNeXt look-ahead at 50 Hz: its 7x7 kernel sees 3 future frames.
+CONVNEXT_CONTEXT = 3
+
+
+def embedded_frames(feature_frames: int) -> int:
+    """50 Hz frames the front end emits for ``feature_frames`` 100 Hz frames: (T - 7) // 2."""
+    return (feature_frames - 7) // 2
+
+
+class ConvNeXt(nn.Module):
+    """Residual ConvNeXt block on (B, C, T, F): depthwise 7x7 -> 1x1 (3C) -> SwooshL -> 1x1 (C).
+
+    The two 1x1 convolutions are applied as matrix products over a channels-last view, which is
+    what they are; the parameters keep nn.Conv2d's layout.
+    """
+
+    def __init__(self, channels: int, hidden: int, clock: TrainingClock) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.pointwise1 = nn.Conv2d(channels, hidden, 1)
+        self.pointwise2 = scaled_conv2d(hidden, channels, 1, initial_scale=0.01)
+        self.hidden_balancer = Balancer(
+            hidden, -1, min_positive=0.3, max_positive=1.0, min_abs=0.75, max_abs=5.0, clock=clock
+        )
+        self.layer_drop = SequenceDropout(Schedule((0.0, 0.2), (20000.0, 0.015)), 0, clock)
+        self.out_balancer = Balancer(
+            channels, 1, min_positive=0.4, max_positive=0.6, min_abs=1.0, max_abs=6.0, clock=clock
+        )
+        self.out_whiten = Whiten(1, 5.0, grad_scale=0.01, clock=clock)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.depthwise(x).permute(0, 2, 3, 1)  # (B, T, F, C)
+        h = F.linear(h, self.pointwise1.weight.flatten(1), self.pointwise1.bias)
+        h = swoosh_l(self.hidden_balancer(h))
+        h = F.linear(h, self.pointwise2.weight.flatten(1), self.pointwise2.bias)
+        x = x + self.layer_drop(h.permute(0, 3, 1, 2))
+        x = self.out_balancer(x)
+        return self.out_whiten(x.transpose(1, 3)).transpose(1, 3)
+
+
+class Conv2dSubsampling(nn.Module):
+    """Front end: three 3x3 convolutions (time stride 1, 2, 1), a ConvNeXt block, a linear
+    projection and BiasNorm. 100 Hz -> 50 Hz; 80 bins -> 19 after the strides.
+
+    Args:
+        in_features: feature bins (80).
+        out_dim: C0, the first stack's width.
+
+    Shapes:
+        x: (B, T, in_features) -> (B, (T - 7) // 2, out_dim)
+    """
+
+    def __init__(self, in_features: int, out_dim: int, clock: TrainingClock) -> None:
+        super().__init__()
+        c1, c2, c3 = CONV_CHANNELS
+        self.conv1 = nn.Conv2d(1, c1, 3, padding=(0, 1))
+        self.conv2 = nn.Conv2d(c1, c2, 3, stride=2)
+        self.conv3 = nn.Conv2d(c2, c3, 3, stride=(1, 2))
+        self.grad_scale = ScaleGrad(0.2)
+        self.balancer1 = Balancer(c1, 1, max_abs=1.0, clock=clock)
+        self.balancer2 = Balancer(c2, 1, max_abs=4.0, clock=clock)
+        self.balancer3 = Balancer(c3, 1, max_abs=4.0, clock=clock)
+        self.convnext = ConvNeXt(c3, CONVNEXT_HIDDEN, clock)
+        self.freq_bins = ((in_features - 1) // 2 - 1) // 2
+        self.proj = nn.Linear(c3 * self.freq_bins, out_dim)
+        self.whiten = Whiten(1, whitening_schedule(4.0), grad_scale=0.02, clock=clock)
+        self.norm = BiasNorm(out_dim)
+        self.dropout = SharedDropout(Schedule((0.0, 0.3), (20000.0, 0.1)), 1, clock)
+
+    def conv_stack(self, x: Tensor) -> Tensor:
+        """(B, T, F) features -> (B, 128, (T - 7) // 2, 19), before the ConvNeXt."""
+        x = self.balancer1(self.grad_scale(self.conv1(x.unsqueeze(1))))
+        x = self.balancer2(self.conv2(swoosh_r(x)))
+        x = self.balancer3(self.conv3(swoosh_r(x)))
+        return swoosh_r(x)
+
+    def project(self, x: Tensor) -> Tensor:
+        """(B, 128, T', 19) -> (B, T', C0): flatten channel-major, project, normalise."""
+        b, c, t, f = x.shape
+        x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)
+        x = self.norm(self.whiten(self.proj(x)))
+        return self.dropout(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.project(self.convnext(self.conv_stack(x)))

@@ -1,0 +1,251 @@
+"""Zipformer: the front end and the U-Net of stacks, as one module."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zipasr.encoder.config import (
+    MIN_FEATURE_FRAMES,
+    OUTPUT_DOWNSAMPLING,
+    ZipformerConfig,
+    recipe_unmasked_dims,
+)
+from zipasr.encoder.embed import Conv2dSubsampling, embedded_frames
+from zipasr.encoder.layer import ZipformerLayer
+from zipasr.encoder.masks import chunk_causal_mask, padding_mask
+from zipasr.encoder.stack import SimpleDownsample, ZipformerStack
+from zipasr.nn.schedule import Schedule, TrainingClock
+from zipasr.regularizers import FeatureMask
+
+#: Layer skipping is warmed up stack by stack over this many reference batches.
+LAYER_SKIP_WARMUP = 4000.0
+
+
+def _layer_skip_schedules(config: ZipformerConfig) -> list[list[Schedule]]:
+    """Each stack starts with a high skip rate for its layers in its own slice of the warm-up,
+    one layer after the other, and keeps a small rate after it (larger at lower frame rates)."""
+    n = config.num_stacks
+    schedules = []
+    for i, (layers, ds) in enumerate(zip(config.num_layers, config.downsampling)):
+        begin = LAYER_SKIP_WARMUP * (i + 1) / (n + 1)
+        step = LAYER_SKIP_WARMUP / (n + 1) / layers
+        final = 0.035 * ds**0.5
+        schedules.append(
+            [Schedule((begin + j * step, 0.5), (begin + (j + 1) * step, final)) for j in range(layers)]
+        )
+    return schedules
+
+
+class Zipformer(nn.Module):
+    """The Zipformer acoustic encoder: fbank (100 Hz) in, embeddings (25 Hz) out.
+
+    A Conv2d front end takes the features to 50 Hz; six stacks of Zipformer blocks run at 50,
+    25, 12.5, 6.25, 12.5 and 25 Hz (each taking and returning 50 Hz); the output takes each
+    channel from the last stack that has it and is downsampled to 25 Hz.
+
+    Args:
+        config: the architecture.
+        clock: the training clock that drives the training-only schedules (a new one if None);
+            exposed as ``self.clock``.
+        unmasked_dims: training-only feature-mask boundaries (the recipe's values if None).
+
+    Example:
+        >>> import torch, zipasr
+        >>> model = zipasr.Zipformer(zipasr.testing.tiny_config()).eval()
+        >>> out, lengths = model(torch.randn(2, 100, 80), torch.tensor([100, 61]))
+        >>> tuple(out.shape), lengths.tolist()
+        ((2, 23, 32), [23, 14])
+    """
+
+    def __init__(
+        self,
+        config: ZipformerConfig,
+        *,
+        clock: TrainingClock | None = None,
+        unmasked_dims: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.clock = clock if clock is not None else TrainingClock()
+        self.embed = Conv2dSubsampling(config.feature_dim, config.dims[0], self.clock)
+        stacks = []
+        for i, skip_rates in enumerate(_layer_skip_schedules(config)):
+            layers = [
+                ZipformerLayer(
+                    config.dims[i],
+                    config.num_heads[i],
+                    config.feedforward_dims[i],
+                    config.conv_kernels[i],
+                    query_head_dim=config.query_head_dim,
+                    value_head_dim=config.value_head_dim,
+                    pos_head_dim=config.pos_head_dim,
+                    pos_dim=config.pos_dim,
+                    causal=config.causal,
+                    clock=self.clock,
+                    skip_rate=rate,
+                )
+                for rate in skip_rates
+            ]
+            stacks.append(
+                ZipformerStack(
+                    layers, config.dims[i], config.downsampling[i], config.pos_dim, self.clock
+                )
+            )
+        self.stacks = nn.ModuleList(stacks)
+        self.feature_mask = FeatureMask(unmasked_dims or recipe_unmasked_dims(config), config.dims)
+        self.output_downsample = SimpleDownsample(OUTPUT_DOWNSAMPLING)
+
+    @classmethod
+    def from_icefall(
+        cls,
+        state_dict: Mapping[str, Tensor],
+        *,
+        pos_head_dim: int = 4,
+        feature_dim: int = 80,
+        **overrides: Any,
+    ) -> Zipformer:
+        """Builds the encoder from the ``encoder_embed.*`` and ``encoder.*`` entries of an
+        icefall (or ``zipformer`` package) model state_dict; other entries are ignored.
+
+        The architecture is inferred from the tensor shapes; ``overrides`` replace fields of the
+        inferred :class:`ZipformerConfig` (e.g. ``causal=True``). Loading is strict: a missing or
+        unexpected encoder key raises an error that names it.
+        """
+        from zipasr.convert.icefall import (
+            encoder_config_from_icefall,
+            encoder_state_from_icefall,
+        )
+
+        config = encoder_config_from_icefall(
+            state_dict, pos_head_dim=pos_head_dim, feature_dim=feature_dim
+        )
+        if overrides:
+            config = dataclasses.replace(config, **overrides)
+        model = cls(config)
+        weights = encoder_state_from_icefall(state_dict)
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if missing or unexpected:
+            raise KeyError(
+                f"icefall state_dict does not fit {config}: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}"
+            )
+        return model
+
+    @property
+    def output_dim(self) -> int:
+        """C of the output: the widest stack."""
+        return self.config.output_dim
+
+    def forward(
+        self,
+        features: Tensor,
+        lengths: Tensor,
+        *,
+        chunk_frames: int | None = None,
+        left_context_frames: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Encodes a padded batch.
+
+        Args:
+            features: (B, T, 80) float log-mel fbank at 100 Hz, padded at the end.
+            lengths: (B,) int64 valid frames per utterance, each in [9, T].
+            chunk_frames: causal models only: simulate streaming with chunks of this many 50 Hz
+                frames (a multiple of every stack's downsampling); None = full context.
+            left_context_frames: with ``chunk_frames``: how many 50 Hz frames of past context
+                each chunk sees; None = all.
+
+        Returns:
+            (B, T', C) encoder output at 25 Hz with T' = ((T - 7) // 2 + 1) // 2, and the (B,)
+            valid output lengths. Frames beyond an utterance's length are padding.
+        """
+        self._check_input(features, lengths)
+        self.config.check_chunking(chunk_frames, left_context_frames)
+        x = self.embed(features)  # (B, T, C0) at 50 Hz
+        lengths = embedded_frames(lengths)
+        x, lengths = self.encode_embedded(
+            x.permute(1, 0, 2), lengths, chunk_frames, left_context_frames
+        )
+        return x.permute(1, 0, 2), lengths
+
+    def encode_embedded(
+        self,
+        x: Tensor,
+        lengths: Tensor,
+        chunk_frames: int | None = None,
+        left_context_frames: int | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """The stacks, on front-end output. x: (T, B, C0) at 50 Hz, lengths (B,) ->
+        (ceil(T / 2), B, C) at 25 Hz and (B,) lengths."""
+        t = x.shape[0]
+        key_padding_mask = padding_mask(lengths, t)
+        attn_mask = None
+        if chunk_frames is not None:
+            attn_mask = chunk_causal_mask(t, chunk_frames, left_context_frames, x.device)
+        feature_masks = self.feature_mask.sample(x) if self.training else None
+
+        outputs = []
+        for i, stack in enumerate(self.stacks):
+            x = _match_channels(x, stack.dim)
+            x = stack(
+                x,
+                attn_mask,
+                key_padding_mask,
+                chunk_frames,
+                None if feature_masks is None else feature_masks[i],
+            )
+            outputs.append(x)
+        x = self.output_downsample(_combine_stacks(outputs))
+        return x, (lengths + 1) // OUTPUT_DOWNSAMPLING
+
+    def _check_input(self, features: Tensor, lengths: Tensor) -> None:
+        dim = self.config.feature_dim
+        if not torch.is_floating_point(features):
+            raise ValueError(f"features must be a float tensor, got dtype {features.dtype}")
+        if features.ndim != 3 or features.shape[2] != dim:
+            raise ValueError(
+                f"features must have shape (batch, frames, {dim}), got {tuple(features.shape)}"
+            )
+        if features.shape[1] < MIN_FEATURE_FRAMES:
+            raise ValueError(
+                f"features have T={features.shape[1]} frames; the front end needs at least "
+                f"{MIN_FEATURE_FRAMES} (90 ms at 100 Hz)"
+            )
+        if lengths.ndim != 1 or lengths.shape[0] != features.shape[0]:
+            raise ValueError(
+                f"lengths must have shape ({features.shape[0]},), got {tuple(lengths.shape)}"
+            )
+        if torch.is_floating_point(lengths) or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
+        if bool((lengths > features.shape[1]).any()):
+            raise ValueError(
+                f"lengths {lengths.tolist()} exceed the number of feature frames "
+                f"T={features.shape[1]}"
+            )
+        if bool((lengths < MIN_FEATURE_FRAMES).any()):
+            raise ValueError(
+                f"lengths {lengths.tolist()} include utterances shorter than "
+                f"{MIN_FEATURE_FRAMES} frames, the front end's minimum; drop or pad them"
+            )
+
+
+def _match_channels(x: Tensor, dim: int) -> Tensor:
+    """Truncates the channel axis to ``dim``, or zero-pads it. x: (T, B, C)."""
+    c = x.shape[-1]
+    if c >= dim:
+        return x[..., :dim]
+    return torch.nn.functional.pad(x, (0, dim - c))
+
+
+def _combine_stacks(outputs: list[Tensor]) -> Tensor:
+    """Full-width output: each channel from the last stack that has it. (T, B, max C)."""
+    pieces, width = [outputs[-1]], outputs[-1].shape[-1]
+    for x in reversed(outputs[:-1]):
+        if x.shape[-1] > width:
+            pieces.append(x[..., width:])
+            width = x.shape[-1]
+    return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=-1)

@@ -1,0 +1,67 @@
+"""Chunk-causal depthwise convolution, the convolution of the streaming Zipformer."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ChunkCausalDepthwiseConv1d(nn.Module):
+    """A depthwise 1-D convolution that sees no frame beyond the end of the current chunk.
+
+    It is the sum of two depthwise convolutions:
+    - a causal one of width (K+1)//2 (frames t-K//2 ... t), and
+    - a full-width one (K) computed inside each chunk separately (zero padded at chunk edges),
+      multiplied by a learned per-position gain ``1 + chunkwise_scale`` near the chunk edges,
+      which lets the model compensate for the frames it can't see there.
+    With ``chunk_frames=None`` the whole sequence is one chunk (not causal).
+
+    Args:
+        channels: C.
+        kernel_size: K, odd.
+
+    Shapes:
+        x: (B, C, T) -> (B, C, T)
+    """
+
+    def __init__(self, channels: int, kernel_size: int) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size={kernel_size} must be odd")
+        self.kernel_size = kernel_size
+        self.causal = nn.Conv1d(channels, channels, (kernel_size + 1) // 2, groups=channels)
+        self.chunkwise = nn.Conv1d(
+            channels, channels, kernel_size, padding=kernel_size // 2, groups=channels
+        )
+        # Rows: extra gain at the left edge of a chunk, extra gain at the right edge.
+        self.chunkwise_scale = nn.Parameter(torch.zeros(2, channels, kernel_size))
+        with torch.no_grad():
+            nn.init.uniform_(self.causal.bias, -0.1, 0.1)
+
+    def chunk_gain(self, chunk_frames: int) -> Tensor:
+        """The (C, chunk_frames) gain applied to the chunkwise branch."""
+        k = self.kernel_size
+        left, right = self.chunkwise_scale[0], self.chunkwise_scale[1]
+        if chunk_frames < k:
+            left, right = left[:, :chunk_frames], right[:, k - chunk_frames :]
+        else:
+            left = F.pad(left, (0, chunk_frames - k))
+            right = F.pad(right, (chunk_frames - k, 0))
+        return 1.0 + (left + right)
+
+    def forward(self, x: Tensor, chunk_frames: int | None = None) -> Tensor:
+        batch, channels, frames = x.shape
+        chunk = frames if chunk_frames is None or chunk_frames > frames else chunk_frames
+        lookback = self.kernel_size // 2
+        right_pad = -frames % chunk
+        x = F.pad(x, (lookback, right_pad))
+        causal = self.causal(x[..., : lookback + frames])
+
+        num_chunks = (frames + right_pad) // chunk
+        chunks = x[..., lookback:].reshape(batch, channels, num_chunks, chunk)
+        chunks = chunks.permute(0, 2, 1, 3).reshape(batch * num_chunks, channels, chunk)
+        chunks = self.chunkwise(chunks) * self.chunk_gain(chunk)
+        chunks = chunks.reshape(batch, num_chunks, channels, chunk).permute(0, 2, 1, 3)
+        chunks = chunks.reshape(batch, channels, num_chunks * chunk)[..., :frames]
+        return chunks + causal

@@ -1,0 +1,169 @@
+"""The ScaledAdam update rule for one step of a set of buckets (spec section 5.3).
+
+Scalar buckets (every member has one element) are tiny, so they are stacked and updated as one
+tensor, as the reference does. Non-scalar buckets hold almost all the weights; for them the
+element-wise part of the rule runs as ``torch._foreach_*`` ops directly on the parameters and on
+per-member views of the stacked state, which avoids the reference's stack / unstack copies. The
+members are processed in chunks of about ``CHUNK_NUMEL`` elements so that the dozen passes over
+each chunk stay in cache. Only per-member reductions (sum of p*g, sum of p**2) are computed in a
+different order than the reference; every element-wise op and its rounding is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .buckets import Bucket
+
+CHUNK_NUMEL = 1 << 20  # elements per chunk of the element-wise pipeline (4 MiB per fp32 tensor)
+SCALE_STEP_LIMIT = 0.1  # bound on the relative change of a tensor's size per size update
+BIAS_CORRECTION_LIMIT = 0.99  # the second-moment bias correction stops once 1 - beta2^t >= this
+
+
+def rms_over_members(stacked: Tensor) -> Tensor:
+    """sqrt(mean(x**2)) over all but the first axis, keeping dims: (n, *s) -> (n, 1, ..., 1)."""
+    dims = list(range(1, stacked.ndim))
+    return (stacked**2).mean(dim=dims, keepdim=True).sqrt().to(torch.float)
+
+
+def init_state(state: dict[str, Any], bucket: Bucket, size_update_period: int) -> None:
+    """Creates a bucket's state on its first step (keys in the reference's order)."""
+    p0 = bucket.params[0]
+    shape, device = bucket.stacked_shape, p0.device
+    state["step"] = 0
+    state["exp_avg_sq"] = torch.zeros(shape, device=device, dtype=torch.float)
+    if not bucket.is_scalar:
+        rms = rms_over_members(torch.stack(bucket.params))
+        state["param_rms"] = rms
+        state["scale_grads"] = torch.zeros(
+            (size_update_period, *rms.shape), device=device, dtype=torch.float
+        )
+        state["scale_exp_avg_sq"] = torch.zeros_like(rms)
+    state["delta"] = torch.zeros(shape, device=device, dtype=torch.float)
+
+
+def _bias_correction(beta2: float, step: int) -> float:
+    """Adam's 1 - beta2^(step+1), or 1.0 once it is past BIAS_CORRECTION_LIMIT."""
+    correction = 1 - beta2 ** (step + 1)
+    return correction if correction < BIAS_CORRECTION_LIMIT else 1.0
+
+
+def update_scalar_bucket(
+    group: dict[str, Any], bucket: Bucket, state: dict[str, Any], grads: Sequence[Tensor]
+) -> None:
+    """Adam-normalised step with momentum, then clamping to +-scalar_max. No RMS scaling."""
+    beta1, beta2 = group["betas"]
+    lr = group["lr"] * group["scalar_lr_scale"]
+    p = torch.stack(bucket.params)
+    g = torch.stack(list(grads))
+    exp_avg_sq, momentum = state["exp_avg_sq"], state["delta"]
+
+    exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    correction = _bias_correction(beta2, state["step"])
+    second = exp_avg_sq * (1.0 / correction) if correction != 1.0 else exp_avg_sq
+    denom = second.sqrt().add_(group["eps"])
+    delta = -lr * g / denom
+    momentum.mul_(beta1).add_(delta, alpha=1 - beta1)
+    p += momentum
+    p.clamp_(min=-group["scalar_max"], max=group["scalar_max"])
+    torch._foreach_copy_(list(bucket.params), list(p.unbind(0)))
+
+
+def _size_step(group: dict[str, Any], state: dict[str, Any], step: int) -> Tensor:
+    """Learned change of each member's log-size, (n, 1, ..., 1); spec 5.3 step 2."""
+    beta2 = group["betas"][1]
+    period = group["size_update_period"]
+    scale_grads, scale_exp_avg_sq = state["scale_grads"], state["scale_exp_avg_sq"]
+    param_rms = state["param_rms"]
+    param_min_rms = group["param_min_rms"]
+
+    # One size update sees `period` steps, so its second-moment average decays faster.
+    beta2_period = beta2**period
+    scale_exp_avg_sq.mul_(beta2_period).add_((scale_grads**2).mean(dim=0), alpha=1 - beta2_period)
+    num_size_updates = (step + 1) // period
+    correction = 1 - beta2_period**num_size_updates
+    denom = scale_exp_avg_sq.sqrt() + group["eps"]
+    size_lr = group["lr"] * group["scalar_lr_scale"]
+    scale_step = -size_lr * (correction**0.5) * scale_grads.sum(dim=0) / denom
+    # Tensors already at the minimum size are not shrunk further.
+    scale_step.masked_fill_(param_rms < param_min_rms, 0.0)
+    scale_step.clamp_(min=-SCALE_STEP_LIMIT, max=SCALE_STEP_LIMIT)
+    return torch.minimum(scale_step, (group["param_max_rms"] - param_rms) / param_rms)
+
+
+def _chunks(sizes: Sequence[int]) -> Iterator[slice]:
+    start, total = 0, 0
+    for i, size in enumerate(sizes):
+        total += size
+        if total >= CHUNK_NUMEL:
+            yield slice(start, i + 1)
+            start, total = i + 1, 0
+    if start < len(sizes):
+        yield slice(start, len(sizes))
+
+
+def update_tensor_buckets(
+    group: dict[str, Any],
+    buckets: Sequence[Bucket],
+    states: Sequence[dict[str, Any]],
+    grads: Sequence[Sequence[Tensor]],
+    step: int,
+) -> None:
+    """One step for non-scalar buckets that all have state step ``step``.
+
+    ``grads[b][i]`` is the (already clipped) gradient of ``buckets[b].params[i]``.
+    """
+    beta1, beta2 = group["betas"]
+    period = group["size_update_period"]
+    refresh_rms = step % period == period - 1
+    update_size = refresh_rms and step > 0
+
+    params: list[Tensor] = []
+    flat_grads: list[Tensor] = []
+    exp_avg_sqs: list[Tensor] = []
+    momenta: list[Tensor] = []
+    rms_factors: list[float] = []
+    size_factors: list[float] = []
+    for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
+        members = list(bucket.params)
+        flat_p = [p.reshape(-1) for p in members]
+        flat_g = [g.reshape(-1) for g in bucket_grads]
+        # Gradient w.r.t. each member's log-scale, collected for the periodic size update.
+        p_dot_g = torch.stack([torch.dot(p, g) for p, g in zip(flat_p, flat_g, strict=True)])
+        state["scale_grads"][step % period].view(-1).copy_(p_dot_g)
+        if refresh_rms:
+            sumsq = torch.stack([torch.dot(p, p) for p in flat_p])
+            state["param_rms"].view(-1).copy_((sumsq / members[0].numel()).sqrt())
+        # The "scaled" in ScaledAdam: step sizes are proportional to each tensor's RMS.
+        rms_factors += state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).tolist()
+        if update_size:
+            size_factors += _size_step(group, state, step).view(-1).tolist()
+        params += members
+        flat_grads += list(bucket_grads)
+        exp_avg_sqs += list(state["exp_avg_sq"].unbind(0))
+        momenta += list(state["delta"].unbind(0))
+
+    correction = _bias_correction(beta2, step)
+    lr, eps = group["lr"], group["eps"]
+    for part in _chunks([p.numel() for p in params]):
+        p, g, v, m = params[part], flat_grads[part], exp_avg_sqs[part], momenta[part]
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, g, g, value=1 - beta2)
+        if correction != 1.0:
+            denom = torch._foreach_mul(v, 1.0 / correction)
+            torch._foreach_sqrt_(denom)
+        else:
+            denom = torch._foreach_sqrt(v)
+        torch._foreach_add_(denom, eps)
+        delta = torch._foreach_mul(g, -lr)
+        torch._foreach_div_(delta, denom)
+        torch._foreach_mul_(delta, rms_factors[part])
+        if update_size:
+            torch._foreach_add_(delta, torch._foreach_mul(p, size_factors[part]))
+        torch._foreach_mul_(m, beta1)
+        torch._foreach_add_(m, delta, alpha=1 - beta1)
+        torch._foreach_add_(p, m)

@@ -1,0 +1,104 @@
+"""Balancer: keeps per-channel activation statistics in range by editing gradients only."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from zipasr.nn.schedule import Schedule, TrainingClock, as_schedule
+from zipasr.regularizers.base import TrainingOnly, coin_flip
+
+# Default probability of acting on a given call: high early in training, lower later.
+DEFAULT_BALANCER_PROB = Schedule((0.0, 0.5), (8000.0, 0.125), default=0.4)
+# For a Gaussian, E|x| = sqrt(2/pi) * rms; limits on mean |x| become limits on rms.
+_ABS_TO_RMS = math.sqrt(math.pi / 2)  # 1.25331413732
+
+
+def _proportion_positive_to_mean(p: float) -> float:
+    """The mean/stddev ratio of a Gaussian with a fraction ``p`` of positive values (approx.)."""
+    x = 2 * p - 1
+    atanh = 0.5 * (math.log(1 + x + 1e-10) - math.log(1 - x + 1e-10))
+    return atanh * 0.8139535143  # fitted so that the approximation holds near 0.5
+
+
+class _BalancerFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, limits: tuple[float, float, float, float, float], dim: int) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.limits, ctx.dim = limits, dim
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        min_mean, max_mean, min_rms, max_rms, grad_scale = ctx.limits
+        dims = [d for d in range(x.ndim) if d != ctx.dim]
+        with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
+            x = x.detach().float().requires_grad_(True)
+            sq = (x * x).mean(dim=dims, keepdim=True)
+            mean = x.mean(dim=dims, keepdim=True)
+            std = (sq - mean * mean).clamp(min=1e-20).sqrt()
+            rms = sq.clamp(min=1e-20).sqrt()
+            m = mean / std
+            loss = (m - m.clamp(min=min_mean, max=max_mean)).abs()
+            loss = loss + (rms.clamp(min=min_rms, max=max_rms) / rms).log().abs()
+            (penalty,) = torch.autograd.grad(loss.sum(), x)
+        penalty_rms = (penalty * penalty).mean(dim=dims, keepdim=True).sqrt().clamp(min=1e-20)
+        penalty = penalty * (grad_scale / penalty_rms)
+        g = grad.float()
+        # The correction is proportional to |grad|, so it only reshapes what is already flowing.
+        return (g + g.abs() * penalty).to(grad.dtype), None, None
+
+
+class Balancer(TrainingOnly):
+    """Identity in forward; in backward (sometimes) nudges each channel's statistics into range.
+
+    Per channel, the ratio mean/stddev is kept in the range implied by a fraction of positive
+    values in [min_positive, max_positive], and the rms in the range implied by a mean absolute
+    value in [min_abs, max_abs]. Any of these may be a :class:`Schedule`.
+
+    Args:
+        num_channels: size of the channel axis.
+        channel_dim: which axis holds the channels (negative counts from the end).
+        prob: probability of acting on a call (training only).
+        grad_scale: rms of the added gradient relative to |grad|.
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        channel_dim: int,
+        *,
+        min_positive: float | Schedule = 0.05,
+        max_positive: float | Schedule = 0.95,
+        min_abs: float | Schedule = 0.2,
+        max_abs: float | Schedule = 100.0,
+        prob: float | Schedule | None = None,
+        grad_scale: float = 0.04,
+        clock: TrainingClock | None = None,
+    ) -> None:
+        super().__init__(clock)
+        self.num_channels, self.channel_dim = num_channels, channel_dim
+        self.min_positive, self.max_positive = as_schedule(min_positive), as_schedule(max_positive)
+        self.min_abs, self.max_abs = as_schedule(min_abs), as_schedule(max_abs)
+        self.prob = DEFAULT_BALANCER_PROB if prob is None else as_schedule(prob)
+        self.grad_scale = grad_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and x.requires_grad) or not coin_flip(self.scheduled(self.prob)):
+            return x
+        if x.shape[self.channel_dim] != self.num_channels:
+            raise ValueError(
+                f"Balancer expects {self.num_channels} channels on axis {self.channel_dim}, "
+                f"got shape {tuple(x.shape)}"
+            )
+        limits = (
+            _proportion_positive_to_mean(self.scheduled(self.min_positive)),
+            _proportion_positive_to_mean(self.scheduled(self.max_positive)),
+            _ABS_TO_RMS * self.scheduled(self.min_abs),
+            _ABS_TO_RMS * self.scheduled(self.max_abs),
+            self.grad_scale,
+        )
+        return _BalancerFunction.apply(x, limits, self.channel_dim % x.ndim)  # type: ignore[no-any-return]
