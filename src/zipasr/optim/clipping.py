@@ -58,7 +58,9 @@ def check_finite(sumsq: Sequence[Tensor], buckets: Sequence[Bucket], total: Tens
         for name, value in zip(bucket.names, values.tolist(), strict=True)
         if not math.isfinite(value)
     ]
-    shown = ", ".join(repr(n) for n in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+    shown = ", ".join(repr(n) for n in bad[:10])
+    if len(bad) > 10:
+        shown += f" and {len(bad) - 10} more"
     raise RuntimeError(
         f"ScaledAdam: the gradient norm is {total.item()} (not finite); non-finite gradients in "
         f"{shown or 'the total only (the sum overflowed)'}. Nothing was updated. Skip this batch "
