@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import torch
 from torch import Tensor
@@ -39,3 +40,31 @@ def random_features(
     for i, n in enumerate(lengths):
         batch[i, :n] = torch.randn(n, feature_dim, generator=gen) * 2.0 - 8.0
     return batch, torch.tensor(lengths, dtype=torch.int64)
+
+
+def random_parameter(name: str, shape: tuple[int, ...], *, seed: int = 0) -> Tensor:
+    """A deterministic random value for the parameter called ``name`` (any naming scheme).
+
+    The value depends only on the name, the shape and ``seed``, so two implementations that
+    name a parameter differently but agree on the shape get the same value once the name is
+    translated. Values are not the init values: bypass scales are spread over (0.1, 0.9),
+    downsampling biases and chunk-edge gains are non-zero, log-scales vary, so that a swapped
+    or ignored parameter shows up in the output.
+    """
+    gen = torch.Generator().manual_seed(zlib.crc32(name.encode()) + 7919 * seed)
+    last = name.rsplit(".", 1)[-1]
+    if "bypass" in last or name.endswith("bypass_scale"):
+        return torch.rand(shape, generator=gen) * 0.8 + 0.1
+    if last == "log_scale":
+        return torch.rand(shape, generator=gen) * 0.6 - 0.3
+    if len(shape) <= 1 or "chunkwise_conv_scale" in last or "chunkwise_scale" in last:
+        return torch.randn(shape, generator=gen) * 0.2
+    fan_in = math.prod(shape[1:])
+    return torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+
+
+def random_state_dict(
+    shapes: dict[str, tuple[int, ...]], *, seed: int = 0
+) -> dict[str, Tensor]:
+    """:func:`random_parameter` for every (name, shape)."""
+    return {name: random_parameter(name, tuple(shape), seed=seed) for name, shape in shapes.items()}

@@ -126,14 +126,25 @@ class Zipformer(nn.Module):
         )
         if overrides:
             config = dataclasses.replace(config, **overrides)
-        model = cls(config)
         weights = encoder_state_from_icefall(state_dict)
-        missing, unexpected = model.load_state_dict(weights, strict=False)
+        with torch.device("meta"):  # no point initialising what is overwritten next
+            model = cls(config)
+        expected = model.state_dict()
+        missing = [k for k in expected if k not in weights]
+        unexpected = [k for k in weights if k not in expected]
         if missing or unexpected:
             raise KeyError(
                 f"icefall state_dict does not fit {config}: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
+        for key, value in weights.items():
+            if value.shape != expected[key].shape:
+                raise ValueError(
+                    f"{key}: shape {tuple(value.shape)} in the checkpoint, "
+                    f"{tuple(expected[key].shape)} expected by {config}"
+                )
+        # Copies, so that the model never shares storage with the caller's tensors.
+        model.load_state_dict({k: v.detach().clone() for k, v in weights.items()}, assign=True)
         return model
 
     @property
