@@ -13,8 +13,9 @@ chunk 16 / unlimited left context, and full context): builds the reference AsrMo
 every encoder parameter with `zipasr.testing.random_parameter(icefall_name, shape)` (a pure
 function of name and shape, so the test can rebuild the same weights from the key list), runs
 `forward_encoder` in eval mode on a padded batch of three utterances, and saves the key list with
-shapes, and the output; the input batch is saved once, in inputs.pt. The package's __init__ pulls in its CLI and training
-dependencies, so its model modules are imported directly with those imports stubbed.
+shapes and the output; the input batch is saved once, in inputs.pt. The package's __init__ pulls
+in its CLI and training dependencies, so its model modules are imported directly with those
+imports stubbed.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ def main() -> None:
             }
             path = OUT / f"{preset}_{case}.pt"
             torch.save(fixture, path)
-            print(f"{path.relative_to(ROOT)}: output {tuple(out.shape)}, lengths {out_lengths.tolist()}")
+            print(
+                f"{path.relative_to(ROOT)}: output {tuple(out.shape)}, lengths {out_lengths.tolist()}"
+            )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,6 @@ def random_parameter(name: str, shape: tuple[int, ...], *, seed: int = 0) -> Ten
     return torch.randn(shape, generator=gen) / math.sqrt(fan_in)
 
 
-def random_state_dict(
-    shapes: dict[str, tuple[int, ...]], *, seed: int = 0
-) -> dict[str, Tensor]:
+def random_state_dict(shapes: dict[str, tuple[int, ...]], *, seed: int = 0) -> dict[str, Tensor]:
     """:func:`random_parameter` for every (name, shape)."""
     return {name: random_parameter(name, tuple(shape), seed=seed) for name, shape in shapes.items()}

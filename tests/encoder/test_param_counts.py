@@ -30,7 +30,9 @@ ENCODER_PARAMS = {
 def transducer_head_params(encoder_dim: int) -> int:
     """Stateless decoder + joiner + simple-loss projections of the recipe's transducer."""
     decoder = VOCAB * DECODER_DIM + DECODER_DIM * (DECODER_DIM // (DECODER_DIM // 4)) * CONTEXT
-    joiner = (encoder_dim + 1) * JOINER_DIM + (DECODER_DIM + 1) * JOINER_DIM + (JOINER_DIM + 1) * VOCAB
+    joiner = (
+        (encoder_dim + 1) * JOINER_DIM + (DECODER_DIM + 1) * JOINER_DIM + (JOINER_DIM + 1) * VOCAB
+    )
     simple = (encoder_dim + 1) * VOCAB + (DECODER_DIM + 1) * VOCAB
     return decoder + joiner + simple
 
@@ -46,10 +48,15 @@ def test_transducer_parameter_count_matches_icefall(preset, causal):
     ours = sum(p.numel() for p in model.parameters())
     # icefall also counts a per-layer bypass_scale that its forward never uses; zipasr drops
     # it (convert.icefall.DEAD_KEYS). Count it back from the state_dict we would write.
-    theirs_encoder = sum(v.numel() for v in icefall.encoder_state_to_icefall(model.state_dict()).values())
+    theirs_encoder = sum(
+        v.numel() for v in icefall.encoder_state_to_icefall(model.state_dict()).values()
+    )
     dead = theirs_encoder - ours
     assert dead == sum(d * n for d, n in zip(model.config.dims, model.config.num_layers))
-    assert theirs_encoder + transducer_head_params(model.output_dim) == TRANSDUCER_PARAMS[preset, causal]
+    assert (
+        theirs_encoder + transducer_head_params(model.output_dim)
+        == TRANSDUCER_PARAMS[preset, causal]
+    )
 
 
 @pytest.mark.parametrize("preset,causal", sorted(ENCODER_PARAMS))

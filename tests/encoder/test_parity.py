@@ -72,8 +72,13 @@ def test_key_map_covers_every_reference_key(case):
         else:
             assert ours not in mapped.values(), f"two icefall keys map to {ours}"
             mapped[key] = ours
-    assert dead and all(k.endswith(".bypass_scale") and "out_combiner" not in k
-                        and ".bypass." not in k and ".bypass_mid." not in k for k in dead)
+    assert dead and all(
+        k.endswith(".bypass_scale")
+        and "out_combiner" not in k
+        and ".bypass." not in k
+        and ".bypass_mid." not in k
+        for k in dead
+    )
     model = zipasr.Zipformer.from_icefall(random_state_dict(shapes))
     assert set(mapped.values()) == set(model.state_dict()), "keys left over on either side"
     assert {icefall.icefall_key(k) for k in model.state_dict()} == set(mapped)

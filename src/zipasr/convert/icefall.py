@@ -71,7 +71,12 @@ DEAD_KEYS: tuple[str, ...] = (
     "encoder.encoders.{i}.encoder.layers.{j}.bypass_scale",
 )
 
-_FIELDS = {"i": r"(?P<i>[1-9]\d*)", "j": r"(?P<j>\d+)", "n": r"(?P<n>[1-3])", "p": r"(?P<p>weight|bias)"}
+_FIELDS = {
+    "i": r"(?P<i>[1-9]\d*)",
+    "j": r"(?P<j>\d+)",
+    "n": r"(?P<n>[1-3])",
+    "p": r"(?P<p>weight|bias)",
+}
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -183,7 +188,7 @@ def encoder_config_from_icefall(
         per_stack["k"].append(sd[layer + f"conv1.{conv}"].shape[-1])
     if len(head_dims) != 1:
         raise ValueError(f"per-stack (query, value, pos) dims differ: {sorted(head_dims)}")
-    (query, value, pos_dim), = head_dims
+    ((query, value, pos_dim),) = head_dims
     config = ZipformerConfig(
         feature_dim=feature_dim,
         num_layers=tuple(per_stack["layers"]),

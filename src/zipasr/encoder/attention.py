@@ -62,10 +62,16 @@ class RelPositionAttentionWeights(nn.Module):
         clock: TrainingClock,
     ) -> None:
         super().__init__()
-        self.num_heads, self.query_head_dim, self.pos_head_dim = num_heads, query_head_dim, pos_head_dim
+        self.num_heads, self.query_head_dim, self.pos_head_dim = (
+            num_heads,
+            query_head_dim,
+            pos_head_dim,
+        )
         out = (2 * query_head_dim + pos_head_dim) * num_heads
         self.in_proj = scaled_linear(dim, out, initial_scale=query_head_dim**-0.25)
-        self.pos_proj = scaled_linear(pos_dim, num_heads * pos_head_dim, bias=False, initial_scale=0.05)
+        self.pos_proj = scaled_linear(
+            pos_dim, num_heads * pos_head_dim, bias=False, initial_scale=0.05
+        )
         self.key_balancer = Balancer(
             query_head_dim * num_heads, -1, min_positive=0.4, max_positive=0.6,
             min_abs=0.0, max_abs=100.0, prob=0.025, clock=clock,

@@ -67,8 +67,7 @@ class ZipformerConfig:
             value = getattr(self, name)
             if len(value) != n:
                 raise ValueError(
-                    f"{name} has {len(value)} entries but downsampling has {n}; "
-                    "give one per stack"
+                    f"{name} has {len(value)} entries but downsampling has {n}; give one per stack"
                 )
             if any(v < 1 for v in value):
                 raise ValueError(f"{name}={value} must be all positive")

@@ -94,7 +94,9 @@ class ZipformerLayer(nn.Module):
         self.out_balancer = Balancer(
             dim, -1, min_positive=0.45, max_positive=0.55, min_abs=0.1, max_abs=4.0, clock=clock
         )
-        self.out_whiten = Whiten(1, whitening_schedule(4.0, ratio=3.0), grad_scale=0.01, clock=clock)
+        self.out_whiten = Whiten(
+            1, whitening_schedule(4.0, ratio=3.0), grad_scale=0.01, clock=clock
+        )
 
     def forward(
         self,

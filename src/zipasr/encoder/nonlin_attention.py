@@ -34,7 +34,9 @@ class NonlinAttention(nn.Module):
             min_abs=0.5, max_abs=5.0, clock=clock,
         )  # fmt: skip
         self.value_whiten = Whiten(1, whitening_schedule(5.0), grad_scale=0.01, clock=clock)
-        self.out_whiten = Whiten(1, whitening_schedule(5.0, ratio=3.0), grad_scale=0.01, clock=clock)
+        self.out_whiten = Whiten(
+            1, whitening_schedule(5.0, ratio=3.0), grad_scale=0.01, clock=clock
+        )
 
     def gated_value(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(T, B, C) -> the value a * tanh(s), (T, B, h), and the output gate g, (T, B, h)."""

@@ -36,7 +36,10 @@ def _layer_skip_schedules(config: ZipformerConfig) -> list[list[Schedule]]:
         step = LAYER_SKIP_WARMUP / (n + 1) / layers
         final = 0.035 * ds**0.5
         schedules.append(
-            [Schedule((begin + j * step, 0.5), (begin + (j + 1) * step, final)) for j in range(layers)]
+            [
+                Schedule((begin + j * step, 0.5), (begin + (j + 1) * step, final))
+                for j in range(layers)
+            ]
         )
     return schedules
 

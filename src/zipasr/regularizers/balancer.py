@@ -25,7 +25,9 @@ def _proportion_positive_to_mean(p: float) -> float:
 
 class _BalancerFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, limits: tuple[float, float, float, float, float], dim: int) -> Tensor:  # type: ignore[override]
+    def forward(
+        ctx, x: Tensor, limits: tuple[float, float, float, float, float], dim: int
+    ) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.limits, ctx.dim = limits, dim
         return x

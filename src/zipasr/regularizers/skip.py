@@ -27,6 +27,8 @@ class SharedDropout(TrainingOnly):
         p = self.scheduled(self.p)
         if not self.training or p == 0.0:
             return x
+        if p >= 1.0:
+            return torch.zeros_like(x)
         shape = list(x.shape)
         shape[self.shared_dim] = 1
         keep = (torch.rand(shape, device=x.device) > p).to(x.dtype)

@@ -1,0 +1,107 @@
+"""The paper's building blocks: Swoosh, BiasNorm, schedules, chunk-causal convolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zipasr.nn import (
+    BiasNorm,
+    ChunkCausalDepthwiseConv1d,
+    Schedule,
+    SwooshL,
+    SwooshR,
+    TrainingClock,
+    swoosh_l,
+    swoosh_r,
+)
+
+SWOOSH = [(swoosh_l, 4.0, 0.035), (swoosh_r, 1.0, 0.313261687)]
+
+
+@pytest.mark.parametrize("fn,shift,offset", SWOOSH)
+def test_swoosh_matches_its_formula(fn, shift, offset):
+    x = torch.linspace(-50, 50, 10001, dtype=torch.float64).float()
+    expected = torch.logaddexp(torch.zeros_like(x), x - shift) - 0.08 * x - offset
+    assert torch.allclose(fn(x), expected, atol=2e-6)
+
+
+def test_swoosh_r_is_zero_at_zero():
+    assert abs(swoosh_r(torch.zeros(1)).item()) < 1e-7
+
+
+@pytest.mark.parametrize("fn,shift,offset", SWOOSH)
+def test_swoosh_gradient_is_close_and_memory_lean(fn, shift, offset):
+    x = (torch.randn(4000) * 4).requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = fn(x)
+    assert [t.dtype for t in saved] == [torch.uint8], "only a byte per element is kept"
+    (g,) = torch.autograd.grad(y.sum(), x)
+    exact = torch.sigmoid(x.detach() - shift) - 0.08
+    assert (g - exact).abs().max() <= 1.0 / 255 + 1e-6
+    # stochastic rounding: no systematic bias
+    assert abs((g - exact).mean()) < 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_swoosh_under_autocast(dtype):
+    lin = torch.nn.Linear(8, 8)
+    x = torch.randn(16, 8) * 10
+    with torch.autocast("cpu", dtype=dtype):
+        h = lin(x)
+        y = SwooshL()(h) + SwooshR()(h)
+    assert y.dtype == h.dtype == dtype
+    y.float().sum().backward()
+    assert torch.isfinite(lin.weight.grad).all()
+    ref = swoosh_l(h.float().detach()) + swoosh_r(h.float().detach())
+    assert torch.allclose(y.float(), ref, atol=0.1, rtol=0.02)
+
+
+def test_bias_norm_formula():
+    norm = BiasNorm(6)
+    with torch.no_grad():
+        norm.bias.copy_(torch.arange(6.0) / 10)
+        norm.log_scale.fill_(0.3)
+    x = torch.randn(5, 3, 6)
+    rms = (x - norm.bias).pow(2).mean(-1, keepdim=True).sqrt()
+    assert torch.allclose(norm(x), x / rms * torch.exp(torch.tensor(0.3)), atol=1e-6)
+
+
+def test_schedule_is_piecewise_linear_and_clamped():
+    s = Schedule((0.0, 0.3), (20000.0, 0.1), default=0.05)
+    assert s.at(-5) == 0.3 and s.at(10000) == pytest.approx(0.2) and s.at(1e9) == 0.1
+    clock = TrainingClock()
+    clock.set_step(2000, max_duration_s=1200, world_size=5)
+    assert clock.ref_batches == 20000.0 and s(clock) == 0.1
+    with pytest.raises(ValueError, match="sorted"):
+        Schedule((10.0, 1.0), (0.0, 2.0))
+
+
+def test_chunk_causal_conv_sees_nothing_past_its_chunk():
+    torch.manual_seed(0)
+    conv = ChunkCausalDepthwiseConv1d(4, 7)
+    with torch.no_grad():
+        conv.chunkwise_scale.normal_()
+    x = torch.randn(2, 4, 40)
+    y = x.clone()
+    y[..., 24:] += 1.0
+    a, b = conv(x, 8), conv(y, 8)
+    assert torch.equal(a[..., :24], b[..., :24])
+    assert not torch.equal(a[..., 24:], b[..., 24:])
+
+
+def test_chunk_causal_conv_gain_edges():
+    conv = ChunkCausalDepthwiseConv1d(3, 5)
+    with torch.no_grad():
+        conv.chunkwise_scale.copy_(torch.arange(30.0).reshape(2, 3, 5))
+    g = conv.chunk_gain(8)
+    assert torch.equal(
+        g[:, :5],
+        1
+        + conv.chunkwise_scale[0]
+        + torch.cat([torch.zeros(3, 3), conv.chunkwise_scale[1, :, :2]], 1),
+    )
+    assert conv.chunk_gain(3).shape == (3, 3)
+    with pytest.raises(ValueError, match="odd"):
+        ChunkCausalDepthwiseConv1d(3, 4)

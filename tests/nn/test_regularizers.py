@@ -1,0 +1,79 @@
+"""Training-only modules: identity in eval, active in training."""
+
+from __future__ import annotations
+
+import torch
+
+from zipasr.nn import TrainingClock
+from zipasr.regularizers import (
+    AbsValuePenalty,
+    Balancer,
+    ConstantAttention,
+    LayerSkip,
+    ParamLimit,
+    RandomDrop,
+    ScaleGrad,
+    SequenceDropout,
+    SharedDropout,
+    Whiten,
+)
+
+
+def all_modules():
+    return [
+        Balancer(8, -1, prob=1.0),
+        Whiten(1, 1.0, prob=(1.0, 1.0)),
+        ScaleGrad(0.2),
+        ParamLimit(-0.1, 0.1, prob=1.0),
+        AbsValuePenalty(0.1, 1.0, prob=1.0),
+        SharedDropout(0.5, 0),
+        SequenceDropout(0.5),
+        RandomDrop(1.0),
+        ConstantAttention(1.0),
+    ]
+
+
+def test_identity_in_eval():
+    x = torch.randn(5, 3, 8).softmax(-1).requires_grad_(True)
+    for module in all_modules():
+        assert module.eval()(x) is x, type(module).__name__
+    assert LayerSkip(1.0).eval()(x, 3) is x
+
+
+def test_forward_is_identity_but_gradient_changes_in_training():
+    big = (torch.randn(50, 8) * 3 + 2).requires_grad_(True)
+    tiny = (torch.randn(50, 8) * 0.01).requires_grad_(True)  # rms below Balancer's min_abs
+    for module, x in (
+        (Balancer(8, -1, prob=1.0), tiny),
+        (Whiten(1, 1.0, prob=(1.0, 1.0)), big),
+        (ScaleGrad(0.2), big),
+        (AbsValuePenalty(0.1, 1.0, prob=1.0), big),
+        (ParamLimit(-0.1, 0.1, prob=1.0), big),
+    ):
+        module.train()
+        y = module(x)
+        assert torch.equal(y, x)
+        (g,) = torch.autograd.grad((y * torch.linspace(-1, 1, 8)).sum(), x)
+        assert not torch.allclose(g, torch.linspace(-1, 1, 8).expand(50, 8)), type(module).__name__
+
+
+def test_dropouts_act_in_training():
+    x = torch.ones(6, 40, 8)
+    shared = SharedDropout(0.5, 0).train()(x)
+    assert torch.equal(shared[0], shared[5]) and set(shared.unique().tolist()) <= {0.0, 2.0}
+    seq = SequenceDropout(0.5).train()(x)
+    assert set(seq.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(RandomDrop(1.0).train()(x), torch.zeros_like(x))
+    skip = LayerSkip(0.5).train()(torch.full((8,), 0.5), 40)
+    assert skip.shape == (40, 8) and set(skip.unique().tolist()) == {0.0, 0.5}
+
+
+def test_schedules_follow_the_shared_clock():
+    clock = TrainingClock()
+    from zipasr.nn import Schedule
+
+    drop = SharedDropout(Schedule((0.0, 1.0), (100.0, 0.0)), 0, clock).train()
+    x = torch.ones(4, 10, 3)
+    assert torch.equal(drop(x), torch.zeros_like(x))
+    clock.ref_batches = 100.0
+    assert torch.equal(drop(x), x)
