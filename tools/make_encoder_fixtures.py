@@ -133,9 +133,8 @@ def main() -> None:
             }
             path = OUT / f"{preset}_{case}.pt"
             torch.save(fixture, path)
-            print(
-                f"{path.relative_to(ROOT)}: output {tuple(out.shape)}, lengths {out_lengths.tolist()}"
-            )
+            shape, lens = tuple(out.shape), out_lengths.tolist()
+            print(f"{path.relative_to(ROOT)}: output {shape}, lengths {lens}")
 
 
 if __name__ == "__main__":
