@@ -1,0 +1,105 @@
+"""Encoder speed, zipasr vs the reference (PyPI `zipformer==0.1.3`), side by side in one run.
+
+Both encoders get the same random weights and the same inputs; calls alternate between the
+two so that machine noise hits both alike. Reported: median seconds per call and the ratio
+reference / zipasr (> 1 means zipasr is faster).
+
+    /tmp/refvenv/bin/python benchmarks/encoder_speed.py            # S and M, 2 threads
+    /tmp/refvenv/bin/python benchmarks/encoder_speed.py --presets small --repeats 3
+
+The reference must be installed in the running environment (tools/reference.py says how);
+zipasr is imported from this checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+from tools.reference import reference_asr_model  # noqa: E402
+from zipasr import Zipformer  # noqa: E402
+from zipasr.testing import random_features, random_parameter  # noqa: E402
+
+SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
+
+
+def build_pair(preset: str) -> tuple[torch.nn.Module, Zipformer]:
+    torch.manual_seed(0)
+    ref = reference_asr_model(preset)
+    weights = {
+        k: random_parameter(k, tuple(v.shape))
+        for k, v in ref.state_dict().items()
+        if k.startswith(("encoder_embed.", "encoder."))
+    }
+    ref.load_state_dict(weights, strict=False)
+    return ref, Zipformer.from_icefall(weights)
+
+
+def time_pair(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():  # warm-up
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["small", "medium"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
+    print(f"| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |")
+    print("|---|---|---|---|---|---|")
+    for preset in args.presets:
+        ref, ours = build_pair(preset)
+        for shape_name, lengths in SHAPES.items():
+            x, x_lens = random_features(lengths)
+
+            def infer_ref() -> None:
+                with torch.no_grad():
+                    ref.forward_encoder(x, x_lens)
+
+            def infer_ours() -> None:
+                with torch.no_grad():
+                    ours(x, x_lens)
+
+            def train_ref() -> None:
+                out, _ = ref.forward_encoder(x, x_lens)
+                out.square().mean().backward()
+
+            def train_ours() -> None:
+                out, _ = ours(x, x_lens)
+                out.square().mean().backward()
+
+            for mode, fns in (
+                ("inference", {"ref": infer_ref, "ours": infer_ours}),
+                ("train step", {"ref": train_ref, "ours": train_ours}),
+            ):
+                ref.train(mode != "inference")
+                ours.train(mode != "inference")
+                t = time_pair(fns, args.repeats)
+                print(
+                    f"| {preset} | {shape_name} | {mode} | {t['ref']:.3f} | {t['ours']:.3f} "
+                    f"| {t['ref'] / t['ours']:.2f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
