@@ -22,29 +22,27 @@ EARLY_THRESHOLD_BOOST = 2.0  # the early estimates are looser
 NORM_EPS = 1.0e-20
 
 
-def scaled_grad_norms(
+def scaled_sumsq(
     group: dict[str, Any],
     buckets: Sequence[Bucket],
     states: Sequence[dict[str, Any]],
-    grads: Sequence[Sequence[Tensor]],
+    grad_sumsq: Sequence[Tensor],
 ) -> list[Tensor]:
     """Per-member squared scaled-gradient norms, one (n,) tensor per bucket.
 
-    Buckets without state yet (their first step) use the current parameter RMS.
+    ``grad_sumsq[b][i]`` is sum(g**2) of member i of bucket b. Buckets without state yet (their
+    first step) use the current parameter RMS.
     """
-    scalar_lr_scale = group["scalar_lr_scale"]
     out = []
-    for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
+    for bucket, state, sumsq in zip(buckets, states, grad_sumsq, strict=True):
         if bucket.is_scalar:
-            g = torch.stack([g.reshape(()) for g in bucket_grads])
-            out.append(g**2 * scalar_lr_scale**2)
+            out.append(sumsq * group["scalar_lr_scale"] ** 2)
             continue
-        norms = torch.stack(torch._foreach_norm(list(bucket_grads)))
         if "param_rms" in state:
             rms = state["param_rms"].view(-1)
         else:
             rms = torch.stack([p.detach().float().pow(2).mean().sqrt() for p in bucket.params])
-        out.append((norms * rms) ** 2)
+        out.append(sumsq * rms**2)
     return out
 
 
@@ -98,7 +96,7 @@ def clipping_factor(
     group: dict[str, Any],
     buckets: Sequence[Bucket],
     states: Sequence[dict[str, Any]],
-    grads: Sequence[Sequence[Tensor]],
+    grad_sumsq: Sequence[Tensor],
 ) -> float:
     """The factor in [0, 1] that this group's gradients are multiplied by before the update.
 
@@ -107,7 +105,7 @@ def clipping_factor(
     """
     first = states[0]
     step = first.get("step", 0)
-    sumsq = scaled_grad_norms(group, buckets, states, grads)
+    sumsq = scaled_sumsq(group, buckets, states, grad_sumsq)
     total_sumsq = torch.zeros((), device=buckets[0].params[0].device)
     for values in sumsq:
         total_sumsq += values.sum()

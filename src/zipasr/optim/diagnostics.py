@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .clipping import scaled_grad_norms
+from .clipping import scaled_sumsq
 from .scaled_adam import ScaledAdam
 
 
@@ -72,7 +72,8 @@ def _report(optimizer: ScaledAdam, top_k: int) -> GradientReport:
             [torch.zeros_like(p) if p.grad is None else p.grad.to_dense() for p in b.params]
             for b in buckets
         ]
-        sumsq = scaled_grad_norms(group, buckets, states, grads)
+        grad_sumsq = [torch.stack([g.float().pow(2).sum() for g in gs]) for gs in grads]
+        sumsq = scaled_sumsq(group, buckets, states, grad_sumsq)
         for bucket, state, bucket_grads, values in zip(buckets, states, grads, sumsq, strict=True):
             exp_avg_sq = state.get("exp_avg_sq")
             for i, (name, g, value) in enumerate(

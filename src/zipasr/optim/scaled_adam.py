@@ -21,7 +21,13 @@ from torch.optim import Optimizer
 
 from .buckets import Bucket, make_buckets
 from .clipping import clipping_factor
-from .update import init_state, update_scalar_bucket, update_tensor_buckets
+from .update import (
+    init_state,
+    member_stats,
+    rms_refresh_due,
+    update_scalar_bucket,
+    update_tensor_buckets,
+)
 
 ParamsLike = Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Iterable[dict[str, Any]]
 
@@ -136,22 +142,25 @@ class ScaledAdam(Optimizer):
         for bucket, state in zip(buckets, states, strict=True):
             _check_state_matches(bucket, state)
 
-        factor = 1.0
-        if group["clipping_scale"] is not None:
-            factor = clipping_factor(group, buckets, states, grads)
-        if factor == 0.0:
-            grads = [[torch.zeros_like(g) for g in gs] for gs in grads]
-        elif factor != 1.0:
-            grads = [torch._foreach_mul(gs, factor) for gs in grads]
+        period = group["size_update_period"]
+        clipping = group["clipping_scale"] is not None
+        stats = [
+            member_stats(bucket, bucket_grads, rms_refresh_due(state, period), clipping)
+            for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True)
+        ]
+        clip = 1.0
+        if clipping:
+            sumsq = [s.grad_sumsq for s in stats]
+            clip = clipping_factor(group, buckets, states, sumsq)  # type: ignore[arg-type]
 
         for bucket, state in zip(buckets, states, strict=True):
             if not state:
-                init_state(state, bucket, group["size_update_period"])
+                init_state(state, bucket, period)
         # Buckets normally share one step count; grouping by it keeps odd cases correct.
         by_step: dict[int, list[int]] = {}
         for i, (bucket, state) in enumerate(zip(buckets, states, strict=True)):
             if bucket.is_scalar:
-                update_scalar_bucket(group, bucket, state, grads[i])
+                update_scalar_bucket(group, bucket, state, grads[i], clip)
             else:
                 by_step.setdefault(state["step"], []).append(i)
         for step, idx in by_step.items():
@@ -160,7 +169,9 @@ class ScaledAdam(Optimizer):
                 [buckets[i] for i in idx],
                 [states[i] for i in idx],
                 [grads[i] for i in idx],
+                [stats[i] for i in idx],
                 step,
+                clip,
             )
         for state in states:
             state["step"] += 1

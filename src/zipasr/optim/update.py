@@ -3,15 +3,17 @@
 Scalar buckets (every member has one element) are tiny, so they are stacked and updated as one
 tensor, as the reference does. Non-scalar buckets hold almost all the weights; for them the
 element-wise part of the rule runs as ``torch._foreach_*`` ops directly on the parameters and on
-per-member views of the stacked state, which avoids the reference's stack / unstack copies. The
-members are processed in chunks of about ``CHUNK_NUMEL`` elements so that the dozen passes over
-each chunk stay in cache. Only per-member reductions (sum of p*g, sum of p**2) are computed in a
-different order than the reference; every element-wise op and its rounding is the same.
+per-member views of the stacked state, which avoids the reference's stack / unstack copies. Large
+tensors are cut into flat segments and small ones grouped, so that the dozen passes over each
+chunk of about ``SEGMENT_NUMEL`` elements stay in cache. The per-member reductions (sums of g*g,
+p*g, p*p) are taken in one read before the update (``member_stats``) and in a different order
+than the reference; every element-wise op and its rounding is the reference's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +21,7 @@ from torch import Tensor
 
 from .buckets import Bucket
 
-CHUNK_NUMEL = 1 << 20  # elements per chunk of the element-wise pipeline (4 MiB per fp32 tensor)
+SEGMENT_NUMEL = 1 << 17  # elements per chunk of the element-wise pipeline (256 KiB in fp32)
 SCALE_STEP_LIMIT = 0.1  # bound on the relative change of a tensor's size per size update
 BIAS_CORRECTION_LIMIT = 0.99  # the second-moment bias correction stops once 1 - beta2^t >= this
 
@@ -53,13 +55,19 @@ def _bias_correction(beta2: float, step: int) -> float:
 
 
 def update_scalar_bucket(
-    group: dict[str, Any], bucket: Bucket, state: dict[str, Any], grads: Sequence[Tensor]
+    group: dict[str, Any],
+    bucket: Bucket,
+    state: dict[str, Any],
+    grads: Sequence[Tensor],
+    clip: float,
 ) -> None:
     """Adam-normalised step with momentum, then clamping to +-scalar_max. No RMS scaling."""
     beta1, beta2 = group["betas"]
     lr = group["lr"] * group["scalar_lr_scale"]
     p = torch.stack(bucket.params)
     g = torch.stack(list(grads))
+    if clip != 1.0:
+        g = g * clip
     exp_avg_sq, momentum = state["exp_avg_sq"], state["delta"]
 
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
@@ -95,11 +103,48 @@ def _size_step(group: dict[str, Any], state: dict[str, Any], step: int) -> Tenso
     return torch.minimum(scale_step, (group["param_max_rms"] - param_rms) / param_rms)
 
 
+@dataclass(frozen=True)
+class MemberStats:
+    """Per-member reductions of one bucket, each of shape (n,), taken before the update."""
+
+    grad_sumsq: Tensor | None  # sum(g**2), for the clipping norm (None without clipping)
+    param_grad: Tensor | None  # sum(p * g): gradient w.r.t. the member's log-size (tensors)
+    param_sumsq: Tensor | None  # sum(p**2), when the RMS is refreshed this step (tensors)
+
+
+def rms_refresh_due(state: dict[str, Any], size_update_period: int) -> bool:
+    return state.get("step", 0) % size_update_period == size_update_period - 1
+
+
+def member_stats(
+    bucket: Bucket, grads: Sequence[Tensor], refresh_rms: bool, need_grad_sumsq: bool
+) -> MemberStats:
+    """The reductions this step needs, taken member by member while p and g are in cache."""
+    if bucket.is_scalar:
+        g = torch.stack([g.reshape(()) for g in grads])
+        return MemberStats(g * g, None, None)
+    flat_p = [p.detach().reshape(-1) for p in bucket.params]
+    flat_g = [g.reshape(-1) for g in grads]
+    pairs = list(zip(flat_p, flat_g, strict=True))
+    return MemberStats(
+        grad_sumsq=torch.stack([torch.dot(g, g) for g in flat_g]) if need_grad_sumsq else None,
+        param_grad=torch.stack([torch.dot(p, g) for p, g in pairs]),
+        param_sumsq=torch.stack([torch.dot(p, p) for p in flat_p]) if refresh_rms else None,
+    )
+
+
+def _segments(tensor: Tensor, like: Tensor) -> list[Tensor]:
+    """Flat pieces of at most SEGMENT_NUMEL elements (views), or ``[tensor]`` if not possible."""
+    if not like.is_contiguous() or like.numel() <= SEGMENT_NUMEL:
+        return [tensor.view(like.shape) if tensor.is_contiguous() else tensor]
+    return list(tensor.reshape(-1).split(SEGMENT_NUMEL))
+
+
 def _chunks(sizes: Sequence[int]) -> Iterator[slice]:
     start, total = 0, 0
     for i, size in enumerate(sizes):
         total += size
-        if total >= CHUNK_NUMEL:
+        if total >= SEGMENT_NUMEL:
             yield slice(start, i + 1)
             start, total = i + 1, 0
     if start < len(sizes):
@@ -111,11 +156,14 @@ def update_tensor_buckets(
     buckets: Sequence[Bucket],
     states: Sequence[dict[str, Any]],
     grads: Sequence[Sequence[Tensor]],
+    stats: Sequence[MemberStats],
     step: int,
+    clip: float,
 ) -> None:
     """One step for non-scalar buckets that all have state step ``step``.
 
-    ``grads[b][i]`` is the (already clipped) gradient of ``buckets[b].params[i]``.
+    ``grads[b][i]`` is the raw gradient of ``buckets[b].params[i]``; it is multiplied by the
+    clipping factor ``clip`` here, chunk by chunk, rather than in a separate pass.
     """
     beta1, beta2 = group["betas"]
     period = group["size_update_period"]
@@ -128,29 +176,33 @@ def update_tensor_buckets(
     momenta: list[Tensor] = []
     rms_factors: list[float] = []
     size_factors: list[float] = []
-    for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
-        members = list(bucket.params)
-        flat_p = [p.reshape(-1) for p in members]
-        flat_g = [g.reshape(-1) for g in bucket_grads]
-        # Gradient w.r.t. each member's log-scale, collected for the periodic size update.
-        p_dot_g = torch.stack([torch.dot(p, g) for p, g in zip(flat_p, flat_g, strict=True)])
-        state["scale_grads"][step % period].view(-1).copy_(p_dot_g)
+    for bucket, state, bucket_grads, stat in zip(buckets, states, grads, stats, strict=True):
+        assert stat.param_grad is not None
+        param_grad = stat.param_grad if clip == 1.0 else stat.param_grad * clip
+        state["scale_grads"][step % period].view(-1).copy_(param_grad)
         if refresh_rms:
-            sumsq = torch.stack([torch.dot(p, p) for p in flat_p])
-            state["param_rms"].view(-1).copy_((sumsq / members[0].numel()).sqrt())
+            assert stat.param_sumsq is not None
+            mean_sq = stat.param_sumsq / bucket.params[0].numel()
+            state["param_rms"].view(-1).copy_(mean_sq.sqrt())
         # The "scaled" in ScaledAdam: step sizes are proportional to each tensor's RMS.
-        rms_factors += state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).tolist()
-        if update_size:
-            size_factors += _size_step(group, state, step).view(-1).tolist()
-        params += members
-        flat_grads += list(bucket_grads)
-        exp_avg_sqs += list(state["exp_avg_sq"].unbind(0))
-        momenta += list(state["delta"].unbind(0))
+        rms = state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).tolist()
+        sizes = _size_step(group, state, step).view(-1).tolist() if update_size else rms
+        rows = zip(bucket.params, bucket_grads, state["exp_avg_sq"], state["delta"], strict=True)
+        for i, (p, g, v, m) in enumerate(rows):
+            pieces = _segments(p.detach(), p)
+            params += pieces
+            flat_grads += _segments(g, p)
+            exp_avg_sqs += _segments(v, p)
+            momenta += _segments(m, p)
+            rms_factors += [rms[i]] * len(pieces)
+            size_factors += [sizes[i]] * len(pieces)
 
     correction = _bias_correction(beta2, step)
     lr, eps = group["lr"], group["eps"]
     for part in _chunks([p.numel() for p in params]):
         p, g, v, m = params[part], flat_grads[part], exp_avg_sqs[part], momenta[part]
+        if clip != 1.0:
+            g = torch._foreach_mul(g, clip)
         torch._foreach_mul_(v, beta2)
         torch._foreach_addcmul_(v, g, g, value=1 - beta2)
         if correction != 1.0:
