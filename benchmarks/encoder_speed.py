@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -64,41 +65,35 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
-    print(f"| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |")
+    print("| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |")
     print("|---|---|---|---|---|---|")
     for preset in args.presets:
         ref, ours = build_pair(preset)
+        models = {"ref": ref.forward_encoder, "ours": ours}
         for shape_name, lengths in SHAPES.items():
             x, x_lens = random_features(lengths)
-
-            def infer_ref() -> None:
-                with torch.no_grad():
-                    ref.forward_encoder(x, x_lens)
-
-            def infer_ours() -> None:
-                with torch.no_grad():
-                    ours(x, x_lens)
-
-            def train_ref() -> None:
-                out, _ = ref.forward_encoder(x, x_lens)
-                out.square().mean().backward()
-
-            def train_ours() -> None:
-                out, _ = ours(x, x_lens)
-                out.square().mean().backward()
-
-            for mode, fns in (
-                ("inference", {"ref": infer_ref, "ours": infer_ours}),
-                ("train step", {"ref": train_ref, "ours": train_ours}),
-            ):
+            for mode in ("inference", "train step"):
                 ref.train(mode != "inference")
                 ours.train(mode != "inference")
-                t = time_pair(fns, args.repeats)
+                step = infer if mode == "inference" else train_step
+                t = time_pair(
+                    {k: partial(step, f, x, x_lens) for k, f in models.items()}, args.repeats
+                )
                 print(
                     f"| {preset} | {shape_name} | {mode} | {t['ref']:.3f} | {t['ours']:.3f} "
                     f"| {t['ref'] / t['ours']:.2f} |",
                     flush=True,
                 )
+
+
+def infer(encode: Callable, x: torch.Tensor, x_lens: torch.Tensor) -> None:
+    with torch.no_grad():
+        encode(x, x_lens)
+
+
+def train_step(encode: Callable, x: torch.Tensor, x_lens: torch.Tensor) -> None:
+    out, _ = encode(x, x_lens)
+    out.square().mean().backward()
 
 
 if __name__ == "__main__":

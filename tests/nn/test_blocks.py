@@ -15,6 +15,7 @@ from zipasr.nn import (
     swoosh_l,
     swoosh_r,
 )
+from zipasr.nn.depthwise import DepthwiseConv1d, depthwise_conv_time
 
 SWOOSH = [(swoosh_l, 4.0, 0.035), (swoosh_r, 1.0, 0.313261687)]
 
@@ -83,12 +84,30 @@ def test_chunk_causal_conv_sees_nothing_past_its_chunk():
     conv = ChunkCausalDepthwiseConv1d(4, 7)
     with torch.no_grad():
         conv.chunkwise_scale.normal_()
-    x = torch.randn(2, 4, 40)
+    x = torch.randn(2, 40, 4)  # (B, T, C)
     y = x.clone()
-    y[..., 24:] += 1.0
+    y[:, 24:] += 1.0
     a, b = conv(x, 8), conv(y, 8)
-    assert torch.equal(a[..., :24], b[..., :24])
-    assert not torch.equal(a[..., 24:], b[..., 24:])
+    assert torch.equal(a[:, :24], b[:, :24])
+    assert not torch.equal(a[:, 24:], b[:, 24:])
+
+
+@pytest.mark.parametrize("kernel,frames", [(7, 40), (31, 12), (15, 1)])
+def test_depthwise_conv_equals_conv1d(kernel, frames):
+    conv = DepthwiseConv1d(6, kernel)
+    x = torch.randn(3, frames, 6)
+    expected = torch.nn.functional.conv1d(
+        x.transpose(1, 2), conv.weight, conv.bias, padding=kernel // 2, groups=6
+    ).transpose(1, 2)
+    assert torch.allclose(conv(x), expected, atol=1e-6)
+    causal = depthwise_conv_time(x, conv.weight, conv.bias, kernel - 1, 0)
+    expected = torch.nn.functional.conv1d(
+        torch.nn.functional.pad(x.transpose(1, 2), (kernel - 1, 0)),
+        conv.weight,
+        conv.bias,
+        groups=6,
+    ).transpose(1, 2)
+    assert torch.allclose(causal, expected, atol=1e-6)
 
 
 def test_chunk_causal_conv_gain_edges():

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from zipasr.nn.activations import swoosh_r
 from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
+from zipasr.nn.depthwise import DepthwiseConv1d
 from zipasr.nn.scaled_init import scaled_linear
 from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, Whiten
@@ -37,7 +38,7 @@ class ConvolutionModule(nn.Module):
         if causal:
             self.depthwise = ChunkCausalDepthwiseConv1d(dim, kernel_size)
         else:
-            self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+            self.depthwise = DepthwiseConv1d(dim, kernel_size)
         self.out_proj = scaled_linear(dim, dim, initial_scale=0.05)
         self.gate_balancer = Balancer(
             dim, -1,
@@ -45,25 +46,25 @@ class ConvolutionModule(nn.Module):
             min_abs=1.5, max_abs=Schedule((0.0, 5.0), (8000.0, 10.0), default=1.0), clock=clock,
         )  # fmt: skip
         self.conv_balancer = Balancer(
-            dim, 1,
+            dim, -1,
             min_positive=Schedule((0.0, 0.1), (8000.0, 0.05)), max_positive=1.0,
             min_abs=Schedule((0.0, 0.2), (20000.0, 0.5)), max_abs=10.0, clock=clock,
         )  # fmt: skip
         self.whiten = Whiten(1, whitening_schedule(7.5), grad_scale=0.01, clock=clock)
 
     def glu(self, x: Tensor, key_padding_mask: Tensor | None) -> Tensor:
-        """(T, B, C) -> the gated value as (B, C, T), zero on padded frames."""
+        """(T, B, C) -> the gated value as (B, T, C), zero on padded frames."""
         y = self.in_proj(x)
         a = y[..., : self.dim] * torch.sigmoid(self.gate_balancer(y[..., self.dim :]))
-        a = a.permute(1, 2, 0)
+        a = a.transpose(0, 1)
         if key_padding_mask is not None:
-            a = a.masked_fill(key_padding_mask.unsqueeze(1), 0.0)
-        return a
+            a = a.masked_fill(key_padding_mask.unsqueeze(-1), 0.0)
+        return a.contiguous()
 
     def project(self, a: Tensor) -> Tensor:
-        """(B, C, T) convolution output -> (T, B, C) module output."""
-        a = self.conv_balancer(a).permute(2, 0, 1)
-        return self.out_proj(self.whiten(swoosh_r(a)))
+        """(B, T, C) convolution output -> (T, B, C) module output."""
+        a = self.whiten(swoosh_r(self.conv_balancer(a)))
+        return self.out_proj(a).transpose(0, 1)
 
     def forward(
         self, x: Tensor, key_padding_mask: Tensor | None = None, chunk_frames: int | None = None

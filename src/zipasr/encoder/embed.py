@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -27,7 +28,8 @@ class ConvNeXt(nn.Module):
     """Residual ConvNeXt block on (B, C, T, F): depthwise 7x7 -> 1x1 (3C) -> SwooshL -> 1x1 (C).
 
     The two 1x1 convolutions are applied as matrix products over a channels-last view, which is
-    what they are; the parameters keep nn.Conv2d's layout.
+    what they are; the parameters keep nn.Conv2d's layout. With channels-last input (as the
+    front end makes it) no layout copy is made.
     """
 
     def __init__(self, channels: int, hidden: int, clock: TrainingClock) -> None:
@@ -84,17 +86,28 @@ class Conv2dSubsampling(nn.Module):
         self.dropout = SharedDropout(Schedule((0.0, 0.3), (20000.0, 0.1)), 1, clock)
 
     def conv_stack(self, x: Tensor) -> Tensor:
-        """(B, T, F) features -> (B, 128, (T - 7) // 2, 19), before the ConvNeXt."""
-        x = self.balancer1(self.grad_scale(self.conv1(x.unsqueeze(1))))
+        """(B, T, F) features -> (B, 128, (T - 7) // 2, 19), before the ConvNeXt.
+
+        Everything from here to the projection runs channels-last in memory: the depthwise and
+        strided convolutions are faster that way on CPU, and the 1x1 convolutions and the final
+        flatten need no layout copy.
+        """
+        x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        x = self.balancer1(self.grad_scale(self.conv1(x)))
         x = self.balancer2(self.conv2(swoosh_r(x)))
         x = self.balancer3(self.conv3(swoosh_r(x)))
         return swoosh_r(x)
 
     def project(self, x: Tensor) -> Tensor:
-        """(B, 128, T', 19) -> (B, T', C0): flatten channel-major, project, normalise."""
+        """(B, 128, T', 19) -> (B, T', C0): flatten, project, normalise.
+
+        The projection's inputs are indexed channel-major (c * 19 + f), as in the reference;
+        the weight is permuted to frequency-major instead, to match channels-last memory.
+        """
         b, c, t, f = x.shape
-        x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)
-        x = self.norm(self.whiten(self.proj(x)))
+        x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
+        weight = self.proj.weight.unflatten(1, (c, f)).transpose(1, 2).flatten(1)
+        x = self.norm(self.whiten(F.linear(x, weight, self.proj.bias)))
         return self.dropout(x)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zipasr.nn.depthwise import depthwise_conv_time
+
 
 class ChunkCausalDepthwiseConv1d(nn.Module):
-    """A depthwise 1-D convolution that sees no frame beyond the end of the current chunk.
+    """A depthwise convolution over time that sees no frame beyond the end of the current chunk.
 
     It is the sum of two depthwise convolutions:
     - a causal one of width (K+1)//2 (frames t-K//2 ... t), and
@@ -22,7 +24,7 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         kernel_size: K, odd.
 
     Shapes:
-        x: (B, C, T) -> (B, C, T)
+        x: (B, T, C) -> (B, T, C)
     """
 
     def __init__(self, channels: int, kernel_size: int) -> None:
@@ -31,9 +33,7 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
             raise ValueError(f"kernel_size={kernel_size} must be odd")
         self.kernel_size = kernel_size
         self.causal = nn.Conv1d(channels, channels, (kernel_size + 1) // 2, groups=channels)
-        self.chunkwise = nn.Conv1d(
-            channels, channels, kernel_size, padding=kernel_size // 2, groups=channels
-        )
+        self.chunkwise = nn.Conv1d(channels, channels, kernel_size, groups=channels)
         # Rows: extra gain at the left edge of a chunk, extra gain at the right edge.
         self.chunkwise_scale = nn.Parameter(torch.zeros(2, channels, kernel_size))
         with torch.no_grad():
@@ -51,17 +51,15 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         return 1.0 + (left + right)
 
     def forward(self, x: Tensor, chunk_frames: int | None = None) -> Tensor:
-        batch, channels, frames = x.shape
+        batch, frames, channels = x.shape
         chunk = frames if chunk_frames is None or chunk_frames > frames else chunk_frames
-        lookback = self.kernel_size // 2
-        right_pad = -frames % chunk
-        x = F.pad(x, (lookback, right_pad))
-        causal = self.causal(x[..., : lookback + frames])
+        half = self.kernel_size // 2
+        causal = depthwise_conv_time(x, self.causal.weight, self.causal.bias, half, 0)
 
-        num_chunks = (frames + right_pad) // chunk
-        chunks = x[..., lookback:].reshape(batch, channels, num_chunks, chunk)
-        chunks = chunks.permute(0, 2, 1, 3).reshape(batch * num_chunks, channels, chunk)
-        chunks = self.chunkwise(chunks) * self.chunk_gain(chunk)
-        chunks = chunks.reshape(batch, num_chunks, channels, chunk).permute(0, 2, 1, 3)
-        chunks = chunks.reshape(batch, channels, num_chunks * chunk)[..., :frames]
+        right_pad = -frames % chunk
+        chunks = F.pad(x, (0, 0, 0, right_pad)) if right_pad else x
+        chunks = chunks.reshape(-1, chunk, channels)  # (B * num_chunks, chunk, C)
+        chunks = depthwise_conv_time(chunks, self.chunkwise.weight, self.chunkwise.bias, half, half)
+        chunks = chunks * self.chunk_gain(chunk).t()
+        chunks = chunks.reshape(batch, -1, channels)[:, :frames]
         return chunks + causal
