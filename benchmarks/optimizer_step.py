@@ -1,6 +1,6 @@
 """Step time of ScaledAdam vs torch.optim.Adam on the Zipformer-M parameter set.
 
-    python benchmarks/optimizer_step.py [--steps 12] [--threads N] [--reference]
+    python benchmarks/optimizer_step.py [--steps 12] [--threads 1] [--reference]
 
 The parameters are those of ``zipasr.Zipformer(zipasr.ZipformerConfig.medium())``; if that
 cannot be built, the same shapes from a table (spec Appendix A, encoder_embed.* and encoder.*).
@@ -8,6 +8,10 @@ Gradients are random and fixed. ScaledAdam runs the recipe settings (clipping_sc
 timed steps start after the early clipping-threshold estimates and cover a multiple of
 size_update_period, so the periodic size update is included in the average. ``--reference``
 also times icefall's ScaledAdam if the `zipformer` package (0.1.3) can be imported.
+
+It runs on one thread by default: on a shared machine, ops that wait for a busy second thread
+took 100x longer and the numbers meant nothing. Use ``--threads`` on a machine of your own.
+The timed steps are early ones (step < 227), which still pay for Adam's bias correction.
 """
 
 from __future__ import annotations
@@ -100,11 +104,10 @@ def reference_scaled_adam() -> Callable[..., torch.optim.Optimizer] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="timed steps (multiple of 4)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--reference", action="store_true", help="also time icefall's version")
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from zipasr.optim import ScaledAdam
 

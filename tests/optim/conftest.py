@@ -29,3 +29,13 @@ def toy() -> ModuleType:
 def reference() -> dict[str, Any]:
     """The reference run recorded by tools/make_optim_fixtures.py."""
     return torch.load(FIXTURE, weights_only=False)
+
+
+@pytest.fixture
+def one_thread():
+    """Runs a test on one intra-op thread: tiny matmuls gain nothing from more, and on a busy
+    shared machine waiting for a second thread made them 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -197,25 +197,48 @@ def update_tensor_buckets(
             rms_factors += [rms[i]] * len(pieces)
             size_factors += [sizes[i]] * len(pieces)
 
-    correction = _bias_correction(beta2, step)
-    lr, eps = group["lr"], group["eps"]
     for part in _chunks([p.numel() for p in params]):
-        p, g, v, m = params[part], flat_grads[part], exp_avg_sqs[part], momenta[part]
-        if clip != 1.0:
-            g = torch._foreach_mul(g, clip)
-        torch._foreach_mul_(v, beta2)
-        torch._foreach_addcmul_(v, g, g, value=1 - beta2)
-        if correction != 1.0:
-            denom = torch._foreach_mul(v, 1.0 / correction)
-            torch._foreach_sqrt_(denom)
-        else:
-            denom = torch._foreach_sqrt(v)
-        torch._foreach_add_(denom, eps)
-        delta = torch._foreach_mul(g, -lr)
-        torch._foreach_div_(delta, denom)
-        torch._foreach_mul_(delta, rms_factors[part])
-        if update_size:
-            torch._foreach_add_(delta, torch._foreach_mul(p, size_factors[part]))
-        torch._foreach_mul_(m, beta1)
-        torch._foreach_add_(m, delta, alpha=1 - beta1)
-        torch._foreach_add_(p, m)
+        _elementwise_step(
+            group,
+            params[part],
+            flat_grads[part],
+            exp_avg_sqs[part],
+            momenta[part],
+            rms_factors[part],
+            size_factors[part] if update_size else None,
+            _bias_correction(beta2, step),
+            clip,
+        )
+
+
+def _elementwise_step(
+    group: dict[str, Any],
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    momenta: list[Tensor],
+    rms_factors: list[float],
+    size_factors: list[float] | None,
+    correction: float,
+    clip: float,
+) -> None:
+    """Spec 5.3 steps 1-3 on one cache-sized chunk; the lists are aligned, one entry a piece."""
+    beta1, beta2 = group["betas"]
+    if clip != 1.0:
+        grads = list(torch._foreach_mul(grads, clip))
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+    if correction != 1.0:
+        denom = torch._foreach_mul(exp_avg_sqs, 1.0 / correction)
+        torch._foreach_sqrt_(denom)
+    else:
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, group["eps"])
+    delta = torch._foreach_mul(grads, -group["lr"])
+    torch._foreach_div_(delta, denom)
+    torch._foreach_mul_(delta, rms_factors)
+    if size_factors is not None:
+        torch._foreach_add_(delta, torch._foreach_mul(params, size_factors))
+    torch._foreach_mul_(momenta, beta1)
+    torch._foreach_add_(momenta, delta, alpha=1 - beta1)
+    torch._foreach_add_(params, momenta)
