@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,7 +21,10 @@ CONVNEXT_HIDDEN = 384
 CONVNEXT_CONTEXT = 3
 
 
-def embedded_frames(feature_frames: int) -> int:
+_Frames = TypeVar("_Frames", int, Tensor)
+
+
+def embedded_frames(feature_frames: _Frames) -> _Frames:
     """50 Hz frames the front end emits for ``feature_frames`` 100 Hz frames: (T - 7) // 2."""
     return (feature_frames - 7) // 2
 

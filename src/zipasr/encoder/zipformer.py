@@ -204,7 +204,7 @@ class Zipformer(nn.Module):
 
         outputs = []
         for i, stack in enumerate(self.stacks):
-            x = _match_channels(x, stack.dim)
+            x = _match_channels(x, self.config.dims[i])
             x = stack(
                 x,
                 attn_mask,

@@ -36,8 +36,9 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         self.chunkwise = nn.Conv1d(channels, channels, kernel_size, groups=channels)
         # Rows: extra gain at the left edge of a chunk, extra gain at the right edge.
         self.chunkwise_scale = nn.Parameter(torch.zeros(2, channels, kernel_size))
-        with torch.no_grad():
-            nn.init.uniform_(self.causal.bias, -0.1, 0.1)
+        if self.causal.bias is not None:
+            with torch.no_grad():
+                nn.init.uniform_(self.causal.bias, -0.1, 0.1)
 
     def chunk_gain(self, chunk_frames: int) -> Tensor:
         """The (C, chunk_frames) gain applied to the chunkwise branch."""
