@@ -42,7 +42,8 @@ def scaled_sumsq(
             rms = state["param_rms"].view(-1)
         else:
             rms = torch.stack([p.detach().float().pow(2).mean().sqrt() for p in bucket.params])
-        out.append(sumsq * rms**2)
+        # Where sum(g**2) is 0 (e.g. an empty tensor, whose RMS is NaN) the term is 0.
+        out.append(torch.where(sumsq != 0, sumsq * rms**2, 0.0))
     return out
 
 
