@@ -31,10 +31,10 @@ def reference() -> dict[str, Any]:
     return torch.load(FIXTURE, weights_only=False)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Runs a test on one intra-op thread: tiny matmuls gain nothing from more, and on a busy
-    shared machine waiting for a second thread made them 10x slower."""
+    """Runs each test on one intra-op thread: these tiny tensors gain nothing from more, and on
+    a busy shared machine waiting for a second thread made the tests 10x slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -8,7 +8,7 @@ from pathlib import Path
 SNIPPET = Path(__file__).resolve().parents[2] / "src" / "zipasr" / "optim" / "README_SNIPPET.md"
 
 
-def test_readme_snippet_runs_and_trains(one_thread):
+def test_readme_snippet_runs_and_trains():
     blocks = re.findall(r"```python\n(.*?)```", SNIPPET.read_text(), flags=re.DOTALL)
     assert len(blocks) == 1
     namespace: dict = {}

@@ -106,7 +106,7 @@ def test_params_pairs_and_groups_give_the_same_updates():
         assert torch.equal(plain, other)
 
 
-def test_trains_an_mlp_on_a_synthetic_regression_task(one_thread):
+def test_trains_an_mlp_on_a_synthetic_regression_task():
     torch.manual_seed(0)
     x = torch.randn(512, 8)
     y = torch.sin(x @ torch.randn(8, 1)) + 0.5 * x[:, :1] ** 2
