@@ -55,7 +55,14 @@ class ScaledAdam(Optimizer):
             at which the clipping threshold is re-estimated.
 
     Unlike torch's optimizers, parameters whose ``.grad`` is None are still stepped (as with a
-    zero gradient: momentum carries on), as in the reference.
+    zero gradient: momentum carries on), as in the reference. State is float32 whatever the
+    parameter dtype, as in the reference; it is kept once per bucket of same-shaped parameters
+    (see ``buckets.py``), so ``state_dict()`` has the reference's layout.
+
+    Where the reference would go on with a non-finite gradient norm (it zeroes the gradients
+    once a clipping threshold exists, and lets NaN through before that), this optimizer raises
+    an error that names the parameters; the check needs the norm, so it runs when
+    ``clipping_scale`` is set.
     """
 
     def __init__(
@@ -125,7 +132,13 @@ class ScaledAdam(Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Updates every parameter once. Never logs; see ``zipasr.optim.diagnostics``."""
+        """Updates every parameter once. Never logs; see ``zipasr.optim.diagnostics``.
+
+        Raises:
+            RuntimeError: a gradient is sparse; or, with clipping on, the gradient norm is not
+                finite (the message names the parameters; nothing has been updated, so the
+                batch can be skipped with ``zero_grad()``).
+        """
         loss = None
         if closure is not None:
             with torch.enable_grad():
