@@ -134,13 +134,21 @@ def member_stats(
 
 
 def _segments(tensor: Tensor, like: Tensor) -> list[Tensor]:
-    """Flat pieces of at most SEGMENT_NUMEL elements (views), or ``[tensor]`` if not possible."""
-    if not like.is_contiguous() or like.numel() <= SEGMENT_NUMEL:
-        return [tensor.view(like.shape) if tensor.is_contiguous() else tensor]
+    """Flat pieces of at most SEGMENT_NUMEL elements (views), or ``[tensor]`` if not possible.
+
+    Only on CPU: the pieces are for its caches; a GPU's fused foreach kernels want big tensors.
+    """
+    small = like.numel() <= SEGMENT_NUMEL
+    if small or like.device.type != "cpu" or not like.is_contiguous():
+        return [tensor]
     return list(tensor.reshape(-1).split(SEGMENT_NUMEL))
 
 
-def _chunks(sizes: Sequence[int]) -> Iterator[slice]:
+def _chunks(sizes: Sequence[int], device: torch.device) -> Iterator[slice]:
+    """Consecutive pieces of about SEGMENT_NUMEL elements in all (CPU), or everything at once."""
+    if device.type != "cpu":
+        yield slice(0, len(sizes))
+        return
     start, total = 0, 0
     for i, size in enumerate(sizes):
         total += size
@@ -174,8 +182,8 @@ def update_tensor_buckets(
     flat_grads: list[Tensor] = []
     exp_avg_sqs: list[Tensor] = []
     momenta: list[Tensor] = []
-    rms_factors: list[float] = []
-    size_factors: list[float] = []
+    rms_factors: list[Tensor] = []
+    size_factors: list[Tensor] = []
     for bucket, state, bucket_grads, stat in zip(buckets, states, grads, stats, strict=True):
         assert stat.param_grad is not None
         param_grad = stat.param_grad if clip == 1.0 else stat.param_grad * clip
@@ -185,8 +193,9 @@ def update_tensor_buckets(
             mean_sq = stat.param_sumsq / bucket.params[0].numel()
             state["param_rms"].view(-1).copy_(mean_sq.sqrt())
         # The "scaled" in ScaledAdam: step sizes are proportional to each tensor's RMS.
-        rms = state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).tolist()
-        sizes = _size_step(group, state, step).view(-1).tolist() if update_size else rms
+        # Per-member factors stay 0-dim tensors (no .tolist()), so a GPU need not synchronise.
+        rms = state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).unbind(0)
+        sizes = _size_step(group, state, step).view(-1).unbind(0) if update_size else rms
         rows = zip(bucket.params, bucket_grads, state["exp_avg_sq"], state["delta"], strict=True)
         for i, (p, g, v, m) in enumerate(rows):
             pieces = _segments(p.detach(), p)
@@ -197,7 +206,7 @@ def update_tensor_buckets(
             rms_factors += [rms[i]] * len(pieces)
             size_factors += [sizes[i]] * len(pieces)
 
-    for part in _chunks([p.numel() for p in params]):
+    for part in _chunks([p.numel() for p in params], params[0].device):
         _elementwise_step(
             group,
             params[part],
@@ -217,8 +226,8 @@ def _elementwise_step(
     grads: list[Tensor],
     exp_avg_sqs: list[Tensor],
     momenta: list[Tensor],
-    rms_factors: list[float],
-    size_factors: list[float] | None,
+    rms_factors: list[Tensor],
+    size_factors: list[Tensor] | None,
     correction: float,
     clip: float,
 ) -> None:
