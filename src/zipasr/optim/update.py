@@ -4,7 +4,7 @@ Scalar buckets (every member has one element) are tiny, so they are stacked and 
 tensor, as the reference does. Non-scalar buckets hold almost all the weights; for them the
 element-wise part of the rule runs as ``torch._foreach_*`` ops directly on the parameters and on
 per-member views of the stacked state, which avoids the reference's stack / unstack copies. Large
-tensors are cut into flat segments and small ones grouped, so that the dozen passes over each
+tensors are cut into flat segments and small ones grouped (on CPU), so the dozen passes over each
 chunk of about ``SEGMENT_NUMEL`` elements stay in cache. The per-member reductions (sums of g*g,
 p*g, p*p) are taken in one read before the update (``member_stats``) and in a different order
 than the reference; every element-wise op and its rounding is the reference's.
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .buckets import Bucket
 
-SEGMENT_NUMEL = 1 << 17  # elements per chunk of the element-wise pipeline (256 KiB in fp32)
+SEGMENT_NUMEL = 1 << 17  # elements per CPU chunk of the element-wise pipeline (512 KiB in fp32)
 SCALE_STEP_LIMIT = 0.1  # bound on the relative change of a tensor's size per size update
 BIAS_CORRECTION_LIMIT = 0.99  # the second-moment bias correction stops once 1 - beta2^t >= this
 
