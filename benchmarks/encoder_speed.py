@@ -29,6 +29,7 @@ from tools.reference import reference_asr_model  # noqa: E402
 from zipasr import Zipformer  # noqa: E402
 from zipasr.testing import random_features, random_parameter  # noqa: E402
 
+TRAINING_REF_BATCHES = 20_000.0
 SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
 
 
@@ -41,7 +42,14 @@ def build_pair(preset: str) -> tuple[torch.nn.Module, Zipformer]:
         if k.startswith(("encoder_embed.", "encoder."))
     }
     ref.load_state_dict(weights, strict=False)
-    return ref, Zipformer.from_icefall(weights)
+    ours = Zipformer.from_icefall(weights)
+    # Training-time regularisation depends on how far training is; put both at the same point
+    # (the reference reads a batch_count set on its modules, zipasr an explicit clock).
+    for module in ref.modules():
+        if hasattr(module, "batch_count"):
+            module.batch_count = TRAINING_REF_BATCHES
+    ours.clock.ref_batches = TRAINING_REF_BATCHES
+    return ref, ours
 
 
 def time_pair(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

@@ -8,9 +8,8 @@ up a separate environment for it, so that it never meets zipasr:
     /tmp/refvenv/bin/pip install --no-deps zipformer==0.1.3
     /tmp/refvenv/bin/python tools/make_optim_fixtures.py
 
-`--no-deps` skips the package's training dependencies; `_import_reference` below puts empty
-stand-ins for the few modules that its imports need (atdataset, kaldialign, tensorboard) and
-bypasses the package `__init__` (which would build the whole model).
+`--no-deps` skips the package's training dependencies; tools/reference.py puts empty stand-ins
+for the few modules that its imports need and bypasses the package `__init__`.
 
 The fixture holds two runs of the recipe settings (Eden lr_batches 7500, lr_epochs 3.5,
 warmup_start 0.1, clipping_scale 2.0, base lr 0.045) on a toy parameter set with a 0-dim
@@ -29,8 +28,6 @@ The toy problem (`toy_params`, `toy_grads`) is imported by the tests, so it uses
 from __future__ import annotations
 
 import copy
-import importlib
-import importlib.util
 import math
 import sys
 import types
@@ -93,25 +90,10 @@ def toy_grads(gen: torch.Generator, batch: int) -> dict[str, torch.Tensor | None
 
 def _import_reference() -> tuple[types.ModuleType, types.ModuleType]:
     """Returns (zipformer.modules.optim, zipformer.utils) without the training dependencies."""
-    spec = importlib.util.find_spec("zipformer")
-    if spec is None or spec.origin is None:
-        raise SystemExit("the reference package is missing: see this file's docstring")
-    stand_ins = {
-        "atdataset": ("SpecAugment", "time_warp", "fix_random_seed"),
-        "kaldialign": (),
-        "torch.utils.tensorboard": ("SummaryWriter",),
-    }
-    for module_name, attributes in stand_ins.items():
-        module = types.ModuleType(module_name)
-        for attribute in attributes:
-            setattr(module, attribute, object)
-        sys.modules[module_name] = module
-    package = types.ModuleType("zipformer")
-    package.__path__ = [str(Path(spec.origin).parent)]
-    sys.modules["zipformer"] = package
-    return importlib.import_module("zipformer.modules.optim"), importlib.import_module(
-        "zipformer.utils"
-    )
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tools.reference import import_reference
+
+    return import_reference("modules.optim"), import_reference("utils")
 
 
 def flatten(tensors: dict[str, torch.Tensor | None]) -> torch.Tensor:

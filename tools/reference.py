@@ -27,8 +27,10 @@ _STUBS = {
 }
 
 
-def import_reference(module: str = "model", *, compile_swoosh: bool = False) -> types.ModuleType:
-    """Returns ``zipformer.modules.<module>`` of the reference package.
+def import_reference(
+    module: str = "modules.model", *, compile_swoosh: bool = False
+) -> types.ModuleType:
+    """Returns ``zipformer.<module>`` of the reference package, e.g. "modules.optim".
 
     ``compile_swoosh``: the reference wraps its Swoosh functions in torch.compile unless
     TORCH_COMPILE_DISABLE is set; off by default (compiling takes minutes on a CPU).
@@ -47,7 +49,7 @@ def import_reference(module: str = "model", *, compile_swoosh: bool = False) -> 
         package = types.ModuleType("zipformer")
         package.__path__ = [os.path.dirname(spec.origin)]
         sys.modules["zipformer"] = package
-    return importlib.import_module(f"zipformer.modules.{module}")
+    return importlib.import_module(f"zipformer.{module}")
 
 
 # The reference's per-stack arguments for the paper's presets (comma-separated, as it takes them).
@@ -84,7 +86,7 @@ def reference_asr_model(
     One chunk size and one left context each: with several, the reference draws one at random
     on every call, even in eval.
     """
-    model = import_reference("model")
+    model = import_reference("modules.model")
     return model.AsrModel(
         **SHARED,
         **PRESETS[preset],

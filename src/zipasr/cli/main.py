@@ -13,7 +13,11 @@ import torch
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.testing import random_features
 
-PRESETS = {"small": ZipformerConfig.small, "medium": ZipformerConfig.medium, "large": ZipformerConfig.large}
+PRESETS = {
+    "small": ZipformerConfig.small,
+    "medium": ZipformerConfig.medium,
+    "large": ZipformerConfig.large,
+}
 
 
 def info(preset: str, causal: bool, seconds: float, threads: int) -> None:
