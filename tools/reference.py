@@ -79,7 +79,12 @@ SHARED = dict(
 
 
 def reference_asr_model(
-    preset: str, *, causal: bool = False, chunk: int | None = None, left: int | None = None
+    preset: str,
+    *,
+    causal: bool = False,
+    chunk: int | None = None,
+    left: int | None = None,
+    ctc: bool = False,
 ):  # type: ignore[no-untyped-def]
     """The reference AsrModel (transducer, vocab 500) for a preset, in eval mode.
 
@@ -94,4 +99,5 @@ def reference_asr_model(
         chunk_size=str(-1 if chunk is None else chunk),
         left_context_frames=str(-1 if left is None else left),
         vocab_size=500,
+        use_ctc=ctc,
     ).eval()

@@ -1,9 +1,25 @@
 """zipasr: the Zipformer speech recognizer and the ScaledAdam optimizer as a PyTorch library."""
 
 from zipasr import testing
+from zipasr.convert.checkpoint import load_icefall
 from zipasr.encoder import Zipformer, ZipformerConfig
+from zipasr.models import AsrLosses, AsrModel, AsrModelConfig, TransducerConfig
+from zipasr.models.storage import load, save
 from zipasr.regularizers import strip_training_modules
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Zipformer", "ZipformerConfig", "strip_training_modules", "testing", "__version__"]
+__all__ = [
+    "AsrLosses",
+    "AsrModel",
+    "AsrModelConfig",
+    "TransducerConfig",
+    "Zipformer",
+    "ZipformerConfig",
+    "__version__",
+    "load",
+    "load_icefall",
+    "save",
+    "strip_training_modules",
+    "testing",
+]

@@ -71,6 +71,18 @@ DEAD_KEYS: tuple[str, ...] = (
     "encoder.encoders.{i}.encoder.layers.{j}.bypass_scale",
 )
 
+#: icefall keys of the heads around the encoder, and ours (under AsrModel).
+HEAD_KEY_MAP: tuple[tuple[str, str], ...] = (
+    ("decoder.embedding.weight", "transducer.decoder.embedding.weight"),
+    ("decoder.conv.weight", "transducer.decoder.conv.weight"),
+    ("joiner.encoder_proj.{p}", "transducer.joiner.encoder_proj.{p}"),
+    ("joiner.decoder_proj.{p}", "transducer.joiner.decoder_proj.{p}"),
+    ("joiner.output_linear.{p}", "transducer.joiner.output_linear.{p}"),
+    ("simple_am_proj.{p}", "transducer.simple_am_proj.{p}"),
+    ("simple_lm_proj.{p}", "transducer.simple_lm_proj.{p}"),
+    ("ctc_output.1.{p}", "ctc.proj.{p}"),
+)
+
 _FIELDS = {
     "i": r"(?P<i>[1-9]\d*)",
     "j": r"(?P<j>\d+)",
@@ -88,6 +100,8 @@ def _compile(template: str) -> re.Pattern[str]:
 
 _FORWARD = tuple((_compile(a), b) for a, b in KEY_MAP)
 _BACKWARD = tuple((_compile(b), a) for a, b in KEY_MAP)
+_HEADS_FORWARD = tuple((_compile(a), b) for a, b in HEAD_KEY_MAP)
+_HEADS_BACKWARD = tuple((_compile(b), a) for a, b in HEAD_KEY_MAP)
 _DEAD = tuple(_compile(k) for k in DEAD_KEYS)
 # icefall's flat stack is index 0, which the {i} field (1-9...) never matches.
 _ENCODER_PREFIXES = ("encoder_embed.", "encoder.")
@@ -210,3 +224,34 @@ def encoder_config_from_icefall(
             f"subsampling, not feature_dim={feature_dim}; pass the right feature_dim"
         )
     return config
+
+
+def model_key(icefall_key: str) -> str | None:
+    """Our AsrModel name for any icefall model key; None for a dead key. KeyError if unknown."""
+    if icefall_key.startswith(_ENCODER_PREFIXES):
+        ours = zipasr_key(icefall_key)
+        return None if ours is None else "encoder." + ours
+    head = _translate(icefall_key, _HEADS_FORWARD)
+    if head is None:
+        raise KeyError(f"no zipasr parameter corresponds to icefall key {icefall_key!r}")
+    return head
+
+
+def icefall_model_key(key: str) -> str:
+    """icefall's name for one of our AsrModel parameters. KeyError if unknown."""
+    if key.startswith("encoder."):
+        return icefall_key(key.removeprefix("encoder."))
+    theirs = _translate(key, _HEADS_BACKWARD)
+    if theirs is None:
+        raise KeyError(f"no icefall parameter corresponds to zipasr key {key!r}")
+    return theirs
+
+
+def model_state_to_icefall(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Our AsrModel state_dict under icefall's names (dead keys recreated, see
+    :func:`encoder_state_to_icefall`)."""
+    encoder = {
+        k.removeprefix("encoder."): v for k, v in state_dict.items() if k.startswith("encoder.")
+    }
+    heads = {icefall_model_key(k): v for k, v in state_dict.items() if not k.startswith("encoder.")}
+    return {**encoder_state_to_icefall(encoder), **heads}

@@ -123,31 +123,16 @@ class Zipformer(nn.Module):
             encoder_config_from_icefall,
             encoder_state_from_icefall,
         )
+        from zipasr.weights import assign_weights
 
         config = encoder_config_from_icefall(
             state_dict, pos_head_dim=pos_head_dim, feature_dim=feature_dim
         )
         if overrides:
             config = dataclasses.replace(config, **overrides)
-        weights = encoder_state_from_icefall(state_dict)
         with torch.device("meta"):  # no point initialising what is overwritten next
             model = cls(config)
-        expected = model.state_dict()
-        missing = [k for k in expected if k not in weights]
-        unexpected = [k for k in weights if k not in expected]
-        if missing or unexpected:
-            raise KeyError(
-                f"icefall state_dict does not fit {config}: missing {missing[:5]}, "
-                f"unexpected {unexpected[:5]}"
-            )
-        for key, value in weights.items():
-            if value.shape != expected[key].shape:
-                raise ValueError(
-                    f"{key}: shape {tuple(value.shape)} in the checkpoint, "
-                    f"{tuple(expected[key].shape)} expected by {config}"
-                )
-        # Copies, so that the model never shares storage with the caller's tensors.
-        model.load_state_dict({k: v.detach().clone() for k, v in weights.items()}, assign=True)
+        assign_weights(model, encoder_state_from_icefall(state_dict))
         return model
 
     @property

@@ -1,0 +1,65 @@
+"""The stateless prediction network: an embedding and a small convolution over the context."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zipasr.regularizers import Balancer
+
+#: Channels per group of the context convolution.
+GROUP_SIZE = 4
+
+
+class StatelessDecoder(nn.Module):
+    """Predicts from the last ``context_size`` tokens only (no recurrence).
+
+    Output for position u = ReLU(conv(embedding(y[u - context + 1 .. u]))); a negative token id
+    means "no token" and embeds to zeros (used to start decoding with less context).
+
+    Args:
+        vocab_size: V.
+        dim: D.
+        context_size: tokens of context (1 = embedding only).
+
+    Shapes:
+        y: (B, U) int64  ->  (B, U, D). With ``need_pad`` (training) the sequence is left-padded
+        so that every position gets an output; without it (decoding), U must equal
+        ``context_size`` and the output has one position.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, context_size: int) -> None:
+        super().__init__()
+        self.vocab_size, self.context_size = vocab_size, context_size
+        self.embedding = nn.Embedding(vocab_size, dim)
+        self.conv: nn.Conv1d | None = None
+        if context_size > 1:
+            self.conv = nn.Conv1d(dim, dim, context_size, groups=dim // GROUP_SIZE, bias=False)
+        self.embedding_balancer = Balancer(
+            dim, -1, min_positive=0.0, max_positive=1.0, min_abs=0.5, max_abs=1.0, prob=0.05
+        )
+        self.out_balancer = Balancer(
+            dim, -1, min_positive=0.0, max_positive=1.0, min_abs=0.5, max_abs=1.0, prob=0.05
+        )
+
+    def forward(self, y: Tensor, need_pad: bool = True) -> Tensor:
+        y = y.to(torch.int64)
+        if bool((y >= self.vocab_size).any()):
+            raise ValueError(
+                f"token ids must be < vocab_size={self.vocab_size}, got {int(y.max())}"
+            )
+        x = self.embedding(y.clamp(min=0)) * (y >= 0).unsqueeze(-1)
+        x = self.embedding_balancer(x)
+        if self.conv is None:
+            return x
+        x = x.transpose(1, 2)  # (B, D, U)
+        if need_pad:
+            x = F.pad(x, (self.context_size - 1, 0))
+        elif x.shape[-1] != self.context_size:
+            raise ValueError(
+                f"without padding the decoder needs exactly context_size={self.context_size} "
+                f"tokens per sequence, got {x.shape[-1]}"
+            )
+        x = F.relu(self.conv(x).transpose(1, 2))
+        return self.out_balancer(x)
