@@ -87,27 +87,45 @@ class RelPositionAttentionWeights(nn.Module):
         attn_mask: Tensor | None = None,
         key_padding_mask: Tensor | None = None,
     ) -> Tensor:
-        t, b, _ = x.shape
-        h, q_dim, p_dim = self.num_heads, self.query_head_dim, self.pos_head_dim
-        y = self.in_proj(x)
-        q = y[..., : h * q_dim].reshape(t, b, h, q_dim).permute(2, 1, 0, 3)
-        k = self.key_whiten(self.key_balancer(y[..., h * q_dim : 2 * h * q_dim]))
-        k = k.reshape(t, b, h, q_dim).permute(2, 1, 3, 0)
-        p = y[..., 2 * h * q_dim :].reshape(t, b, h, p_dim).permute(2, 1, 0, 3)
-        scores = torch.matmul(q, k)  # (H, B, T, T)
-
-        r = self.pos_proj(pos)  # (1, 2T - 1, H * Pd)
-        r = r.reshape(-1, r.shape[1], h, p_dim).permute(2, 0, 3, 1)  # (H, 1, Pd, 2T - 1)
-        pos_scores = relative_to_absolute(torch.matmul(p, r), t)
-        scores = self.score_limit(scores + self.pos_skip(pos_scores))
-
         mask = attn_mask
         if key_padding_mask is not None:
             kpm = key_padding_mask.unsqueeze(1)  # (B, 1, T)
             mask = kpm if mask is None else mask | kpm
+        return self._weights(x, pos, mask, None)[0]
+
+    def forward_chunk(
+        self, x: Tensor, pos: Tensor, key_padding_mask: Tensor, cached_key: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Streaming: one chunk attends to itself and to L cached keys.
+
+        x: (T, B, C); pos: (1, 2T + L - 1, P); key_padding_mask: (B, L + T) bool over cache and
+        chunk; cached_key: (L, B, H * Q)  ->  weights (H, B, T, L + T) and the new (L, B, H * Q).
+        """
+        weights, keys = self._weights(x, pos, key_padding_mask.unsqueeze(1), cached_key)
+        return weights, keys[keys.shape[0] - cached_key.shape[0] :]
+
+    def _weights(
+        self, x: Tensor, pos: Tensor, mask: Tensor | None, cached_key: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Attention weights (H, B, T, K) over K = (cached +) current keys, and the keys."""
+        t, b, _ = x.shape
+        h, q_dim, p_dim = self.num_heads, self.query_head_dim, self.pos_head_dim
+        y = self.in_proj(x)
+        q = y[..., : h * q_dim].reshape(t, b, h, q_dim).permute(2, 1, 0, 3)
+        keys = self.key_whiten(self.key_balancer(y[..., h * q_dim : 2 * h * q_dim]))
+        if cached_key is not None:
+            keys = torch.cat((cached_key, keys), dim=0)
+        k = keys.reshape(keys.shape[0], b, h, q_dim).permute(2, 1, 3, 0)
+        p = y[..., 2 * h * q_dim :].reshape(t, b, h, p_dim).permute(2, 1, 0, 3)
+        scores = torch.matmul(q, k)  # (H, B, T, K)
+
+        r = self.pos_proj(pos)  # (1, T + K - 1, H * Pd)
+        r = r.reshape(-1, r.shape[1], h, p_dim).permute(2, 0, 3, 1)  # (H, 1, Pd, T + K - 1)
+        pos_scores = relative_to_absolute(torch.matmul(p, r), keys.shape[0])
+        scores = self.score_limit(scores + self.pos_skip(pos_scores))
         if mask is not None:
             scores = scores.masked_fill(mask, MASKED_SCORE)
-        return scores.softmax(dim=-1)
+        return scores.softmax(dim=-1), keys
 
 
 class SelfAttention(nn.Module):
@@ -125,8 +143,24 @@ class SelfAttention(nn.Module):
         self.whiten = Whiten(1, whitening_schedule(7.5, ratio=3.0), grad_scale=0.01, clock=clock)
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        return self._attend(x, weights, None)[0]
+
+    def forward_chunk(
+        self, x: Tensor, weights: Tensor, cached_value: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Streaming: x (T, B, C), weights (H, B, T, L + T), cached_value (L, B, H * V) ->
+        output (T, B, C) and the new (L, B, H * V)."""
+        out, values = self._attend(x, weights, cached_value)
+        return out, values[values.shape[0] - cached_value.shape[0] :]
+
+    def _attend(
+        self, x: Tensor, weights: Tensor, cached_value: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         t, b, _ = x.shape
-        v = self.in_proj(x).reshape(t, b, self.num_heads, self.value_head_dim).permute(2, 1, 0, 3)
+        values = self.in_proj(x)
+        if cached_value is not None:
+            values = torch.cat((cached_value, values), dim=0)
+        v = values.reshape(-1, b, self.num_heads, self.value_head_dim).permute(2, 1, 0, 3)
         o = torch.matmul(weights, v)  # (H, B, T, V)
         o = o.permute(2, 1, 0, 3).reshape(t, b, -1)
-        return self.whiten(self.out_proj(o))
+        return self.whiten(self.out_proj(o)), values

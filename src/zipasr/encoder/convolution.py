@@ -75,3 +75,15 @@ class ConvolutionModule(nn.Module):
         else:
             a = self.depthwise(a)
         return self.project(a)
+
+    def forward_chunk(
+        self, x: Tensor, key_padding_mask: Tensor, cache: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Streaming (causal models): x (T, B, C) one chunk, key_padding_mask (B, T), cache
+        (B, C, K//2) the gated values of the previous K//2 frames -> (T, B, C) and the new cache.
+        """
+        if not isinstance(self.depthwise, ChunkCausalDepthwiseConv1d):
+            raise ValueError("streaming needs a causal model (ZipformerConfig.causal=True)")
+        a = self.glu(x, key_padding_mask)
+        a, cache = self.depthwise.forward_chunk(a, cache.transpose(1, 2))
+        return self.project(a), cache.transpose(1, 2)

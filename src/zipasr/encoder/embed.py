@@ -17,8 +17,9 @@ from zipasr.regularizers.whiten import whitening_schedule
 
 CONV_CHANNELS = (8, 32, 128)
 CONVNEXT_HIDDEN = 384
+DEPTHWISE_KERNEL = 7
 #: ConvNeXt look-ahead at 50 Hz: its 7x7 kernel sees 3 future frames.
-CONVNEXT_CONTEXT = 3
+CONVNEXT_CONTEXT = DEPTHWISE_KERNEL // 2
 
 
 _Frames = TypeVar("_Frames", int, Tensor)
@@ -39,7 +40,9 @@ class ConvNeXt(nn.Module):
 
     def __init__(self, channels: int, hidden: int, clock: TrainingClock) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.depthwise = nn.Conv2d(
+            channels, channels, DEPTHWISE_KERNEL, padding=DEPTHWISE_KERNEL // 2, groups=channels
+        )
         self.pointwise1 = nn.Conv2d(channels, hidden, 1)
         self.pointwise2 = scaled_conv2d(hidden, channels, 1, initial_scale=0.01)
         self.hidden_balancer = Balancer(
@@ -52,13 +55,32 @@ class ConvNeXt(nn.Module):
         self.out_whiten = Whiten(1, 5.0, grad_scale=0.01, clock=clock)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.depthwise(x).permute(0, 2, 3, 1)  # (B, T, F, C)
+        x = x + self.layer_drop(self.pointwise(self.depthwise(x)))
+        x = self.out_balancer(x)
+        return self.out_whiten(x.transpose(1, 3)).transpose(1, 3)
+
+    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """Streaming: (B, C, t, F) -> (B, C, t - 3, F) and the new (B, C, 3, F) cache.
+
+        The last 3 frames of the chunk are only look-ahead; they come again at the start of the
+        next window. ``cache`` holds the 3 frames before the chunk (the last ones emitted).
+        """
+        context = CONVNEXT_CONTEXT
+        frames = torch.cat((cache, x), dim=2)
+        h = F.conv2d(
+            frames, self.depthwise.weight, self.depthwise.bias, padding=(0, DEPTHWISE_KERNEL // 2),
+            groups=self.depthwise.groups,
+        )  # fmt: skip
+        emitted = x.shape[2] - context
+        return x[:, :, :emitted] + self.pointwise(h), x[:, :, emitted - context : emitted]
+
+    def pointwise(self, h: Tensor) -> Tensor:
+        """1x1 conv -> SwooshL -> 1x1 conv, as matrix products over channels-last views."""
+        h = h.permute(0, 2, 3, 1)  # (B, T, F, C)
         h = F.linear(h, self.pointwise1.weight.flatten(1), self.pointwise1.bias)
         h = swoosh_l(self.hidden_balancer(h))
         h = F.linear(h, self.pointwise2.weight.flatten(1), self.pointwise2.bias)
-        x = x + self.layer_drop(h.permute(0, 3, 1, 2))
-        x = self.out_balancer(x)
-        return self.out_whiten(x.transpose(1, 3)).transpose(1, 3)
+        return h.permute(0, 3, 1, 2)
 
 
 class Conv2dSubsampling(nn.Module):
@@ -117,3 +139,9 @@ class Conv2dSubsampling(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.project(self.convnext(self.conv_stack(x)))
+
+    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """Streaming: (B, T, F) feature window -> (B, (T - 7) // 2 - 3, C0) and the new ConvNeXt
+        cache (B, 128, 3, 19). Consecutive windows overlap by 13 frames (2 * 3 + 7)."""
+        x, cache = self.convnext.forward_chunk(self.conv_stack(x), cache)
+        return self.project(x), cache

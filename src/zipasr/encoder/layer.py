@@ -9,6 +9,7 @@ from zipasr.encoder.bypass import Bypass
 from zipasr.encoder.convolution import ConvolutionModule
 from zipasr.encoder.feedforward import FeedForward
 from zipasr.encoder.nonlin_attention import NonlinAttention
+from zipasr.encoder.state import LayerState
 from zipasr.nn.bias_norm import BiasNorm
 from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, ConstantAttention, SequenceDropout, Whiten
@@ -125,3 +126,33 @@ class ZipformerLayer(nn.Module):
         x = self.norm(self.norm_balancer(x))
         x = self.bypass(x_in, x)
         return self.out_whiten(self.out_balancer(x))
+
+    def forward_chunk(
+        self, x: Tensor, pos: Tensor, key_padding_mask: Tensor, state: LayerState
+    ) -> tuple[Tensor, LayerState]:
+        """Streaming (eval, causal models): the same block on one chunk, with the caches of
+        ``state`` standing in for the frames before it.
+
+        Shapes:
+            x: (T, B, C); pos: (1, 2T + L - 1, P); key_padding_mask: (B, L + T) bool over the
+            cached and the current frames  ->  (T, B, C) and the new state
+        """
+        x_in = x
+        chunk_mask = key_padding_mask[:, state.key.shape[0] :]
+        w, key = self.attn_weights.forward_chunk(x, pos, key_padding_mask, state.key)
+        x = x + self.ff1(x)
+        out, nonlin_attn = self.nonlin_attn.forward_chunk(x, w[:1], state.nonlin_attn)
+        x = x + out
+        out, value1 = self.self_attn1.forward_chunk(x, w, state.value1)
+        x = x + out
+        out, conv1 = self.conv1.forward_chunk(x, chunk_mask, state.conv1)
+        x = x + out
+        x = x + self.ff2(x)
+        x = self.bypass_mid(x_in, x)
+        out, value2 = self.self_attn2.forward_chunk(x, w, state.value2)
+        x = x + out
+        out, conv2 = self.conv2.forward_chunk(x, chunk_mask, state.conv2)
+        x = x + out
+        x = x + self.ff3(x)
+        x = self.bypass(x_in, self.norm(x))
+        return x, LayerState(key, nonlin_attn, value1, value2, conv1, conv2)

@@ -47,7 +47,18 @@ class NonlinAttention(nn.Module):
         return a, g
 
     def forward(self, x: Tensor, weights: Tensor) -> Tensor:
+        return self._attend(x, weights, None)[0]
+
+    def forward_chunk(self, x: Tensor, weights: Tensor, cached: Tensor) -> tuple[Tensor, Tensor]:
+        """Streaming: x (T, B, C), weights (1, B, T, L + T), cached gated values (1, B, L, h) ->
+        output (T, B, C) and the new (1, B, L, h)."""
+        out, values = self._attend(x, weights, cached)
+        return out, values[:, :, values.shape[2] - cached.shape[2] :]
+
+    def _attend(self, x: Tensor, weights: Tensor, cached: Tensor | None) -> tuple[Tensor, Tensor]:
         a, g = self.gated_value(x)
-        a = torch.matmul(weights, a.permute(1, 0, 2).unsqueeze(0))  # (1, B, T, h)
-        a = a.squeeze(0).permute(1, 0, 2)
-        return self.out_whiten(self.out_proj(a * g))
+        values = a.permute(1, 0, 2).unsqueeze(0)  # (1, B, T, h)
+        if cached is not None:
+            values = torch.cat((cached, values), dim=2)
+        a = torch.matmul(weights, values).squeeze(0).permute(1, 0, 2)  # (T, B, h)
+        return self.out_whiten(self.out_proj(a * g)), values

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
 from zipasr.encoder.bypass import Bypass
 from zipasr.encoder.layer import ZipformerLayer
 from zipasr.encoder.positional import CompactRelPositionalEncoding
+from zipasr.encoder.state import LayerState
 from zipasr.nn.schedule import TrainingClock
 
 
@@ -90,3 +93,22 @@ class ZipformerStack(nn.Module):
         if self.downsample is None or self.bypass is None:
             return x
         return self.bypass(x_in, upsample(x, ds, x_in.shape[0]))
+
+    def forward_chunk(
+        self, x: Tensor, key_padding_mask: Tensor, states: list[LayerState]
+    ) -> tuple[Tensor, list[LayerState]]:
+        """Streaming: one chunk at 50 Hz, x (T, B, C) with T a multiple of the downsampling;
+        key_padding_mask (B, L + T) at 50 Hz over cache and chunk -> (T, B, C), new states."""
+        ds, x_in = self.downsampling, x
+        if self.downsample is not None:
+            x = self.downsample(x)
+            key_padding_mask = key_padding_mask[:, ::ds]
+        left = states[0].key.shape[0]
+        pos = self.pos_enc(x.shape[0], left, device=x.device, dtype=x.dtype)
+        new_states = []
+        for layer, state in zip(cast(list[ZipformerLayer], self.layers), states):
+            x, state = layer.forward_chunk(x, pos, key_padding_mask, state)
+            new_states.append(state)
+        if self.downsample is None or self.bypass is None:
+            return x, new_states
+        return self.bypass(x_in, upsample(x, ds, x_in.shape[0])), new_states

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -19,9 +19,13 @@ from zipasr.encoder.embed import Conv2dSubsampling, embedded_frames
 from zipasr.encoder.layer import ZipformerLayer
 from zipasr.encoder.masks import chunk_causal_mask, padding_mask
 from zipasr.encoder.stack import SimpleDownsample, ZipformerStack
+from zipasr.encoder.state import EncoderState
 from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import FeatureMask
 
+#: Feature frames shared by consecutive streaming windows: 7 for the convolutions, 2 * 3 for
+#: the ConvNeXt's look-ahead.
+STREAMING_OVERLAP = 13
 #: Layer skipping is warmed up stack by stack over this many reference batches.
 LAYER_SKIP_WARMUP = 4000.0
 
@@ -200,6 +204,67 @@ class Zipformer(nn.Module):
             outputs.append(x)
         x = self.output_downsample(_combine_stacks(outputs))
         return x, (lengths + 1) // OUTPUT_DOWNSAMPLING
+
+    def initial_state(
+        self, batch_size: int, left_context_frames: int, device: torch.device | str | None = None
+    ) -> EncoderState:
+        """The state of ``batch_size`` new streams for :meth:`forward_chunk`."""
+        return EncoderState.initial(self.config, batch_size, left_context_frames, device)
+
+    def chunk_input_frames(self, chunk_frames: int) -> int:
+        """Feature frames (100 Hz) that :meth:`forward_chunk` takes for ``chunk_frames`` 50 Hz
+        frames: 2 * chunk + 13. Consecutive windows advance by 2 * chunk frames."""
+        return 2 * chunk_frames + STREAMING_OVERLAP
+
+    def forward_chunk(self, features: Tensor, state: EncoderState) -> tuple[Tensor, EncoderState]:
+        """Encodes the next chunk of each stream (eval; causal models only).
+
+        Args:
+            features: (B, 2 * chunk + 13, 80), the next window of each stream's fbank; windows
+                overlap by 13 frames (the front end's context). ``chunk`` (in 50 Hz frames) must
+                be a multiple of every stack's downsampling.
+            state: the streams' state, from :meth:`initial_state` or the previous call.
+
+        Returns:
+            (B, chunk // 2, C) encoder output at 25 Hz, and the new state. The concatenated
+            outputs equal :meth:`forward` with ``chunk_frames=chunk`` and the state's left
+            context, except near an utterance's end, where the offline front end sees padding.
+        """
+        if not self.config.causal:
+            raise ValueError("streaming needs a causal model (ZipformerConfig.causal=True)")
+        chunk, rest = divmod(features.shape[1] - STREAMING_OVERLAP, 2)
+        if features.ndim != 3 or features.shape[2] != self.config.feature_dim:
+            raise ValueError(
+                f"features must have shape (batch, 2 * chunk + 13, {self.config.feature_dim}), "
+                f"got {tuple(features.shape)}"
+            )
+        if rest or chunk <= 0 or any(chunk % d for d in self.config.downsampling):
+            raise ValueError(
+                f"a window of {features.shape[1]} frames is not 2 * chunk + 13 for a chunk that "
+                f"is a positive multiple of every stack's downsampling {self.config.downsampling}"
+            )
+        if state.batch_size != features.shape[0]:
+            raise ValueError(
+                f"state holds {state.batch_size} streams but features have {features.shape[0]}"
+            )
+        x, embed_left_pad = self.embed.forward_chunk(features, state.embed_left_pad)
+        left = state.left_context_frames
+        # Cache slots not yet filled (fewer frames processed than the left context) are masked.
+        slots = torch.arange(left, device=x.device)
+        unfilled = (state.processed_frames.unsqueeze(1) <= slots).flip(1)
+        mask = torch.cat((unfilled, unfilled.new_zeros(x.shape[0], chunk)), dim=1)
+
+        x = x.permute(1, 0, 2)
+        outputs, layers, offset = [], [], 0
+        for i, stack in enumerate(cast(list[ZipformerStack], self.stacks)):
+            n = self.config.num_layers[i]
+            x = _match_channels(x, self.config.dims[i])
+            x, stack_states = stack.forward_chunk(x, mask, state.layers[offset : offset + n])
+            layers += stack_states
+            offset += n
+            outputs.append(x)
+        x = self.output_downsample(_combine_stacks(outputs)).permute(1, 0, 2)
+        return x, EncoderState(layers, embed_left_pad, state.processed_frames + chunk)
 
     def _check_input(self, features: Tensor, lengths: Tensor) -> None:
         dim = self.config.feature_dim

@@ -64,3 +64,13 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         chunks = chunks * self.chunk_gain(chunk).t()
         chunks = chunks.reshape(batch, -1, channels)[:, :frames]
         return chunks + causal
+
+    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """Streaming: one chunk x (B, T, C), its own chunk, after ``cache`` (B, K//2, C), the last
+        K//2 frames before it. Returns the output (B, T, C) and the new cache."""
+        half = self.kernel_size // 2
+        frames = torch.cat((cache, x), dim=1)
+        causal = depthwise_conv_time(frames, self.causal.weight, self.causal.bias, 0, 0)
+        chunk = depthwise_conv_time(x, self.chunkwise.weight, self.chunkwise.bias, half, half)
+        out = chunk * self.chunk_gain(x.shape[1]).t() + causal
+        return out, frames[:, frames.shape[1] - half :]
