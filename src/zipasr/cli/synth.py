@@ -1,0 +1,33 @@
+"""``zipasr synth``: build the embedded synthetic English corpus."""
+
+from __future__ import annotations
+
+import argparse
+
+from zipasr.data.synth import build_corpus
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Adds the ``synth`` command to ``zipasr``'s sub-commands."""
+    p = subparsers.add_parser(
+        "synth", help="synthesise an English speech corpus (WAV + JSONL) with espeak-ng"
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--hours", type=float, default=1.0, help="total audio over all splits")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same corpus")
+    p.add_argument(
+        "--fractions",
+        type=float,
+        nargs=3,
+        default=(0.9, 0.05, 0.05),
+        metavar=("TRAIN", "DEV", "TEST"),
+        help="shares of speakers and audio per split",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Builds the corpus described by the parsed arguments and prints its statistics."""
+    stats = build_corpus(args.out, args.hours, seed=args.seed, fractions=tuple(args.fractions))
+    print(stats.summary())
+    return 0

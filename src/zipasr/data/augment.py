@@ -1,0 +1,71 @@
+"""Training augmentation as composable transforms outside the model (recipe settings: spec 1.1).
+
+Two kinds, both lhotse's implementations:
+
+* cut transforms, ``CutSet -> CutSet``, applied before audio is loaded: speed perturbation
+  (resampling, so pitch and length change together) and noise mixing at a random SNR;
+* feature transforms, ``(B, T, F) -> (B, T, F)``, applied to the padded batch: SpecAugment with
+  time warping, frequency masks and time masks, confined to each utterance's valid frames.
+
+None of them exists at evaluation: build the evaluation loader with empty lists.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from torch import Tensor
+
+CutTransform = Callable  # CutSet -> CutSet (lhotse types are optional at import time)
+#: (features (B, T, F), supervision_segments (B, 3) int32 [index, start, num_frames]) -> (B, T, F)
+FeatureTransform = Callable[..., Tensor]
+
+
+def speed_perturbation(
+    factors: Sequence[float] = (0.9, 1.1), p: float = 2 / 3, seed: int = 0
+) -> CutTransform:
+    """Each utterance is played ``factor`` times faster with probability ``p`` (a factor drawn
+    uniformly). The defaults give icefall's 0.9/1.0/1.1 mix in equal shares, on the fly instead
+    of as three stored copies."""
+    from lhotse.dataset.cut_transforms import PerturbSpeed
+
+    if not 0 <= p <= 1 or not factors or min(factors) <= 0:
+        raise ValueError(f"factors={factors}, p={p}; give positive factors and 0 <= p <= 1")
+    return PerturbSpeed(factors=list(factors), p=p, randgen=random.Random(seed))
+
+
+def noise_mixing(
+    noise_cuts, snr_db: tuple[float, float] = (10.0, 20.0), p: float = 0.5, seed: int = 0
+) -> CutTransform:
+    """Mixes a random noise cut (e.g. MUSAN's) into each utterance with probability ``p``, at an
+    SNR drawn uniformly from ``snr_db``; the noise is looped or cut to the utterance's length."""
+    from lhotse.dataset.cut_transforms import CutMix
+
+    if len(noise_cuts) == 0:
+        raise ValueError("noise_cuts is empty; pass a CutSet of noise recordings")
+    return CutMix(cuts=noise_cuts, snr=snr_db, p=p, seed=seed, pad_to_longest=False)
+
+
+def spec_augment(
+    time_warp_factor: int = 80,
+    num_feature_masks: int = 2,
+    features_mask_size: int = 27,
+    num_frame_masks: int = 10,
+    frames_mask_size: int = 100,
+    max_frames_mask_fraction: float = 0.15,
+    p: float = 0.9,
+) -> FeatureTransform:
+    """SpecAugment with the recipe's settings (spec 1.1): time warp factor 80, two frequency masks
+    up to 27 bins, ten time masks up to 100 frames covering at most 15% of each utterance."""
+    from lhotse.dataset.signal_transforms import SpecAugment
+
+    return SpecAugment(
+        time_warp_factor=time_warp_factor,
+        num_feature_masks=num_feature_masks,
+        features_mask_size=features_mask_size,
+        num_frame_masks=num_frame_masks,
+        frames_mask_size=frames_mask_size,
+        max_frames_mask_fraction=max_frames_mask_fraction,
+        p=p,
+    )

@@ -1,0 +1,150 @@
+"""From cuts to :class:`~zipasr.data.batch.Batch` objects: the dataset and the DataLoader.
+
+The sampler (:class:`~zipasr.data.sampler.ResumableBucketingSampler`) lives in the training
+process and hands each worker a CutSet; the worker applies the cut transforms, loads precomputed
+features or computes fbank from audio, checks each utterance (guardrails), tokenises, pads and
+applies the feature transforms. Skipped utterances travel inside the batch (``batch.skipped``),
+so counts made in worker processes still reach the training loop's :class:`SkipReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from lhotse import CutSet
+
+from zipasr.data.audio import AudioError, load_cut_audio
+from zipasr.data.augment import CutTransform, FeatureTransform
+from zipasr.data.batch import Batch, collate
+from zipasr.data.features import FbankOptions, fbank, frames_for_duration
+from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
+from zipasr.data.sampler import ResumableBucketingSampler
+from zipasr.data.text import normalize_text
+from zipasr.data.tokenizer import Tokenizer
+
+
+class AsrDataset(torch.utils.data.Dataset):
+    """Map-style dataset whose "index" is the CutSet of one batch, as lhotse's samplers yield."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        cut_transforms: Sequence[CutTransform] = (),
+        feature_transforms: Sequence[FeatureTransform] = (),
+        options: FbankOptions | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.cut_transforms = list(cut_transforms)
+        self.feature_transforms = list(feature_transforms)
+        self.options = options or FbankOptions()
+
+    def __getitem__(self, cuts: CutSet) -> Batch:
+        for transform in self.cut_transforms:
+            cuts = transform(cuts)
+        feats, token_ids, texts, ids, skipped = [], [], [], [], []
+        for cut in cuts:
+            text = normalize_text(" ".join(s.text or "" for s in cut.supervisions))
+            tokens = self.tokenizer.encode([text])[0] if text else []
+            skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, len(tokens))
+            if skip is None:
+                try:
+                    f = self._features(cut)
+                except AudioError as e:
+                    skip = Skip(cut.id, SkipReason.UNREADABLE_AUDIO, str(e))
+            if skip is not None:
+                skipped.append(skip)
+                continue
+            feats.append(f)
+            token_ids.append(tokens)
+            texts.append(text)
+            ids.append(cut.id)
+        batch = collate(feats, token_ids, texts, ids, skipped)
+        if len(batch) and self.feature_transforms:
+            segments = torch.stack(
+                [torch.arange(len(batch)), torch.zeros(len(batch)), batch.feature_lengths], dim=1
+            ).to(torch.int32)
+            for transform in self.feature_transforms:
+                batch.features = transform(batch.features, segments)
+        return batch
+
+    def _features(self, cut) -> torch.Tensor:
+        if cut.has_features:
+            try:
+                return torch.from_numpy(cut.load_features()).to(torch.float32)
+            except Exception as e:  # a missing or truncated feature file
+                raise AudioError(f"cannot load the features of cut {cut.id}: {e}") from e
+        return fbank(load_cut_audio(cut), 16000, self.options)
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """How batches are drawn (no corpus names here).
+
+    Attributes:
+        max_duration_s: audio seconds per batch (sum over the batch).
+        num_buckets: duration buckets of the sampler.
+        shuffle: shuffle within buckets, differently each epoch.
+        seed: sampler seed (epoch e uses seed + e).
+        num_workers: DataLoader worker processes (0 loads in the training process).
+        buffer_size: utterances held in the sampler's buckets.
+    """
+
+    max_duration_s: float = 200.0
+    num_buckets: int = 30
+    shuffle: bool = True
+    seed: int = 0
+    num_workers: int = 2
+    buffer_size: int = 20000
+
+
+def make_loader(
+    cuts: CutSet, dataset: AsrDataset, config: LoaderConfig | None = None
+) -> tuple[torch.utils.data.DataLoader, ResumableBucketingSampler]:
+    """A DataLoader of :class:`Batch` objects and its sampler (save ``sampler.state_dict()`` in
+    checkpoints; call ``sampler.set_epoch(e)`` before each epoch)."""
+    config = config or LoaderConfig()
+    sampler = ResumableBucketingSampler(
+        cuts,
+        max_duration=config.max_duration_s,
+        num_buckets=config.num_buckets,
+        shuffle=config.shuffle,
+        seed=config.seed,
+        buffer_size=config.buffer_size,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,  # type: ignore[arg-type]  # indexed by CutSets, not ints
+        sampler=sampler,
+        batch_size=None,
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+    )
+    return loader, sampler
+
+
+def iterate_batches(loader: torch.utils.data.DataLoader, report: SkipReport) -> Iterator[Batch]:
+    """Yields the loader's non-empty batches, merging each batch's skips into ``report``."""
+    for batch in loader:
+        report.extend(batch.skipped)
+        if len(batch):
+            yield batch
+
+
+def screen_cuts(cuts: CutSet, tokenizer: Tokenizer, report: SkipReport) -> CutSet:
+    """Drops, before sampling, the utterances the guardrails reject from their manifest alone
+    (empty text, too short, too many tokens), recording each in ``report``. An eager CutSet.
+
+    Screening up front keeps the sampler's batch durations honest; the dataset repeats the checks
+    after augmentation (speed perturbation shortens utterances) and catches unreadable audio.
+    """
+    kept = []
+    for cut in cuts:
+        text = normalize_text(" ".join(s.text or "" for s in cut.supervisions))
+        num_tokens = len(tokenizer.encode([text])[0]) if text else 0
+        skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, num_tokens)
+        if skip is None:
+            kept.append(cut)
+        else:
+            report.add(skip)
+    return CutSet.from_cuts(kept)

@@ -1,0 +1,138 @@
+"""The three input kinds, as lhotse CutSets: a lhotse cut manifest, a plain JSONL manifest, and a
+folder of ``*.wav`` files with same-named ``*.txt`` transcripts.
+
+Plain JSONL, one object per line::
+
+    {"audio": "wav/utt1.wav", "text": "HELLO WORLD", "id": "utt1"}
+
+``audio`` paths that are relative are resolved against the manifest's folder; ``id`` defaults to
+the audio file's stem. Each utterance is one whole file. Files that cannot be read, or entries
+without a transcript, are skipped into the :class:`~zipasr.data.guardrails.SkipReport` given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lhotse import CutSet, Recording, SupervisionSegment
+from lhotse.cut import Cut
+
+from zipasr.data.guardrails import Skip, SkipReason, SkipReport
+
+log = logging.getLogger(__name__)
+
+
+def _cut(audio: Path, text: str, cut_id: str) -> Cut:
+    recording = Recording.from_file(audio, recording_id=cut_id)
+    cut = recording.to_cut()
+    # A multi-channel file becomes a MultiCut; the loader mixes its channels down.
+    channel = recording.channel_ids[0] if recording.num_channels == 1 else recording.channel_ids
+    cut.supervisions = [
+        SupervisionSegment(
+            id=cut_id,
+            recording_id=cut_id,
+            start=0.0,
+            duration=recording.duration,
+            channel=channel,
+            text=text,
+        )
+    ]
+    return cut
+
+
+def _collect(entries: list[tuple[Path, str, str]], report: SkipReport | None) -> CutSet:
+    report = report if report is not None else SkipReport()
+    cuts = []
+    for audio, text, cut_id in entries:
+        try:
+            cuts.append(_cut(audio, text, cut_id))
+        except Exception as e:  # lhotse/soundfile raise several types for a bad header
+            report.add(Skip(cut_id, SkipReason.UNREADABLE_AUDIO, f"{audio}: {e}"))
+    if report.total:
+        log.warning("reading the manifest %s", report.summary())
+    return CutSet.from_cuts(cuts)
+
+
+def cuts_from_jsonl(path: str | Path, report: SkipReport | None = None) -> CutSet:
+    """Reads a plain JSONL manifest (see the module docstring) into an eager CutSet."""
+    path = Path(path)
+    entries = []
+    with path.open() as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            item: dict[str, Any] = json.loads(line)
+            if "audio" not in item or "text" not in item:
+                raise ValueError(
+                    f"{path}:{line_no} has keys {sorted(item)}; each line needs 'audio' (a path) "
+                    "and 'text', and may have 'id'"
+                )
+            audio = path.parent / item["audio"]  # an absolute item["audio"] wins
+            entries.append((audio, str(item["text"]), str(item.get("id", audio.stem))))
+    return _collect(entries, report)
+
+
+def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> CutSet:
+    """Reads ``folder/*.wav`` with transcripts from ``folder/<stem>.txt`` into an eager CutSet.
+
+    A WAV without its ``.txt`` is skipped as an empty transcript.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"folder={folder} is not a directory of *.wav + *.txt files")
+    report = report if report is not None else SkipReport()
+    entries = []
+    for wav in sorted(folder.glob("*.wav")):
+        txt = wav.with_suffix(".txt")
+        if not txt.is_file():
+            report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"no transcript file {txt.name}"))
+            continue
+        entries.append((wav, txt.read_text().strip(), wav.stem))
+    return _collect(entries, report)
+
+
+def cuts_to_jsonl(cuts: CutSet, path: str | Path) -> Path:
+    """Writes whole-file, single-supervision cuts as a plain JSONL manifest (audio paths relative
+    to ``path``'s folder) and returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for cut in cuts:
+            sources = cut.recording.sources if cut.has_recording else []
+            if len(sources) != 1 or sources[0].type != "file" or len(cut.supervisions) != 1:
+                raise ValueError(
+                    f"cut {cut.id} is not one whole audio file with one transcript; plain JSONL "
+                    "holds only those (keep this CutSet as a lhotse manifest instead)"
+                )
+            audio = os.path.relpath(Path(sources[0].source).resolve(), path.parent.resolve())
+            text = cut.supervisions[0].text or ""
+            f.write(json.dumps({"id": cut.id, "audio": audio, "text": text}) + "\n")
+    return path
+
+
+def folder_to_jsonl(folder: str | Path, path: str | Path) -> Path:
+    """Converts a ``*.wav`` + ``*.txt`` folder into a plain JSONL manifest at ``path``."""
+    return cuts_to_jsonl(cuts_from_folder(folder), path)
+
+
+def load_cuts(source: str | Path, report: SkipReport | None = None) -> CutSet:
+    """Any of the three input kinds as a CutSet: a folder, a plain JSONL manifest (lines with an
+    ``audio`` key), or a lhotse cut manifest (``.jsonl``, ``.jsonl.gz``, ...)."""
+    source = Path(source)
+    if source.is_dir():
+        return cuts_from_folder(source, report)
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"source={source} does not exist; pass a folder of *.wav + *.txt, a JSONL manifest "
+            "or a lhotse CutSet manifest"
+        )
+    if source.suffix == ".jsonl":
+        with source.open() as f:
+            first = next((line for line in f if line.strip()), "{}")
+        if "audio" in json.loads(first):
+            return cuts_from_jsonl(source, report)
+    return CutSet.from_file(source).to_eager()

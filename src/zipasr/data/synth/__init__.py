@@ -1,0 +1,9 @@
+"""The embedded corpus: English speech synthesised locally with espeak-ng (pip-only).
+
+``build_corpus(out_dir, hours, seed)`` writes train/dev/test WAVs and JSONL manifests with
+disjoint speakers and sentences; ``zipasr synth --out DIR --hours H`` is its command line.
+"""
+
+from zipasr.data.synth.corpus import CorpusStats, build_corpus
+
+__all__ = ["CorpusStats", "build_corpus"]
