@@ -4,7 +4,8 @@ The reference AsrModel (PyPI `zipformer==0.1.3`; set-up in tools/reference.py) i
 with a transducer and a CTC head, every parameter set to `zipasr.testing.random_parameter(name,
 shape)`, and run in eval mode on a padded batch of three utterances with random targets. Saved:
 the key list with shapes, inputs, targets, and the reference's encoder output, decoder output,
-a slice of the joiner's logits, a slice of the CTC log-probs, the CTC loss and, when a k2 is
+a slice of the joiner's logits, a slice of the CTC log-probs, the CTC loss, the token ids of
+its greedy search, modified beam search (beam 4) and CTC greedy search, and, when a k2 is
 importable, the simple and pruned transducer losses of the recipe (prune_range 5, lm_scale 0.25,
 am_scale 0, reduction sum).
 
@@ -24,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tools.reference import reference_asr_model  # noqa: E402
+from tools.reference import import_reference, reference_asr_model  # noqa: E402
 from zipasr.testing import random_features, random_parameter  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "models" / "small_transducer_ctc.pt"
@@ -32,6 +33,7 @@ LENGTHS = [217, 180, 99]
 TARGET_LENGTHS = [14, 9, 5]
 JOINER_FRAMES = 6  # logits are saved for utterance 0, frames [0, 6), all target positions
 CTC_FRAMES = 10
+DECODE_BLANK_BIAS = 2.5
 
 
 def k2_stand_in() -> bool:
@@ -83,6 +85,20 @@ def main() -> None:
             "ctc_loss": ctc_loss,
             "reference": "zipformer==0.1.3 AsrModel, eval, float32",
         }
+        search = import_reference("decode.search")
+        fixture["ctc_greedy_tokens"] = search.ctc_greedy_search(model.ctc_output(enc), enc_lens)
+        # With random weights the encoder output barely changes over time and the decoders
+        # would emit one token forever; random encoder frames and a blank bias give varied
+        # output, which is what a decoding test needs.
+        model.joiner.output_linear.bias[0] += DECODE_BLANK_BIAS
+        dec_in = torch.randn(3, 30, enc.shape[-1], generator=torch.Generator().manual_seed(5))
+        dec_lens = torch.tensor([30, 22, 9])
+        fixture["decode_encoder_out"] = dec_in
+        fixture["decode_lengths"] = dec_lens
+        fixture["decode_blank_bias"] = DECODE_BLANK_BIAS
+        fixture["greedy_tokens"] = search._greedy_search_batch(model, dec_in, dec_lens)
+        fixture["beam4_tokens"] = search.modified_beam_search(model, dec_in, dec_lens, beam=4)
+        model.joiner.output_linear.bias[0] -= DECODE_BLANK_BIAS
         if with_losses:
             simple, pruned = model.forward_transducer(
                 enc, enc_lens, targets, prune_range=5, am_scale=0.0, lm_scale=0.25

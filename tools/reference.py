@@ -23,6 +23,7 @@ import types
 _STUBS = {
     "atdataset": ("SpecAugment", "time_warp", "fix_random_seed"),
     "kaldialign": (),
+    "kaldifst": (),
     "torch.utils.tensorboard": ("SummaryWriter",),
 }
 

@@ -1,0 +1,44 @@
+"""The result of decoding one utterance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Seconds per encoder output frame (25 Hz).
+OUTPUT_FRAME_SHIFT_S = 0.04
+#: sentencepiece's word-boundary marker.
+WORD_BOUNDARY = "\u2581"
+
+
+@dataclass
+class Hypothesis:
+    """Decoded tokens with their encoder frames and the total log-probability.
+
+    Attributes:
+        tokens: token ids, blanks removed.
+        frames: for each token, the encoder output frame (25 Hz) at which it was emitted.
+        score: total log-probability of the path (or of the prefix, for beam searches).
+        text: the tokens as text, when the model has a token table.
+    """
+
+    tokens: list[int] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    score: float = 0.0
+    text: str | None = None
+
+    @property
+    def timestamps_s(self) -> list[float]:
+        """Emission time of each token, in seconds from the start of the audio."""
+        return [round(f * OUTPUT_FRAME_SHIFT_S, 4) for f in self.frames]
+
+
+def tokens_to_text(tokens: list[int], table: list[str]) -> str:
+    """Joins sentencepiece pieces into text: the boundary marker becomes a space."""
+    return "".join(table[t] for t in tokens).replace(WORD_BOUNDARY, " ").strip()
+
+
+def with_text(hyps: list[Hypothesis], table: list[str] | None) -> list[Hypothesis]:
+    if table is not None:
+        for h in hyps:
+            h.text = tokens_to_text(h.tokens, table)
+    return hyps
