@@ -56,6 +56,8 @@ def _gather_2d(x: Tensor, s: Tensor, t: Tensor, valid: Tensor, fill: float) -> T
     """``x[b, s, t]`` for index tensors (B, ...) where ``valid``, else ``fill``."""
     batch, _, width = x.shape
     s, t, valid = torch.broadcast_tensors(s, t, valid)
+    if x.numel() == 0:  # no tokens (S = 0): every px edge is absent
+        return x.new_full(s.shape, fill)
     flat = (s.clamp(0, x.shape[1] - 1) * width + t.clamp(0, width - 1)).reshape(batch, -1)
     out = x.reshape(batch, -1).gather(1, flat).view(s.shape)
     return out.masked_fill(~valid, fill)
