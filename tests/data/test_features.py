@@ -36,9 +36,7 @@ def _test_signals() -> dict[str, np.ndarray]:
     noise = 0.1 * rng.standard_normal(t.size)
     quiet = 0.001 * rng.standard_normal(int(0.37 * SR))
     with_silence = np.concatenate([np.zeros(4000), tones[:8000] + noise[:8000], np.zeros(1234)])
-    floor = 0.01 * rng.standard_normal(t.size)  # -40 dBFS, a recording's noise floor
     return {
-        "tones": tones + floor,
         "noise": noise,
         "quiet": quiet,
         "gap": with_silence,

@@ -72,7 +72,7 @@ class _ResumableBucketer(DynamicBucketer):
                     "_bucket_rng": _as_rng_state(state["selection"]["_bucket_rng"]),
                 }
             )
-        self.restored = True
+        self.restored = self.position > 0  # a state taken before the first batch starts anew
 
     def __iter__(self):
         self.cuts_iter = self._read_source()

@@ -8,7 +8,8 @@ Layout of ``out_dir``::
 Splits have disjoint speakers (accent+variant voices) and disjoint sentences. Per utterance the
 speaker's rate and pitch are jittered, then the audio gets a speed perturbation (0.9-1.1),
 random leading/trailing silence, a random gain and white noise at a random SNR. The same seed gives
-the same corpus, byte for byte.
+the same corpus, byte for byte, when built in a fresh process (libespeak-ng keeps some
+synthesis state across calls; see ``Espeak.synthesize``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _utterance(
 ) -> np.ndarray:
     wpm = round(speaker.words_per_minute * rng.uniform(0.9, 1.1))
     pitch = min(99, max(0, speaker.pitch + rng.randint(-8, 8)))
-    audio = engine.synthesize(text, speaker.voice, wpm, pitch)
+    audio = engine.synthesize(text, speaker.voice, wpm, pitch, seed=rng.randrange(2**31))
     # Speed perturbation and resampling in one pass: resampled to `rate` Hz but played at 16 kHz,
     # the audio is 16000 / rate times faster (0.9-1.1). Rates on a 50 Hz grid keep the ratio to
     # espeak's 22050 Hz small (441 : rate / 50), so the resampling kernels stay small.

@@ -72,18 +72,24 @@ class Espeak:
         """Names of the bundled voice variants (``m3``, ``f2``, ``klatt`` ...)."""
         return sorted(p.name for p in (self.data_path / "voices" / "!v").iterdir())
 
-    def synthesize(self, text: str, voice: str, words_per_minute: int, pitch: int) -> np.ndarray:
+    def synthesize(
+        self, text: str, voice: str, words_per_minute: int, pitch: int, seed: int = 0
+    ) -> np.ndarray:
         """Speech for ``text`` as float32 samples in [-1, 1] at :attr:`sample_rate` Hz.
 
         Args:
             voice: ``accent+variant``, e.g. ``"en-us+m3"``.
             words_per_minute: speaking rate (espeak's range 80-450).
             pitch: base pitch, 0-100 (espeak's default 50).
+            seed: for espeak's random generator. libespeak-ng also carries other synthesis
+                state (pitch flutter phase) from call to call, which no API resets; the same
+                sequence of calls in a fresh process gives the same samples.
         """
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise ValueError(f"voice={voice!r} is not an espeak-ng voice; see Espeak.variants()")
         self.lib.espeak_SetParameter(_RATE, int(words_per_minute), 0)
         self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
+        self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         data = text.encode()
         self._chunks = []
         self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
