@@ -43,14 +43,21 @@ def test_matches_reference_streaming():
         assert (ours.double() - ref.double()).abs().max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("chunk,left", [(8, 16), (16, 32), (16, 64), (32, 64)])
-def test_streaming_equals_simulated_streaming(chunk, left):
+@pytest.fixture(scope="module")
+def tiny_causal():
     torch.manual_seed(1)
     model = zipasr.Zipformer(tiny_config(causal=True)).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)  # move off the structured init values
-    num_chunks = 6
+    return model
+
+
+@pytest.mark.parametrize("left", [64, 128, 256])
+@pytest.mark.parametrize("chunk", [8, 16, 32])
+def test_streaming_equals_simulated_streaming(tiny_causal, chunk, left):
+    model = tiny_causal
+    num_chunks = left // chunk + 2  # the cache fills up, and then slides
     frames = model.chunk_input_frames(chunk) + 2 * chunk * (num_chunks - 1)
     # 40 more frames: the offline front end then sees real look-ahead for every chunk.
     x, lengths = random_features([frames + 40] * 2)
@@ -95,3 +102,23 @@ def test_streaming_errors():
     offline = zipasr.Zipformer(tiny_config()).eval()
     with pytest.raises(ValueError, match="causal model"):
         offline.forward_chunk(torch.zeros(1, 45, 80), state)
+
+
+def test_streams_at_different_positions_batch_like_single_streams(tiny_causal):
+    """A fresh stream and one four chunks in share a batch; each gets its own result."""
+    model, chunk, left = tiny_causal, 16, 64
+    window = model.chunk_input_frames(chunk)
+    x, _ = random_features([window + 2 * chunk * 3] * 2, seed=7)
+    _, ahead = run_chunks(model, x[:1], model.initial_state(1, left), chunk)
+    fresh = model.initial_state(1, left)
+    batch = EncoderState.stack([ahead, fresh])
+    step = torch.cat((x[:1, :window], x[1:, :window]))
+    with torch.no_grad():
+        together, state = model.forward_chunk(step, batch)
+        alone0, state0 = model.forward_chunk(step[:1], ahead)
+        alone1, state1 = model.forward_chunk(step[1:], fresh)
+    assert (together[:1] - alone0).abs().max() <= 1e-5
+    assert (together[1:] - alone1).abs().max() <= 1e-5
+    assert state.processed_frames.tolist() == [5 * chunk, chunk]
+    for a, b in zip(state.select(1).to_flat(), state1.to_flat()):
+        assert (a.double() - b.double()).abs().max() <= 1e-5

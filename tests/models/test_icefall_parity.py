@@ -103,3 +103,22 @@ def test_overrides_and_tokens(fixture):
     assert model.tokens == tokens
     with pytest.raises(ValueError, match="token table has 3"):
         zipasr.load_icefall(sd, tokens=["a", "b", "c"])
+
+
+def test_losses_match_reference(model, fixture):
+    """Simple and pruned transducer losses (k2's values, via fast_rnnt) and the CTC loss."""
+    assert fixture["losses_from"].startswith("fast_rnnt")
+    with torch.no_grad():
+        losses = model(fixture["features"], fixture["lengths"], fixture["targets"])
+    for name, ref in (("simple", "simple_loss"), ("pruned", "pruned_loss"), ("ctc", "ctc_loss")):
+        ours = getattr(losses, name)
+        assert ours is not None
+        assert ours.item() == pytest.approx(fixture[ref].item(), rel=1e-5), name
+    assert losses.num_frames == int(fixture["encoder_out_lens"].sum())
+
+
+def test_too_many_tokens_is_rejected_before_the_loss(model, fixture):
+    targets = [list(t) for t in fixture["targets"]]
+    targets[2] = list(range(3, 3 + 40))  # utterance 2 has 23 encoder frames
+    with pytest.raises(ValueError, match="2"):
+        model(fixture["features"], fixture["lengths"], targets)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
+from zipasr.encoder.state import EncoderState
 from zipasr.encoder.zipformer import Zipformer
+from zipasr.losses import ctc_loss, pruned_rnnt_losses
 from zipasr.models.config import AsrModelConfig
 from zipasr.models.ctc import CtcHead
 from zipasr.models.transducer import TransducerHead
@@ -34,8 +37,9 @@ class AsrLosses:
 class AsrModel(nn.Module):
     """A speech recognizer: :class:`Zipformer` encoder + transducer and/or CTC heads.
 
-    The methods are the primitives that losses and decoders are built from:
-    :meth:`encode`, :meth:`predict`, :meth:`join` and :meth:`ctc_log_probs`.
+    ``model(features, lengths, targets)`` returns the training losses (:class:`AsrLosses`); the
+    other methods are the primitives that decoders are built from: :meth:`encode`,
+    :meth:`encode_chunk`, :meth:`predict`, :meth:`join` and :meth:`ctc_log_probs`.
 
     Args:
         config: the architecture.
@@ -90,6 +94,76 @@ class AsrModel(nn.Module):
         return self.encoder(
             features, lengths, chunk_frames=chunk_frames, left_context_frames=left_context_frames
         )
+
+    def encode_chunk(self, features: Tensor, state: EncoderState) -> tuple[Tensor, EncoderState]:
+        """Streaming encoder step (causal models): see :meth:`Zipformer.forward_chunk`."""
+        return self.encoder.forward_chunk(features, state)
+
+    def initial_state(
+        self, batch_size: int, left_context_frames: int, device: torch.device | str | None = None
+    ) -> EncoderState:
+        """Streaming state of ``batch_size`` new streams; see :meth:`Zipformer.initial_state`."""
+        return self.encoder.initial_state(batch_size, left_context_frames, device)
+
+    def forward(
+        self,
+        features: Tensor,
+        lengths: Tensor,
+        targets: list[list[int]],
+        *,
+        prune_range: int = 5,
+        lm_only_scale: float = 0.25,
+        am_only_scale: float = 0.0,
+        chunk_frames: int | None = None,
+        left_context_frames: int | None = None,
+    ) -> AsrLosses:
+        """The training losses of a batch, each summed over utterances (the recipe's reduction).
+
+        Args:
+            features: (B, T, 80) fbank; lengths: (B,) valid frames.
+            targets: B token id lists (no blanks).
+            prune_range, lm_only_scale, am_only_scale: the pruned RNN-T settings (recipe values).
+            chunk_frames, left_context_frames: simulated streaming for causal models (the
+                training loop draws them; see :meth:`Zipformer.forward`).
+
+        Raises:
+            ValueError: for an utterance whose loss would be infinite (more tokens than the
+                encoder has frames for), naming it; filter such utterances out beforehand.
+        """
+        if len(targets) != features.shape[0]:
+            raise ValueError(f"{len(targets)} target lists for a batch of {features.shape[0]}")
+        enc, enc_lens = self.encode(
+            features, lengths, chunk_frames=chunk_frames, left_context_frames=left_context_frames
+        )
+        blank, device = self.blank_id, enc.device
+        target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.int64, device=device)
+        padded = torch.full((len(targets), max(1, max(map(len, targets)))), blank, device=device)
+        for i, t in enumerate(targets):
+            padded[i, : len(t)] = torch.tensor(t, dtype=torch.int64, device=device)
+        simple = pruned = ctc = None
+        if self.transducer is not None:
+            head = self.transducer
+            with_start = torch.cat((torch.full_like(padded[:, :1], blank), padded), dim=1)
+            dec = head.decoder(with_start)  # (B, U + 1, D)
+            rnnt = pruned_rnnt_losses(
+                am_simple=head.simple_am_proj(enc),
+                lm_simple=head.simple_lm_proj(dec),
+                am_joint=head.joiner.project_encoder(enc),
+                lm_joint=head.joiner.project_decoder(dec),
+                join=lambda am, lm: head.joiner(am, lm, project_input=False),
+                targets=padded,
+                frame_lengths=enc_lens,
+                target_lengths=target_lengths,
+                blank=blank,
+                prune_range=prune_range,
+                lm_only_scale=lm_only_scale,
+                am_only_scale=am_only_scale,
+            )
+            simple, pruned = rnnt.simple, rnnt.pruned
+        if self.ctc is not None:
+            log_probs = self.ctc(enc).permute(1, 0, 2)  # (T, B, V)
+            ctc = ctc_loss(log_probs, padded, enc_lens, target_lengths, blank=blank)
+        return AsrLosses(simple, pruned, ctc, num_frames=int(enc_lens.sum()))
 
     def predict(self, tokens: Tensor, need_pad: bool = True) -> Tensor:
         """Decoder output, (B, U) token ids -> (B, U, D). See :class:`StatelessDecoder`."""
