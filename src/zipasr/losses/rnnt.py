@@ -239,7 +239,9 @@ def rnnt_loss_pruned(
     if logits.ndim != 4:
         raise ValueError(f"logits must be (B, T, R, V), got shape {tuple(logits.shape)}")
     batch, num_t, width, vocab = logits.shape
-    num_s = symbols.shape[-1] if symbols.ndim == 2 else -1
+    if symbols.ndim != 2:
+        raise ValueError(f"symbols must be (B, S), got shape {tuple(symbols.shape)}")
+    num_s = symbols.shape[1]
     symbols = checks.check_symbols(symbols, batch, num_s, vocab)
     checks.check_termination_symbol(termination_symbol, vocab)
     _check_ranges(ranges, batch, num_t, width, num_s)
