@@ -1,4 +1,4 @@
-"""``zipasr {info}``: thin wrappers around library calls."""
+"""``zipasr {info,synth,...}``: thin wrappers around library calls."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
+from zipasr.cli import synth
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.testing import random_features
 
@@ -49,10 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--causal", action="store_true", help="the streaming variant")
     p.add_argument("--seconds", type=float, default=10.0, help="audio length to time")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    synth.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "info":
         info(args.preset, args.causal, args.seconds, args.threads)
-    return 0
+        return 0
+    return int(args.run(args) or 0)
 
 
 if __name__ == "__main__":
