@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from zipasr.cli import synth
+from zipasr.cli import synth, transcribe
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.testing import random_features
 
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="audio length to time")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     synth.add_parser(commands)
+    transcribe.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "info":
         info(args.preset, args.causal, args.seconds, args.threads)
