@@ -1,4 +1,4 @@
-"""Batched greedy search for transducers."""
+"""Batched greedy search for transducers, offline or continued chunk by chunk."""
 
 from __future__ import annotations
 
@@ -31,16 +31,48 @@ def greedy_search(
         blank_penalty: subtracted from the blank logit (> 0 favours emitting tokens).
 
     Returns:
-        One :class:`Hypothesis` per utterance (with text when the model has tokens).
+        One :class:`Hypothesis` per utterance (with text when the model has tokens); its score
+        is the log-probability of the emitted tokens.
+    """
+    hyps = [Hypothesis() for _ in range(encoder_out.shape[0])]
+    continue_greedy_search(
+        model,
+        encoder_out,
+        encoder_lengths,
+        hyps,
+        max_symbols_per_frame=max_symbols_per_frame,
+        blank_penalty=blank_penalty,
+    )
+    return with_text(hyps, model.tokens)
+
+
+@torch.no_grad()
+def continue_greedy_search(
+    model: AsrModel,
+    encoder_out: Tensor,
+    encoder_lengths: Tensor,
+    hyps: list[Hypothesis],
+    *,
+    frame_offsets: list[int] | None = None,
+    max_symbols_per_frame: int = 1,
+    blank_penalty: float = 0.0,
+) -> None:
+    """Extends ``hyps`` in place with the tokens of more encoder frames (streaming).
+
+    The decoder context of each hypothesis is its last tokens, so a hypothesis can be carried
+    from one chunk to the next. ``frame_offsets`` (default 0) is added to the frames recorded
+    for each utterance, so that they count from the start of the stream.
     """
     if max_symbols_per_frame < 1:
         raise ValueError(f"max_symbols_per_frame={max_symbols_per_frame} must be >= 1")
     head = model._transducer()
     blank, context = model.blank_id, head.config.context_size
     batch, frames, _ = encoder_out.shape
-    hyps = [Hypothesis() for _ in range(batch)]
-    contexts = torch.full((batch, context), -1, dtype=torch.int64, device=encoder_out.device)
-    contexts[:, -1] = blank
+    offsets = frame_offsets or [0] * batch
+    start = [-1] * (context - 1) + [blank]
+    contexts = torch.tensor(
+        [(start + h.tokens)[-context:] for h in hyps], dtype=torch.int64, device=encoder_out.device
+    )
     dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
     enc = head.joiner.project_encoder(encoder_out)  # (B, T, J)
     lengths = encoder_lengths.tolist()
@@ -58,11 +90,10 @@ def greedy_search(
             for i in emit.nonzero().flatten().tolist():
                 token = int(best[i])
                 hyps[i].tokens.append(token)
-                hyps[i].frames.append(t)
+                hyps[i].frames.append(offsets[i] + t)
                 hyps[i].score += float(log_probs[i, token])
             contexts = torch.where(
                 emit.unsqueeze(1), torch.cat((contexts[:, 1:], best.unsqueeze(1)), dim=1), contexts
             )
             new_dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
             dec = torch.where(emit.unsqueeze(1), new_dec, dec)
-    return with_text(hyps, model.tokens)

@@ -1,0 +1,209 @@
+"""Recognising whole files and manifests: the library behind ``zipasr transcribe`` / ``decode``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
+from zipasr.encoder.config import MIN_FEATURE_FRAMES
+from zipasr.metrics import WerStats, add, align
+from zipasr.models.asr import AsrModel
+from zipasr.testing import FBANK_PAD_VALUE
+
+if TYPE_CHECKING:
+    from zipasr.data import SkipReport
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode.
+
+    Attributes:
+        method: "greedy_search", "modified_beam_search" (transducer) or "ctc_greedy_search".
+        beam: for modified beam search.
+        chunk_frames, left_context_frames: causal models: decode with the simulated-streaming
+            mask (50 Hz frames); None = full context.
+        batch_size: utterances encoded together.
+    """
+
+    method: str = "greedy_search"
+    beam: int = 4
+    chunk_frames: int | None = None
+    left_context_frames: int | None = None
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        choices = [*DECODERS, "ctc_greedy_search"]
+        if self.method not in choices:
+            raise ValueError(f"method={self.method!r}; choose one of {choices}")
+
+
+def features_of_file(path: str | os.PathLike[str]) -> Tensor:
+    """(T, 80) fbank of an audio file (any format soundfile reads; resampled, mixed down)."""
+    from zipasr.data import fbank, read_audio
+
+    samples, rate = read_audio(Path(path))
+    feats = fbank(samples, rate)
+    if feats.shape[0] < MIN_FEATURE_FRAMES:
+        raise ValueError(
+            f"{path}: {feats.shape[0] * 10} ms of audio is shorter than the model can use "
+            f"({MIN_FEATURE_FRAMES * 10} ms)"
+        )
+    return feats
+
+
+@torch.no_grad()
+def decode_features(
+    model: AsrModel, features: Sequence[Tensor], options: DecodeOptions | None = None
+) -> list[Hypothesis]:
+    """Decodes utterances given as (T_i, 80) feature tensors, in batches."""
+    options = options or DecodeOptions()
+    device = next(model.parameters()).device
+    hyps: list[Hypothesis] = []
+    for start in range(0, len(features), options.batch_size):
+        group = features[start : start + options.batch_size]
+        lengths = torch.tensor([f.shape[0] for f in group])
+        batch = torch.full((len(group), int(lengths.max()), group[0].shape[1]), FBANK_PAD_VALUE)
+        for i, f in enumerate(group):
+            batch[i, : f.shape[0]] = f
+        enc, enc_lens = model.encode(
+            batch.to(device),
+            lengths.to(device),
+            chunk_frames=options.chunk_frames,
+            left_context_frames=options.left_context_frames,
+        )
+        hyps += _search(model, enc, enc_lens, options)
+    return hyps
+
+
+def _search(
+    model: AsrModel, enc: Tensor, lengths: Tensor, options: DecodeOptions
+) -> list[Hypothesis]:
+    if options.method == "ctc_greedy_search":
+        return ctc_greedy_search(
+            model.ctc_log_probs(enc), lengths, blank=model.blank_id, tokens=model.tokens
+        )
+    if options.method == "modified_beam_search":
+        return DECODERS[options.method](model, enc, lengths, beam=options.beam)
+    return DECODERS[options.method](model, enc, lengths)
+
+
+def transcribe_files(
+    model: AsrModel, paths: Sequence[str | os.PathLike[str]], options: DecodeOptions | None = None
+) -> list[Hypothesis]:
+    """Offline recognition of audio files; one hypothesis per file (text when the model has
+    tokens). Unreadable or too-short files raise with the file's name."""
+    return decode_features(model, [features_of_file(p) for p in paths], options)
+
+
+def transcribe_streaming(
+    model: AsrModel,
+    path: str | os.PathLike[str],
+    config: object | None = None,
+    on_partial: Callable[[str], None] | None = None,
+    piece_s: float = 0.1,
+) -> Hypothesis:
+    """Streams a file through :class:`zipasr.streaming.StreamingRecognizer` in ``piece_s``
+    pieces, calling ``on_partial(text)`` whenever the text changes."""
+    from zipasr.data import read_audio, to_mono_16k
+    from zipasr.streaming import StreamingConfig, StreamingRecognizer
+
+    recognizer = StreamingRecognizer(model, config if isinstance(config, StreamingConfig) else None)
+    samples, rate = read_audio(Path(path))
+    audio = to_mono_16k(samples, rate)
+    stream = recognizer.create_stream()
+    step = max(1, int(piece_s * 16000))
+    last = ""
+    for start in range(0, audio.shape[0] + step, step):
+        if start < audio.shape[0]:
+            stream.accept_waveform(audio[start : start + step])
+        else:
+            stream.input_finished()
+        while recognizer.step([stream]):
+            if on_partial is not None and model.tokens is not None:
+                text = recognizer.text(stream)
+                if text != last:
+                    on_partial(text)
+                    last = text
+    result = stream.result
+    if model.tokens is not None:
+        result.text = recognizer.text(stream)
+    return result
+
+
+@dataclass
+class DecodeReport:
+    """What :func:`decode_manifest` measured and wrote."""
+
+    stats: WerStats
+    recognitions: Path
+    errors: Path
+    skipped: int
+
+
+def decode_manifest(
+    model: AsrModel,
+    manifest: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    options: DecodeOptions | None = None,
+) -> DecodeReport:
+    """Decodes every utterance of a manifest (JSONL, lhotse cuts, or a folder) and scores it.
+
+    Writes ``recogs.txt`` (id, reference and hypothesis per utterance) and ``errs.txt``
+    (per-utterance alignments with errors marked, then the totals) into ``out_dir``, as icefall's
+    decode scripts do. References are normalised with :func:`zipasr.data.normalize_text`.
+    """
+    from zipasr.data import load_cuts, normalize_text
+
+    if model.tokens is None:
+        raise ValueError("the model has no token table; it is needed to score text")
+    from zipasr.data import SkipReport
+
+    report = SkipReport()
+    cuts = list(load_cuts(Path(manifest), report))
+    ids, refs, feats = [], [], []
+    for cut, features in _cut_features(cuts, report):
+        ids.append(cut.id)
+        refs.append(normalize_text(cut.supervisions[0].text or ""))
+        feats.append(features)
+    hyps = decode_features(model, feats, options)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stats = WerStats()
+    recogs, errs = [], []
+    for utt, ref, hyp in zip(ids, refs, hyps):
+        text = hyp.text or ""
+        alignment = align(ref.split(), text.split())
+        add(stats, alignment)
+        recogs.append(f"{utt}:\tref={ref.split()}\n{utt}:\thyp={text.split()}\n")
+        marked = " ".join(
+            str(r) if r == h else f"({r or '*'}->{h or '*'})" for r, h in alignment.pairs
+        )
+        errs.append(f"{utt}:\t{marked}\n")
+    (out / "recogs.txt").write_text("".join(recogs))
+    (out / "errs.txt").write_text("".join(errs) + f"\n{stats}\n")
+    return DecodeReport(stats, out / "recogs.txt", out / "errs.txt", report.total)
+
+
+def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:
+    """Each cut's features; unreadable and too-short cuts are counted in ``report``."""
+    from zipasr.data import AudioError, Skip, SkipReason, fbank
+    from zipasr.data.audio import load_cut_audio
+
+    for cut in cuts:
+        try:
+            feats = fbank(load_cut_audio(cut), 16000)
+        except (AudioError, ValueError) as error:
+            report.add(Skip(cut.id, SkipReason.UNREADABLE_AUDIO, str(error)))
+            continue
+        if feats.shape[0] < MIN_FEATURE_FRAMES:
+            report.add(Skip(cut.id, SkipReason.TOO_SHORT, f"{feats.shape[0]} frames"))
+            continue
+        yield cut, feats

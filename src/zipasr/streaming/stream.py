@@ -1,0 +1,117 @@
+"""One audio stream being recognised: its features so far, encoder state and search state."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from zipasr.data.features import FbankOptions
+from zipasr.decoding.beam import BeamState
+from zipasr.decoding.hypothesis import OUTPUT_FRAME_SHIFT_S, Hypothesis
+from zipasr.encoder.state import EncoderState
+from zipasr.testing import FBANK_PAD_VALUE
+
+SAMPLE_RATE = 16_000
+
+
+def online_fbank(options: FbankOptions):  # -> kaldi_native_fbank.OnlineFbank
+    """kaldi-native-fbank's incremental extractor with zipasr's (and sherpa-onnx's) options."""
+    import kaldi_native_fbank as knf
+
+    opts = knf.FbankOptions()
+    opts.frame_opts.samp_freq = SAMPLE_RATE
+    opts.frame_opts.frame_length_ms = options.frame_length_ms
+    opts.frame_opts.frame_shift_ms = options.frame_shift_ms
+    opts.frame_opts.snip_edges = options.snip_edges
+    opts.frame_opts.dither = options.dither
+    opts.mel_opts.num_bins = options.num_mel_bins
+    opts.mel_opts.low_freq = options.low_freq_hz
+    opts.mel_opts.high_freq = options.high_freq_hz
+    return knf.OnlineFbank(opts)
+
+
+class Stream:
+    """Audio in (pieces of any size), tokens out (as chunks become complete).
+
+    Created by :meth:`StreamingRecognizer.create_stream`. Feed 16 kHz float samples in [-1, 1]
+    with :meth:`accept_waveform`; call :meth:`input_finished` at the end so that the last
+    partial chunk is padded and decoded. :attr:`result` is the hypothesis so far.
+    """
+
+    def __init__(
+        self,
+        state: EncoderState,
+        search: Hypothesis | BeamState,
+        options: FbankOptions | None = None,
+    ) -> None:
+        options = options or FbankOptions()
+        self.fbank = online_fbank(options)
+        self.num_bins = options.num_mel_bins
+        self.state = state
+        self.search = search
+        #: Feature frames (100 Hz) the next window starts at.
+        self.feature_offset = 0
+        #: Encoder output frames (25 Hz) decoded so far.
+        self.output_frames = 0
+        self.finished = False
+
+    def accept_waveform(self, samples: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE) -> None:
+        """Appends audio: (S,) float samples in [-1, 1] at 16 kHz."""
+        if self.finished:
+            raise ValueError("accept_waveform after input_finished; create a new stream")
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(
+                f"streams take {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; resample first "
+                "(e.g. zipasr.data.to_mono_16k)"
+            )
+        data = samples.detach().cpu().numpy() if isinstance(samples, Tensor) else samples
+        data = np.asarray(data, dtype=np.float32)
+        if data.ndim != 1:
+            raise ValueError(f"samples must be 1-D (mono), got shape {data.shape}")
+        self.fbank.accept_waveform(SAMPLE_RATE, data)
+
+    def input_finished(self) -> None:
+        """No more audio: the remaining frames will be decoded with end padding."""
+        if not self.finished:
+            self.fbank.input_finished()
+            self.finished = True
+
+    @property
+    def feature_frames(self) -> int:
+        return int(self.fbank.num_frames_ready)
+
+    @property
+    def total_output_frames(self) -> int:
+        """Encoder output frames the whole utterance has (known once input is finished)."""
+        return ((self.feature_frames - 7) // 2 + 1) // 2
+
+    def window_ready(self, window: int) -> bool:
+        """Whether a full window of ``window`` feature frames is available (or, at the end,
+        whether frames remain to decode)."""
+        if self.feature_frames >= self.feature_offset + window:
+            return True
+        return self.finished and self.output_frames < self.total_output_frames
+
+    def take_window(self, window: int, advance: int) -> Tensor:
+        """The next (window, 80) features, padded with log(1e-10) past the end of the audio;
+        moves the offset forward by ``advance`` frames."""
+        end = min(self.feature_offset + window, self.feature_frames)
+        frames = [self.fbank.get_frame(i) for i in range(self.feature_offset, end)]
+        feats = torch.full(
+            (window, self.fbank.get_frame(0).shape[0] if frames else 80), FBANK_PAD_VALUE
+        )
+        if frames:
+            feats[: len(frames)] = torch.from_numpy(np.stack(frames))
+        self.feature_offset += advance
+        return feats
+
+    @property
+    def result(self) -> Hypothesis:
+        return self.search.best() if isinstance(self.search, BeamState) else self.search
+
+    def trailing_silence_s(self) -> float:
+        """Seconds since the last emitted token (or since the start, if none)."""
+        frames = self.result.frames
+        last = frames[-1] + 1 if frames else 0
+        return (self.output_frames - last) * OUTPUT_FRAME_SHIFT_S

@@ -1,0 +1,115 @@
+"""Streaming recognition from raw audio pieces equals offline decoding with the same chunking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import zipasr
+from zipasr.data.features import FbankOptions
+from zipasr.decoding import greedy_search, modified_beam_search
+from zipasr.streaming import StreamingConfig, StreamingRecognizer
+from zipasr.streaming.stream import online_fbank
+from zipasr.testing import FBANK_PAD_VALUE, tiny_config
+
+VOCAB = 40
+TOKENS = ["<blk>", "<sos/eos>", "<unk>"] + [f"\u2581w{i}" for i in range(VOCAB - 3)]
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    config = zipasr.AsrModelConfig(
+        tiny_config(causal=True), vocab_size=VOCAB, transducer=zipasr.TransducerConfig(16, 24, 2)
+    )
+    model = zipasr.AsrModel(config, tokens=TOKENS).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+        model.transducer.joiner.output_linear.bias[0] -= 1.0  # emit often: a stricter test
+    return model
+
+
+def audio(seconds: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    tone = np.sin(2 * np.pi * (200 + 300 * t) * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t))
+    return (0.3 * tone + 0.05 * rng.standard_normal(t.shape)).astype(np.float32)
+
+
+def offline_tokens(model, samples, chunk, left, method):
+    """Offline decoding of the causal model with the same chunking, on features padded at the
+    end the way a finished stream pads them."""
+    fbank = online_fbank(FbankOptions())
+    fbank.accept_waveform(16000, samples)
+    fbank.input_finished()
+    frames = np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
+    real_out = ((len(frames) - 7) // 2 + 1) // 2
+    padded_len = len(frames) + 2 * chunk + 13 + 4 * chunk
+    feats = torch.full((1, padded_len, 80), FBANK_PAD_VALUE)
+    feats[0, : len(frames)] = torch.from_numpy(frames)
+    with torch.no_grad():
+        enc, _ = model.encode(
+            feats, torch.tensor([padded_len]), chunk_frames=chunk, left_context_frames=left
+        )
+    decode = greedy_search if method == "greedy_search" else modified_beam_search
+    return decode(model, enc, torch.tensor([real_out]))[0]
+
+
+@pytest.mark.parametrize("method", ["greedy_search", "modified_beam_search"])
+@pytest.mark.parametrize("chunk,left", [(16, 64), (32, 128)])
+def test_streaming_equals_offline_with_same_chunking(model, method, chunk, left):
+    samples = audio(2.37, seed=1)
+    recognizer = StreamingRecognizer(model, StreamingConfig(chunk, left, method, beam=4))
+    stream = recognizer.create_stream()
+    for start in range(0, len(samples), 1234):  # pieces that don't align with anything
+        stream.accept_waveform(samples[start : start + 1234])
+        recognizer.step([stream])
+    stream.input_finished()
+    while recognizer.step([stream]):
+        pass
+    expected = offline_tokens(model, samples, chunk, left, method)
+    assert len(expected.tokens) >= 3, "the test model should say something"
+    assert stream.result.tokens == expected.tokens
+    assert stream.result.frames == expected.frames
+    assert recognizer.text(stream) == expected.text
+    assert stream.output_frames == stream.total_output_frames
+
+
+def test_streams_of_different_lengths_batch_like_single_streams(model):
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64))
+    clips = [audio(1.1, seed=2), audio(2.9, seed=3), audio(0.4, seed=4)]
+    alone = []
+    for clip in clips:
+        s = recognizer.create_stream()
+        s.accept_waveform(clip)
+        s.input_finished()
+        while recognizer.step([s]):
+            pass
+        alone.append(s.result.tokens)
+    streams = [recognizer.create_stream() for _ in clips]
+    for s, clip in zip(streams, clips):
+        s.accept_waveform(clip)
+        s.input_finished()
+    while recognizer.step(streams):
+        pass
+    assert [s.result.tokens for s in streams] == alone
+
+
+def test_stream_errors_and_endpoint(model):
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, endpoint_silence_s=0.2))
+    s = recognizer.create_stream()
+    with pytest.raises(ValueError, match="16000 Hz"):
+        s.accept_waveform(np.zeros(100, np.float32), sample_rate=8000)
+    with pytest.raises(ValueError, match="1-D"):
+        s.accept_waveform(np.zeros((2, 100), np.float32))
+    s.accept_waveform(audio(1.0, 5))
+    s.input_finished()
+    while recognizer.step([s]):
+        pass
+    with pytest.raises(ValueError, match="after input_finished"):
+        s.accept_waveform(np.zeros(10, np.float32))
+    assert isinstance(recognizer.is_endpoint(s), bool)
+    with pytest.raises(ValueError, match="method="):
+        StreamingRecognizer(model, StreamingConfig(method="viterbi"))

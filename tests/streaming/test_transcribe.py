@@ -1,0 +1,113 @@
+"""transcribe / decode: files and manifests in, text and WER out (library and CLI)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+import zipasr
+from zipasr.cli.main import main
+from zipasr.recognize import DecodeOptions, decode_manifest, transcribe_files
+
+from .test_recognizer import TOKENS, audio  # noqa: F401 - shared test model pieces
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    from zipasr.testing import tiny_config
+
+    from .test_recognizer import VOCAB
+
+    config = zipasr.AsrModelConfig(
+        tiny_config(causal=True),
+        vocab_size=VOCAB,
+        transducer=zipasr.TransducerConfig(16, 24, 2),
+        ctc=True,
+    )
+    model = zipasr.AsrModel(config, tokens=TOKENS)
+    with torch.no_grad():
+        model.transducer.joiner.output_linear.bias[0] -= 1.0
+    return zipasr.save(model, tmp_path_factory.mktemp("m") / "model")
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wavs")
+    paths = []
+    for i, (seconds, rate) in enumerate([(1.3, 16000), (0.9, 8000), (2.0, 44100)]):
+        samples = audio(seconds, seed=i)
+        if rate != 16000:  # any sample rate and channel count is accepted
+            samples = np.interp(
+                np.arange(int(seconds * rate)) / rate * 16000, np.arange(len(samples)), samples
+            )
+            samples = np.stack([samples, samples], axis=1)
+        path = folder / f"utt{i}.wav"
+        soundfile.write(path, samples, rate)
+        paths.append(path)
+    return paths
+
+
+def test_transcribe_files_batched_equals_one_by_one(model_dir, wavs):
+    model = zipasr.load(model_dir)
+    together = transcribe_files(model, wavs, DecodeOptions(batch_size=3))
+    alone = [transcribe_files(model, [p])[0] for p in wavs]
+    assert [h.tokens for h in together] == [h.tokens for h in alone]
+    assert all(h.text is not None for h in together)
+
+
+def test_cli_transcribe_prints_one_line_per_file(model_dir, wavs, capsys):
+    assert main(["transcribe", str(model_dir), *map(str, wavs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == list(map(str, wavs))
+    assert main(["transcribe", str(model_dir), str(wavs[0]), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"path", "text", "tokens", "timestamps"}
+    assert len(record["timestamps"]) == len(record["tokens"])
+    assert (
+        main(
+            [
+                "transcribe",
+                str(model_dir),
+                str(wavs[0]),
+                "--streaming",
+                "--chunk",
+                "16",
+                "--left",
+                "64",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.startswith(str(wavs[0]))
+
+
+def test_cli_decode_writes_recogs_errs_and_wer(model_dir, wavs, tmp_path, capsys):
+    manifest = tmp_path / "dev.jsonl"
+    with manifest.open("w") as f:
+        for i, p in enumerate(wavs):
+            f.write(json.dumps({"audio": str(p), "text": f"w{i} w{i + 1}", "id": f"u{i}"}) + "\n")
+    out = tmp_path / "decode"
+    assert main(["decode", str(model_dir), str(manifest), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "WER" in printed and "ins" in printed
+    assert (out / "recogs.txt").read_text().count("ref=") == 3
+    report = decode_manifest(
+        zipasr.load(model_dir), manifest, out, DecodeOptions(method="ctc_greedy_search")
+    )
+    assert report.stats.words == 6 and report.skipped == 0
+
+
+def test_bad_audio_is_a_clear_error(model_dir, tmp_path):
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.zeros(400, np.float32), 16000)
+    with pytest.raises(ValueError, match="shorter than the model can use"):
+        transcribe_files(zipasr.load(model_dir), [short])
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(Exception, match="broken.wav"):
+        transcribe_files(zipasr.load(model_dir), [broken])
