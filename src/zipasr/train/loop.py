@@ -1,0 +1,309 @@
+"""``train(config)``: the whole training run, top to bottom, in plain PyTorch.
+
+Set-up (processes, seeds, data, model, optimizer, schedule, average, precision), an optional
+resume from a checkpoint, then epochs of optimizer steps. After each step: the running average,
+then a checkpoint every ``save_every_steps``, then validation every ``valid_every_steps``. Each
+epoch ends with a checkpoint; the run ends with the final model exported to ``exp_dir/model``
+(:func:`zipasr.load` reads it) and a training-curve PNG.
+
+A resumed run continues bit for bit on the same hardware (CPU, ``data.num_workers=0``): the
+checkpoint restores the weights, optimizer, schedule, average, sampler position and every RNG.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from zipasr.losses import LossWeights
+from zipasr.models import AsrModel
+from zipasr.models.storage import save
+from zipasr.optim import Eden, ScaledAdam
+from zipasr.train import checkpoint, distributed
+from zipasr.train.averaging import ModelAverager
+from zipasr.train.config import TrainConfig, save_config, to_dict
+from zipasr.train.data import prepare_data, tokenizer_blob
+from zipasr.train.precision import check_grad_scale, grow_small_scale, resolve_precision
+from zipasr.train.report import Reporter, plot_curve
+from zipasr.train.step import Learner, StepStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    """Where the run is: optimizer steps taken, the current epoch (1-based), batches of it
+    consumed, and the loss history (step, loss per frame) for the curve."""
+
+    step: int = 0
+    epoch: int = 1
+    batches_in_epoch: int = 0
+    train_curve: list[tuple[int, float]] = field(default_factory=list)
+    valid_curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class TrainResult:
+    """What a finished run left behind."""
+
+    exp_dir: Path
+    model_dir: Path
+    steps: int
+    train_curve: list[tuple[int, float]]
+    valid_curve: list[tuple[int, float]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def draw_chunk(
+    config: TrainConfig, model: AsrModel, gen: torch.Generator
+) -> tuple[int | None, int | None]:
+    """(chunk_frames, left_context_frames) for the next step: drawn uniformly from the
+    configured lists for causal models (spec 4.2), full context otherwise."""
+    if not model.config.encoder.causal:
+        return None, None
+    sizes, lefts = config.chunking.chunk_frames, config.chunking.left_context_frames
+    chunk = sizes[int(torch.randint(len(sizes), (1,), generator=gen))]
+    left = lefts[int(torch.randint(len(lefts), (1,), generator=gen))]
+    return chunk, None if chunk is None else left
+
+
+def _check_chunking(config: TrainConfig, model: AsrModel) -> None:
+    if model.config.encoder.causal:
+        for c in config.chunking.chunk_frames:
+            for left in config.chunking.left_context_frames if c is not None else (None,):
+                model.config.encoder.check_chunking(c, left)  # names the bad value
+
+
+def train(
+    config: TrainConfig, *, on_checkpoint: Callable[[Path], None] | None = None
+) -> TrainResult:
+    """Trains the model ``config`` describes; see the module docstring.
+
+    Args:
+        on_checkpoint: called with each checkpoint's path once it is on disk (main process).
+    """
+    info = distributed.setup(config.device)
+    try:
+        return _train(config, info, on_checkpoint)
+    finally:
+        distributed.cleanup()
+
+
+def _train(
+    config: TrainConfig, info: Any, on_checkpoint: Callable[[Path], None] | None
+) -> TrainResult:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    exp_dir = Path(config.exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = _resume_path(config, exp_dir)
+    ckpt = checkpoint.load_checkpoint(resume_from) if resume_from else None
+    if ckpt is not None and config.data.tokenizer is None:
+        (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
+        (exp_dir / "tokenizer" / "bpe.model").write_bytes(ckpt["tokenizer"]["bpe.model"])
+    if info.is_main:
+        save_config(config, exp_dir / "config.yaml")
+
+    # Same weights on every process; then each process its own dropout and augmentation draws.
+    seed_everything(config.seed)
+    data = prepare_data(config.data, exp_dir, config.seed, info)
+    model_config = config.model.build(data.tokenizer.vocab_size)
+    model = AsrModel(model_config, tokens=data.tokenizer.pieces()).to(info.device)
+    _check_chunking(config, model)
+    seed_everything(config.seed + info.rank)
+    chunk_gen = torch.Generator().manual_seed(config.seed)  # same chunking on every process
+
+    o = config.optim
+    optimizer = ScaledAdam(model.named_parameters(), lr=o.base_lr, clipping_scale=o.clipping_scale)
+    scheduler = Eden(optimizer, o.lr_batches, o.lr_epochs, o.warmup_batches, o.warmup_start)
+    averager = ModelAverager(model, config.average_period, config.average_start_step)
+    precision = resolve_precision(config.precision, info.device)
+    state = TrainState()
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        averager.load_state_dict(ckpt["model_avg"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if precision.scaler is not None and ckpt.get("grad_scaler"):
+            precision.scaler.load_state_dict(ckpt["grad_scaler"])
+        state = TrainState(**ckpt["state"])
+        if state.batches_in_epoch:
+            data.sampler.load_state_dict(ckpt["sampler"])
+        checkpoint.restore_rng_states(ckpt["rng"][min(info.rank, len(ckpt["rng"]) - 1)], chunk_gen)
+        del ckpt
+
+    wrapped: torch.nn.Module = model
+    if info.enabled:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+    learner = Learner(
+        wrapped,
+        optimizer,
+        scheduler,
+        precision,
+        info.device,
+        LossWeights(
+            config.loss.simple_loss_scale,
+            config.loss.ctc_loss_scale,
+            warm_step=config.loss.warm_step,
+        ),
+        config.loss,
+        config.data.max_duration_s,
+        info.world_size,
+    )
+    reporter = Reporter(exp_dir, config.max_steps, state.step, info.is_main)
+    reporter.message(
+        f"training {model.num_parameters():,} parameters on {info.world_size} x {info.device} "
+        f"({precision.name}); "
+        + (f"resuming from {resume_from}" if resume_from else "from scratch")
+    )
+
+    def save_checkpoint(epoch_end: bool) -> None:
+        sampler_state = None if epoch_end else data.sampler.state_dict(state.batches_in_epoch)
+        rng = [checkpoint.rng_states(chunk_gen)]
+        if info.enabled:  # every process's RNG, so that each resumes its own draws
+            gathered: list[Any] = [None] * info.world_size
+            torch.distributed.all_gather_object(gathered, rng[0])
+            rng = gathered
+        if not info.is_main:
+            return
+        saved_state = TrainState(**vars(state))
+        if epoch_end:  # resume at the start of the next epoch
+            saved_state.epoch, saved_state.batches_in_epoch = state.epoch + 1, 0
+        blob = {
+            "model": model.state_dict(),
+            "model_avg": averager.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "grad_scaler": precision.scaler.state_dict() if precision.scaler else None,
+            "state": vars(saved_state),
+            "sampler": sampler_state,
+            "rng": rng,
+            "config": to_dict(config),
+            "model_config": model.config.to_dict(),
+            "tokenizer": tokenizer_blob(data.tokenizer),
+        }
+        path = checkpoint.save_atomic(blob, checkpoint.checkpoint_path(exp_dir, state.step))
+        checkpoint.remove_stale(exp_dir, config.keep_last, keep=epoch_end_steps)
+        if epoch_end:
+            epoch_end_steps.add(state.step)
+        if on_checkpoint is not None:
+            on_checkpoint(path)
+
+    epoch_end_steps: set[int] = set()
+    start, audio_s = time.perf_counter(), 0.0
+    finished = config.max_steps is not None and state.step >= config.max_steps
+    while not finished and state.epoch <= config.num_epochs:
+        scheduler.step_epoch(state.epoch - 1)
+        data.sampler.set_epoch(state.epoch)  # keeps a just-restored position in this epoch
+        pending = []
+        for batch in data.train_loader:
+            state.batches_in_epoch += 1
+            data.skips.extend(batch.skipped)
+            if len(batch):
+                pending.append(batch)
+            if len(pending) < config.accum_grad:
+                continue
+            state.step += 1
+            stats = learner.step(pending, state.step, draw_chunk(config, model, chunk_gen))
+            pending = []
+            if precision.scaler is not None:
+                check_grad_scale(precision.scaler.get_scale(), state.step)
+                grow_small_scale(precision.scaler, state.step)
+            if averager.due(state.step) and info.is_main:
+                averager.update(model, state.step)
+            audio_s += stats.audio_s * info.world_size
+            _log_step(
+                reporter, state, stats, scheduler, audio_s / (time.perf_counter() - start), config
+            )
+            if state.step % config.save_every_steps == 0:
+                save_checkpoint(epoch_end=False)
+            if data.valid_loader is not None and state.step % config.valid_every_steps == 0:
+                _validate(learner, data.valid_loader, state, reporter, info)
+            finished = config.max_steps is not None and state.step >= config.max_steps
+            if finished:
+                break
+        if not finished:
+            save_checkpoint(epoch_end=True)
+            state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+    if data.valid_loader is not None and (
+        not state.valid_curve or state.valid_curve[-1][0] != state.step
+    ):
+        _validate(learner, data.valid_loader, state, reporter, info)
+    if state.step % config.save_every_steps and finished:
+        save_checkpoint(epoch_end=False)
+    model_dir = exp_dir / "model"
+    if info.is_main:
+        final = (
+            averager.averaged(model)
+            if config.export_averaged and state.step >= averager.start_step + averager.period
+            else model
+        )
+        save(final.cpu().eval(), model_dir)
+        shutil.copy(data.tokenizer.model_path, model_dir / "bpe.model")
+        plot_curve(state.train_curve, state.valid_curve, exp_dir / "training_curve.png")
+        reporter.message(data.skips.summary())
+    reporter.close()
+    return TrainResult(exp_dir, model_dir, state.step, state.train_curve, state.valid_curve)
+
+
+def _resume_path(config: TrainConfig, exp_dir: Path) -> Path | None:
+    if config.resume is None:
+        return None
+    if config.resume == "auto":
+        return checkpoint.latest_checkpoint(exp_dir)
+    return Path(config.resume)
+
+
+def _log_step(
+    reporter: Reporter,
+    state: TrainState,
+    stats: StepStats,
+    scheduler: Eden,
+    speed: float,
+    config: TrainConfig,
+) -> None:
+    per_frame = stats.loss / max(stats.frames, 1)
+    state.train_curve.append((state.step, per_frame))
+    lr = max(scheduler.get_last_lr())
+    scalars = {"loss": per_frame, "learning_rate": lr}
+    for name in ("simple", "pruned", "ctc"):
+        if getattr(stats, name):
+            scalars[f"{name}_loss"] = getattr(stats, name) / max(stats.frames, 1)
+    postfix = {
+        "epoch": str(state.epoch),
+        "loss": f"{per_frame:.3f}",
+        "lr": f"{lr:.2e}",
+        "speed": f"{speed:.0f}x RT",
+    }
+    reporter.step(state.step, scalars, postfix)
+
+
+def _validate(
+    learner: Learner, loader: Any, state: TrainState, reporter: Reporter, info: Any
+) -> None:
+    if info.is_main:
+        stats = learner.validate(loader, state.step)
+        per_frame = stats.loss / max(stats.frames, 1)
+        state.valid_curve.append((state.step, per_frame))
+        reporter.scalar("valid/loss", per_frame, state.step)
+        reporter.message(
+            f"step {state.step}: validation loss {per_frame:.4f} per frame "
+            f"({stats.utterances} utterances)"
+        )
+    distributed.barrier()

@@ -1,0 +1,94 @@
+"""What a run shows while it trains: a tqdm bar, TensorBoard scalars, a final curve PNG."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Reporter:
+    """Progress reporting on the main process (every method is a no-op elsewhere).
+
+    Args:
+        exp_dir: TensorBoard logs go to ``exp_dir/tensorboard``.
+        total_steps: the bar's length (None: unknown).
+        initial_step: where a resumed run starts.
+        enabled: False on processes other than rank 0.
+    """
+
+    def __init__(
+        self, exp_dir: Path, total_steps: int | None, initial_step: int, enabled: bool
+    ) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.writer: Any = None
+        if not enabled:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(exp_dir / "tensorboard"))
+        except ImportError:  # tensorboard is in the `train` extra
+            log.warning(
+                "tensorboard is not installed; no TensorBoard logs (pip install tensorboard)"
+            )
+
+    def step(self, step: int, scalars: dict[str, float], postfix: dict[str, str]) -> None:
+        """One optimizer step done: advance the bar and log ``scalars`` under ``train/``."""
+        if not self.enabled:
+            return
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+        if self.writer is not None:
+            for name, value in scalars.items():
+                self.writer.add_scalar(f"train/{name}", value, step)
+
+    def scalar(self, name: str, value: float, step: int) -> None:
+        if self.enabled and self.writer is not None:
+            self.writer.add_scalar(name, value, step)
+
+    def message(self, text: str) -> None:
+        """A line above the bar (the trainer's only prints)."""
+        if self.enabled:
+            self.bar.write(text)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.close()
+            if self.writer is not None:
+                self.writer.close()
+
+
+def plot_curve(
+    train: list[tuple[int, float]], valid: list[tuple[int, float]], path: Path
+) -> Path | None:
+    """Writes training (and validation) loss per frame against steps as a PNG; None if
+    matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed; no training-curve PNG")
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), label="train", linewidth=1)
+    if valid:
+        ax.plot(*zip(*valid), "o-", label="validation")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per encoder frame")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

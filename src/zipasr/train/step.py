@@ -1,0 +1,150 @@
+"""One optimizer step and one validation pass: the arithmetic of training, without the loop.
+
+Losses are sums over utterances (the recipe's reduction, spec 6.7), weighted by
+:class:`~zipasr.losses.LossWeights` at the current step. Under DDP every process
+back-propagates its own batch and DDP averages the gradients; the loss is multiplied by the
+world size first, so the update equals that of one process summing the whole global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from zipasr.data import Batch
+from zipasr.losses import LossWeights
+from zipasr.losses.schedule import LossScales
+from zipasr.models import AsrLosses, AsrModel
+from zipasr.optim import Eden, ScaledAdam
+from zipasr.train.config import LossConfig
+from zipasr.train.precision import Precision, autocast
+
+
+@dataclass
+class StepStats:
+    """Sums over the step's batches (this process): weighted loss, each loss, encoder frames,
+    audio seconds and utterances."""
+
+    loss: float = 0.0
+    simple: float = 0.0
+    pruned: float = 0.0
+    ctc: float = 0.0
+    frames: int = 0
+    audio_s: float = 0.0
+    utterances: int = 0
+
+    def add(self, weighted: Tensor, losses: AsrLosses, batch: Batch) -> None:
+        self.loss += float(weighted.detach())
+        for name in ("simple", "pruned", "ctc"):
+            value = getattr(losses, name)
+            if value is not None:
+                setattr(self, name, getattr(self, name) + float(value.detach()))
+        self.frames += losses.num_frames
+        self.audio_s += batch.duration_s
+        self.utterances += len(batch)
+
+
+def weighted_loss(losses: AsrLosses, scales: LossScales) -> Tensor:
+    """The recipe's total: simple and pruned transducer losses and CTC, each scaled."""
+    total: Tensor | None = None
+    for value, scale in (
+        (losses.simple, scales.simple),
+        (losses.pruned, scales.pruned),
+        (losses.ctc, scales.ctc),
+    ):
+        if value is not None:
+            total = value * scale if total is None else total + value * scale
+    assert total is not None, "AsrModelConfig guarantees at least one head"
+    return total
+
+
+@dataclass
+class Learner:
+    """What an optimizer step needs: the model (DDP-wrapped or not), optimizer, schedule,
+    precision and the loss settings. ``max_duration_s`` (per process and batch) and
+    ``world_size`` drive the training clock (spec 3.10)."""
+
+    model: nn.Module
+    optimizer: ScaledAdam
+    scheduler: Eden
+    precision: Precision
+    device: torch.device
+    loss_weights: LossWeights
+    loss: LossConfig
+    max_duration_s: float
+    world_size: int = 1
+
+    @property
+    def asr(self) -> AsrModel:
+        """The underlying model (unwrapped from DDP)."""
+        inner = getattr(self.model, "module", self.model)
+        assert isinstance(inner, AsrModel), type(inner)
+        return inner
+
+    def forward(
+        self, batch: Batch, scales: LossScales, chunk: tuple[int | None, int | None]
+    ) -> tuple[Tensor, AsrLosses]:
+        batch = batch.to(self.device)
+        with autocast(self.precision, self.device):
+            losses = self.model(
+                batch.features,
+                batch.feature_lengths,
+                batch.token_ids,
+                prune_range=self.loss.prune_range,
+                lm_only_scale=self.loss.lm_scale,
+                am_only_scale=self.loss.am_scale,
+                chunk_frames=chunk[0],
+                left_context_frames=chunk[1],
+            )
+        return weighted_loss(losses, scales), losses
+
+    def step(
+        self, batches: list[Batch], step: int, chunk: tuple[int | None, int | None]
+    ) -> StepStats:
+        """Optimizer step number ``step`` (1-based) on ``batches`` (accumulated), with the
+        simulated-streaming ``chunk`` = (chunk_frames, left_context_frames)."""
+        model, stats = self.model, StepStats()
+        # The recipe sets the clock from the count before this batch, the loss scales and the
+        # learning rate from the count after it (spec 3.10, 5.5).
+        accumulated = self.max_duration_s * len(batches)
+        self.asr.clock.set_step(step - 1, max_duration_s=accumulated, world_size=self.world_size)
+        scales = self.loss_weights.at(step)
+        model.train()
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            no_sync = getattr(model, "no_sync", None)
+            sync = contextlib.nullcontext() if last or no_sync is None else no_sync()
+            with sync:
+                loss, losses = self.forward(batch, scales, chunk)
+                scaled = loss * self.world_size
+                if self.precision.scaler is not None:
+                    self.precision.scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
+            stats.add(loss, losses, batch)
+        self.scheduler.step_batch(step)
+        if self.precision.scaler is not None:
+            self.precision.scaler.step(self.optimizer)
+            self.precision.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return stats
+
+    @torch.no_grad()
+    def validate(self, loader: torch.utils.data.DataLoader, step: int) -> StepStats:
+        """Losses on ``loader`` in eval mode with full context (this process's model only)."""
+        model, stats = self.asr, StepStats()
+        scales = self.loss_weights.at(step)
+        model.eval()
+        for batch in loader:
+            if len(batch):
+                batch = batch.to(self.device)
+                with autocast(self.precision, self.device):
+                    losses = model(batch.features, batch.feature_lengths, batch.token_ids)
+                stats.add(weighted_loss(losses, scales), losses, batch)
+        model.train()
+        return stats
