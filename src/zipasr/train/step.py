@@ -76,6 +76,9 @@ class Learner:
     loss: LossConfig
     max_duration_s: float
     world_size: int = 1
+    #: False runs the training forward in eval mode (no dropout, layer skips or feature masks),
+    #: for exact comparisons between runs that split batches differently.
+    regularize: bool = True
 
     @property
     def asr(self) -> AsrModel:
@@ -112,7 +115,7 @@ class Learner:
         accumulated = self.max_duration_s * len(batches)
         self.asr.clock.set_step(step - 1, max_duration_s=accumulated, world_size=self.world_size)
         scales = self.loss_weights.at(step)
-        model.train()
+        model.train(self.regularize)
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
             no_sync = getattr(model, "no_sync", None)
