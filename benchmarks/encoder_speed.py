@@ -25,9 +25,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tools.reference import reference_asr_model  # noqa: E402
+from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
 from zipasr import Zipformer  # noqa: E402
-from zipasr.testing import random_features, random_parameter  # noqa: E402
+from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
 SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
@@ -36,13 +36,8 @@ SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
 def build_pair(preset: str) -> tuple[torch.nn.Module, Zipformer]:
     torch.manual_seed(0)
     ref = reference_asr_model(preset)
-    weights = {
-        k: random_parameter(k, tuple(v.shape))
-        for k, v in ref.state_dict().items()
-        if k.startswith(("encoder_embed.", "encoder."))
-    }
-    ref.load_state_dict(weights, strict=False)
-    ours = Zipformer.from_icefall(weights)
+    shapes = randomize(ref, ENCODER_PREFIXES)
+    ours = Zipformer.from_icefall(random_state_dict(shapes))
     # Training-time regularisation depends on how far training is; put both at the same point
     # (the reference reads a batch_count set on its modules, zipasr an explicit clock).
     for module in ref.modules():

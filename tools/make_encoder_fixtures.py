@@ -22,8 +22,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tools.reference import PRESETS, reference_asr_model  # noqa: E402
-from zipasr.testing import random_features, random_parameter  # noqa: E402
+from tools.reference import ENCODER_PREFIXES, PRESETS, randomize, reference_asr_model  # noqa: E402
+from zipasr.testing import random_features  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "encoder"
 LENGTHS = [217, 180, 99]
@@ -44,15 +44,8 @@ def main() -> None:
         for case, (causal, chunk, left) in CASES.items():
             torch.manual_seed(0)
             model = reference_asr_model(preset, causal=causal, chunk=chunk, left=left)
-            shapes = {
-                k: tuple(v.shape)
-                for k, v in model.state_dict().items()
-                if k.startswith(("encoder_embed.", "encoder."))
-            }
+            shapes = randomize(model, ENCODER_PREFIXES)
             with torch.no_grad():
-                for name, param in model.named_parameters():
-                    if name in shapes:
-                        param.copy_(random_parameter(name, shapes[name]))
                 out, out_lengths = model.forward_encoder(features, lengths)
             fixture = {
                 "preset": preset,

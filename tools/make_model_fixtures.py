@@ -25,8 +25,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tools.reference import import_reference, reference_asr_model  # noqa: E402
-from zipasr.testing import random_features, random_parameter  # noqa: E402
+from tools.reference import import_reference, randomize, reference_asr_model  # noqa: E402
+from zipasr.testing import random_features  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "models" / "small_transducer_ctc.pt"
 LENGTHS = [217, 180, 99]
@@ -52,10 +52,7 @@ def main() -> None:
     model_module = sys.modules[type(model).__module__]
     if with_losses:
         model_module.k2 = sys.modules["k2"]
-    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            param.copy_(random_parameter(name, shapes[name]))
+    shapes = randomize(model)
 
     features, lengths = random_features(LENGTHS, seed=2)
     gen = torch.Generator().manual_seed(3)

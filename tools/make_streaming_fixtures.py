@@ -20,8 +20,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from tools.reference import reference_asr_model  # noqa: E402
-from zipasr.testing import random_features, random_parameter  # noqa: E402
+from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
+from zipasr.testing import random_features  # noqa: E402
 
 OUT = ROOT / "tests" / "fixtures" / "encoder" / "streaming_small.pt"
 CHUNK, LEFT, NUM_CHUNKS, BATCH = 16, 64, 5, 1
@@ -30,15 +30,7 @@ CHUNK, LEFT, NUM_CHUNKS, BATCH = 16, 64, 5, 1
 def main() -> None:
     torch.manual_seed(0)
     model = reference_asr_model("small", causal=True, chunk=CHUNK, left=LEFT)
-    shapes = {
-        k: tuple(v.shape)
-        for k, v in model.state_dict().items()
-        if k.startswith(("encoder_embed.", "encoder."))
-    }
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name in shapes:
-                param.copy_(random_parameter(name, shapes[name]))
+    shapes = randomize(model, ENCODER_PREFIXES)
 
     window = 2 * CHUNK + 13
     frames = 2 * CHUNK * (NUM_CHUNKS - 1) + window

@@ -102,3 +102,26 @@ def reference_asr_model(
         vocab_size=500,
         use_ctc=ctc,
     ).eval()
+
+
+ENCODER_PREFIXES = ("encoder_embed.", "encoder.")
+
+
+def randomize(model, prefixes: tuple[str, ...] = ()) -> dict[str, tuple[int, ...]]:  # type: ignore[no-untyped-def]
+    """Overwrites the reference model's parameters whose names start with ``prefixes`` (all if
+    empty) with `zipasr.testing.random_parameter(name, shape)`, a pure function of the name and
+    shape, so that a test can rebuild the same weights from the returned {name: shape}."""
+    import torch
+
+    from zipasr.testing import random_parameter
+
+    shapes = {
+        k: tuple(v.shape)
+        for k, v in model.state_dict().items()
+        if not prefixes or k.startswith(prefixes)
+    }
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name in shapes:
+                param.copy_(random_parameter(name, shapes[name]))
+    return shapes
