@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from zipasr.regularizers.whiten import Whiten
 
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 _TMP_SUFFIX = ".tmp"
@@ -114,3 +117,18 @@ def restore_rng_states(states: dict[str, Any], chunk_generator: torch.Generator)
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
     chunk_generator.set_state(states["chunks"])
+
+
+def regularizer_state(model: nn.Module) -> dict[str, float]:
+    """Training state that lives outside the state_dict: each :class:`Whiten`'s adaptive
+    probability (raised while its whitening metric exceeds the limit), by module name."""
+    return {name: m.prob for name, m in model.named_modules() if isinstance(m, Whiten)}
+
+
+def restore_regularizer_state(model: nn.Module, state: dict[str, float]) -> None:
+    """Inverse of :func:`regularizer_state`."""
+    modules = dict(model.named_modules())
+    for name, prob in state.items():
+        module = modules[name]
+        assert isinstance(module, Whiten), (name, type(module))
+        module.prob = prob

@@ -2,7 +2,7 @@
 
 Set-up (processes, seeds, data, model, optimizer, schedule, average, precision), an optional
 resume from a checkpoint, then epochs of optimizer steps. After each step: the running average,
-then a checkpoint every ``save_every_steps``, then validation every ``valid_every_steps``. Each
+then validation every ``valid_every_steps``, then a checkpoint every ``save_every_steps``. Each
 epoch ends with a checkpoint; the run ends with the final model exported to ``exp_dir/model``
 (:func:`zipasr.load` reads it) and a training-curve PNG.
 
@@ -144,7 +144,9 @@ def _train(
         state = TrainState(**ckpt["state"])
         if state.batches_in_epoch:
             data.sampler.load_state_dict(ckpt["sampler"])
-        checkpoint.restore_rng_states(ckpt["rng"][min(info.rank, len(ckpt["rng"]) - 1)], chunk_gen)
+        own = ckpt["processes"][min(info.rank, len(ckpt["processes"]) - 1)]
+        checkpoint.restore_rng_states(own["rng"], chunk_gen)
+        checkpoint.restore_regularizer_state(model, own["regularizers"])
         del ckpt
 
     wrapped: torch.nn.Module = model
@@ -175,11 +177,15 @@ def _train(
 
     def save_checkpoint(epoch_end: bool) -> None:
         sampler_state = None if epoch_end else data.sampler.state_dict(state.batches_in_epoch)
-        rng = [checkpoint.rng_states(chunk_gen)]
-        if info.enabled:  # every process's RNG, so that each resumes its own draws
-            gathered: list[Any] = [None] * info.world_size
-            torch.distributed.all_gather_object(gathered, rng[0])
-            rng = gathered
+        # Each process's own random state, so that each resumes its own draws.
+        own = {
+            "rng": checkpoint.rng_states(chunk_gen),
+            "regularizers": checkpoint.regularizer_state(model),
+        }
+        processes: list[Any] = [own]
+        if info.enabled:
+            processes = [None] * info.world_size
+            torch.distributed.all_gather_object(processes, own)
         if not info.is_main:
             return
         saved_state = TrainState(**vars(state))
@@ -193,7 +199,7 @@ def _train(
             "grad_scaler": precision.scaler.state_dict() if precision.scaler else None,
             "state": vars(saved_state),
             "sampler": sampler_state,
-            "rng": rng,
+            "processes": processes,
             "config": to_dict(config),
             "model_config": model.config.to_dict(),
             "tokenizer": tokenizer_blob(data.tokenizer),
@@ -231,10 +237,10 @@ def _train(
             _log_step(
                 reporter, state, stats, scheduler, audio_s / (time.perf_counter() - start), config
             )
-            if state.step % config.save_every_steps == 0:
-                save_checkpoint(epoch_end=False)
             if data.valid_loader is not None and state.step % config.valid_every_steps == 0:
                 _validate(learner, data.valid_loader, state, reporter, info)
+            if state.step % config.save_every_steps == 0:
+                save_checkpoint(epoch_end=False)
             finished = config.max_steps is not None and state.step >= config.max_steps
             if finished:
                 break
