@@ -267,5 +267,5 @@ def save_config(config: TrainConfig, path: str | Path) -> Path:
     """Writes the resolved config as YAML (loadable by :func:`load_config`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=None))
     return path

@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from zipasr.train.config import (
     ChunkingConfig,
     DataConfig,
@@ -77,7 +75,7 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
         save_every_steps=steps // 4,
         keep_last=1,
         valid_every_steps=steps // 4,
-        threads=torch.get_num_threads(),
+        threads=None,
     )
 
 

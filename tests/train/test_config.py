@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zipasr.train.config import TrainConfig, load_config, save_config
+from zipasr.train.demo import demo_config
+
+RECIPES = Path(__file__).parents[2] / "recipes"
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    config = TrainConfig(max_steps=7, resume="auto")
+    config.chunking.chunk_frames = (16, None)
+    config.model.dims = (96, 128, 128, 128, 128, 96)
+    assert load_config(save_config(config, tmp_path / "c.yaml")) == config
+
+
+def test_overrides_reach_every_field_with_its_type(tmp_path: Path) -> None:
+    path = save_config(TrainConfig(), tmp_path / "c.yaml")
+    config = load_config(
+        path,
+        [
+            "--optim.base_lr", "0.03",
+            "--resume", "auto",
+            "--max-steps", "100",
+            "--model.dims", "96,128,128,128,128,96",
+            "--chunking.chunk_frames", "[16, 32, null]",
+            "--model.decoder_dim", "null",
+            "--model.ctc", "true",
+        ],
+    )  # fmt: skip
+    assert config.optim.base_lr == 0.03 and config.resume == "auto" and config.max_steps == 100
+    assert config.model.dims == (96, 128, 128, 128, 128, 96)
+    assert config.chunking.chunk_frames == (16, 32, None)
+    assert config.model.decoder_dim is None and config.model.ctc is True
+    assert config.model.build(500).transducer is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["--optim.base_rate", "1"], r"unknown field\(s\) \['optim.base_rate'\]"),
+        (["--max_steps", "ten"], "max_steps='ten' must be a int"),
+        (["--model.ctc", "maybe"], "model.ctc='maybe' must be true or false"),
+        (["--precision", "fp8"], "precision='fp8'"),
+        (["--optim.base_lr"], "pairs"),
+    ],
+)
+def test_bad_overrides_name_the_field(overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config(None, overrides)
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.rglob("*.yaml")), ids=lambda p: p.name)
+def test_recipe_configs_load_and_build(path: Path) -> None:
+    config = load_config(path)
+    model = config.model.build(config.data.vocab_size)
+    if model.encoder.causal:
+        for chunk in config.chunking.chunk_frames:
+            for left in config.chunking.left_context_frames if chunk else (None,):
+                model.encoder.check_chunking(chunk, left)
+
+
+def test_demo_yaml_mirrors_the_embedded_demo() -> None:
+    assert load_config(RECIPES / "demo.yaml") == demo_config("zipasr-demo")
