@@ -12,10 +12,9 @@ import torch
 from torch import Tensor
 
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
-from zipasr.encoder.config import MIN_FEATURE_FRAMES
+from zipasr.encoder.config import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
-from zipasr.testing import FBANK_PAD_VALUE
 
 if TYPE_CHECKING:
     from zipasr.data import SkipReport

@@ -8,10 +8,7 @@ import zlib
 import torch
 from torch import Tensor
 
-from zipasr.encoder.config import ZipformerConfig
-
-#: The value lhotse and the recipe pad fbank batches with: log(1e-10).
-FBANK_PAD_VALUE = math.log(1e-10)
+from zipasr.encoder.config import FBANK_PAD_VALUE, ZipformerConfig
 
 
 def tiny_config(causal: bool = False) -> ZipformerConfig:

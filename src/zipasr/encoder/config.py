@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 #: Feature frames (100 Hz) the front end needs to emit one 50 Hz frame.
 MIN_FEATURE_FRAMES = 9
+#: The value fbank batches are padded with: log(1e-10), as lhotse and the recipe pad them.
+FBANK_PAD_VALUE = -23.025850929940457
 #: The final downsampling of the encoder output (50 Hz -> 25 Hz); fixed in the reference.
 OUTPUT_DOWNSAMPLING = 2
 

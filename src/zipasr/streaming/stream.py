@@ -9,8 +9,8 @@ from torch import Tensor
 from zipasr.data.features import FbankOptions
 from zipasr.decoding.beam import BeamState
 from zipasr.decoding.hypothesis import OUTPUT_FRAME_SHIFT_S, Hypothesis
+from zipasr.encoder.config import FBANK_PAD_VALUE
 from zipasr.encoder.state import EncoderState
-from zipasr.testing import FBANK_PAD_VALUE
 
 SAMPLE_RATE = 16_000
 
