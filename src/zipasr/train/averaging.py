@@ -13,9 +13,12 @@ with differences of two such means; here the window start is set up front instea
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class ModelAverager:
@@ -51,7 +54,7 @@ class ModelAverager:
             if avg.is_floating_point():
                 avg.mul_(1 - weight).add_(current[name].to(torch.float64), alpha=weight)
 
-    def averaged(self, like: nn.Module) -> nn.Module:
+    def averaged(self, like: M) -> M:
         """A copy of ``like`` (same dtype) carrying the averaged weights."""
         out = copy.deepcopy(like)
         state = {k: v.to(like.state_dict()[k].dtype) for k, v in self.model.state_dict().items()}

@@ -33,6 +33,7 @@ from zipasr.train import checkpoint, distributed
 from zipasr.train.averaging import ModelAverager
 from zipasr.train.config import TrainConfig, save_config, to_dict
 from zipasr.train.data import prepare_data, tokenizer_blob
+from zipasr.train.distributed import DistInfo
 from zipasr.train.precision import check_grad_scale, grow_small_scale, resolve_precision
 from zipasr.train.report import Reporter, plot_curve
 from zipasr.train.step import Learner, StepStats
@@ -105,7 +106,7 @@ def train(
 
 
 def _train(
-    config: TrainConfig, info: Any, on_checkpoint: Callable[[Path], None] | None
+    config: TrainConfig, info: DistInfo, on_checkpoint: Callable[[Path], None] | None
 ) -> TrainResult:
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -113,11 +114,12 @@ def _train(
     exp_dir.mkdir(parents=True, exist_ok=True)
     resume_from = _resume_path(config, exp_dir)
     ckpt = checkpoint.load_checkpoint(resume_from) if resume_from else None
-    if ckpt is not None and config.data.tokenizer is None:
-        (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
-        (exp_dir / "tokenizer" / "bpe.model").write_bytes(ckpt["tokenizer"]["bpe.model"])
     if info.is_main:
+        if ckpt is not None and config.data.tokenizer is None:
+            (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
+            (exp_dir / "tokenizer" / "bpe.model").write_bytes(ckpt["tokenizer"]["bpe.model"])
         save_config(config, exp_dir / "config.yaml")
+    distributed.barrier()
 
     # Same weights on every process; then each process its own dropout and augmentation draws.
     seed_everything(config.seed)
@@ -301,7 +303,7 @@ def _log_step(
 
 
 def _validate(
-    learner: Learner, loader: Any, state: TrainState, reporter: Reporter, info: Any
+    learner: Learner, loader: Any, state: TrainState, reporter: Reporter, info: DistInfo
 ) -> None:
     if info.is_main:
         stats = learner.validate(loader, state.step)

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import zipasr
+from zipasr.cli.main import main
+
+
+@pytest.mark.slow  # about 2-3 minutes on 2 cores: the whole demo pipeline, shrunk
+def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "offline greedy search:" in out and "WER" in out and "streaming" in out
+    model = zipasr.load(tmp_path / "model")
+    assert model.config.encoder.causal and model.tokens is not None
+    assert (tmp_path / "data" / "test.jsonl").is_file()
+    assert (tmp_path / "exp" / "training_curve.png").is_file()
