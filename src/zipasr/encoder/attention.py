@@ -29,9 +29,11 @@ def relative_to_absolute(pos_scores: Tensor, num_keys: int) -> Tensor:
     """
     h, b, t, n = pos_scores.shape
     pos_scores = pos_scores.contiguous()
-    s0, s1, s2, s3 = pos_scores.stride()
-    # Row i starts (t - 1 - i) columns into its own row: a view with row stride n - 1.
-    return pos_scores.as_strided((h, b, t, num_keys), (s0, s1, s2 - s3, s3), s3 * (t - 1))
+    # Row i starts (t - 1 - i) columns into its own row: a view with row stride n - 1. The
+    # strides of the contiguous layout are written out (not read back with .stride()), which
+    # the ONNX exporter can translate for dynamic shapes.
+    strides = (b * t * n, t * n, n - 1, 1)
+    return pos_scores.as_strided((h, b, t, num_keys), strides, t - 1)
 
 
 class RelPositionAttentionWeights(nn.Module):

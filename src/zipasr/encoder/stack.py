@@ -30,10 +30,9 @@ class SimpleDownsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         t, b, c = x.shape
-        groups = -(-t // self.factor)
-        pad = groups * self.factor - t
-        if pad:
-            x = torch.cat((x, x[-1:].expand(pad, b, c)), dim=0)
+        groups = (t + self.factor - 1) // self.factor  # the length of x[::factor]
+        pad = groups * self.factor - t  # may be 0: concatenating nothing keeps one graph
+        x = torch.cat((x, x[-1:].expand(pad, b, c)), dim=0)
         weights = self.bias.softmax(dim=0).reshape(1, self.factor, 1, 1)
         return (x.reshape(groups, self.factor, b, c) * weights).sum(dim=1)
 

@@ -58,7 +58,8 @@ class EncoderState:
 
     @property
     def batch_size(self) -> int:
-        return int(self.processed_frames.shape[0])
+        # No int(): under torch.export the batch size is symbolic, and int() would fix it.
+        return self.processed_frames.shape[0]
 
     @property
     def left_context_frames(self) -> int:

@@ -44,11 +44,9 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         """The (C, chunk_frames) gain applied to the chunkwise branch."""
         k = self.kernel_size
         left, right = self.chunkwise_scale[0], self.chunkwise_scale[1]
-        if chunk_frames < k:
-            left, right = left[:, :chunk_frames], right[:, k - chunk_frames :]
-        else:
-            left = F.pad(left, (0, chunk_frames - k))
-            right = F.pad(right, (chunk_frames - k, 0))
+        # Pad by the whole chunk, then cut: one branch-free graph for any chunk length.
+        left = F.pad(left, (0, chunk_frames))[:, :chunk_frames]
+        right = F.pad(right, (chunk_frames, 0))[:, k:]
         return 1.0 + (left + right)
 
     def forward(self, x: Tensor, chunk_frames: int | None = None) -> Tensor:
