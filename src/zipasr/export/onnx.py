@@ -3,14 +3,12 @@
 Four variants, from the model as written (only the training-only modules are dropped, with
 :func:`zipasr.strip_training_modules`, on a copy):
 
-=====================  ==========================================  ===========================
-variant                files                                       sherpa-onnx constructor
-=====================  ==========================================  ===========================
-offline transducer     encoder.onnx, decoder.onnx, joiner.onnx     OfflineRecognizer.from_transducer
-offline CTC            model.onnx                                  OfflineRecognizer.from_zipformer_ctc
-streaming transducer   encoder.onnx, decoder.onnx, joiner.onnx     OnlineRecognizer.from_transducer
-streaming CTC          model.onnx                                  OnlineRecognizer.from_zipformer2_ctc
-=====================  ==========================================  ===========================
+- offline transducer: encoder.onnx, decoder.onnx, joiner.onnx
+  (``OfflineRecognizer.from_transducer``);
+- offline CTC: model.onnx (``OfflineRecognizer.from_zipformer_ctc``);
+- streaming transducer: encoder.onnx, decoder.onnx, joiner.onnx
+  (``OnlineRecognizer.from_transducer``);
+- streaming CTC: model.onnx (``OnlineRecognizer.from_zipformer2_ctc``);
 
 each with ``tokens.txt``; ``int8`` and ``fp16`` add ``*.int8.onnx`` / ``*.fp16.onnx`` copies.
 """
@@ -157,7 +155,9 @@ def _export_offline(model: AsrModel, head: adapters.Head, path: Path) -> None:
     x = torch.zeros(_TRACE_MIN_BATCH, _EXAMPLE_FRAMES, model.config.encoder.feature_dim)
     x_lens = torch.full((_TRACE_MIN_BATCH,), _EXAMPLE_FRAMES, dtype=torch.int64)
     n, t = _dim("N", _TRACE_MIN_BATCH), _dim("T", _TRACE_MIN_FRAMES)
-    outputs = ["log_probs", "log_probs_len"] if head == "ctc" else ["encoder_out", "encoder_out_lens"]
+    outputs = ["encoder_out", "encoder_out_lens"]
+    if head == "ctc":
+        outputs = ["log_probs", "log_probs_len"]
     _export_graph(
         adapters.OfflineEncoder(model, head),
         (x, x_lens),

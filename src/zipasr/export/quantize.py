@@ -3,7 +3,8 @@
 - int8: onnxruntime's dynamic quantisation, int8 weights on ``MatMul``. The decoder is kept in
   float32 (quantising its embedding costs accuracy), so the int8 variant points at
   ``decoder.onnx``.
-- fp16: float16 weights and compute with float32 inputs and outputs (onnxconverter-common).
+- fp16: float16 weights and compute with float32 inputs and outputs (onnxconverter-common);
+  the decoder is kept in float32 here too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def convert_fp16(source: Path, target: Path) -> Path:
     from onnxconverter_common import float16
 
     model = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    # The converter leaves float32 types on some Cast outputs in value_info, which onnxruntime
+    # rejects; the types are inferred again on load.
+    del model.graph.value_info[:]
     set_metadata(model, read_metadata(source))
     onnx.save(model, str(target))
     return target
@@ -60,6 +64,10 @@ def int8_variant(fp32: ExportedModel) -> ExportedModel:
 
 
 def fp16_variant(fp32: ExportedModel) -> ExportedModel:
-    """The fp16 copy of every file of ``fp32``."""
-    files = {role: convert_fp16(path, _with_suffix(path, "fp16")) for role, path in fp32.files.items()}
+    """The fp16 copy of every file of ``fp32`` but the decoder (its float32 mask of valid ids
+    is a Cast the converter leaves in float32, so a float16 decoder does not load; it is tiny)."""
+    files = {
+        role: path if role == "decoder" else convert_fp16(path, _with_suffix(path, "fp16"))
+        for role, path in fp32.files.items()
+    }
     return dataclasses.replace(fp32, files=files, precision="fp16")
