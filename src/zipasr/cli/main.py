@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from zipasr.cli import synth, train, transcribe
+from zipasr.cli import export, synth, train, transcribe
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.testing import random_features
 
@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     synth.add_parser(commands)
     transcribe.add_parser(commands)
     train.add_parser(commands)
+    export.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "info":
         info(args.preset, args.causal, args.seconds, args.threads)
