@@ -43,3 +43,18 @@ def test_gradient_accumulation_steps_count_optimizer_updates(corpus: Path, tmp_p
     assert result.steps == 3
     ckpt = load_checkpoint(list_checkpoints(tmp_path / "exp")[-1])
     assert ckpt["state"]["batches_in_epoch"] == 6  # two batches per step
+
+
+def test_cli_train_applies_overrides_and_saves_the_resolved_config(
+    corpus: Path, tmp_path: Path, capsys
+) -> None:
+    from zipasr.cli.main import main
+    from zipasr.train.config import save_config
+
+    path = save_config(tiny_train_config(corpus, tmp_path / "exp"), tmp_path / "tiny.yaml")
+    args = ["train", str(path), "--max_steps", "2", "--data.valid_manifest", "null"]
+    assert main(args) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    resolved = load_config(tmp_path / "exp" / "config.yaml")
+    assert resolved.max_steps == 2 and resolved.data.valid_manifest is None
+    assert zipasr.load(tmp_path / "exp" / "model").tokens is not None

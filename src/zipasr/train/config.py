@@ -137,6 +137,9 @@ class TrainConfig:
         exp_dir: checkpoints, ``config.yaml``, TensorBoard logs, the curve and ``model/``.
         num_epochs: passes over the training data; max_steps: stop earlier (optimizer steps).
         accum_grad: batches per optimizer step (gradient accumulation).
+        ref_duration_s: audio seconds per "reference batch" of the regularisation schedules
+            (the recipe's 600). Short runs can lower it so that dropout, layer skipping and
+            balancing relax within the run rather than after 4000-20000 reference batches.
         average_period: steps between updates of the running model average (spec 5.6).
         average_start_step: the average covers the models from this step on (0: the recipe's
             running mean since the start; later starts suit short runs).
@@ -160,6 +163,7 @@ class TrainConfig:
     num_epochs: int = 30
     max_steps: int | None = None
     accum_grad: int = 1
+    ref_duration_s: float = 600.0
     average_period: int = 200
     average_start_step: int = 0
     export_averaged: bool = True

@@ -70,6 +70,9 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
         seed=42,
         num_epochs=1000,
         max_steps=steps,
+        # 400 steps of 60 s would be 40 of the recipe's 600 s reference batches, with every
+        # regulariser still at its initial strength; at 3 s the schedules reach 8000.
+        ref_duration_s=3.0,
         average_period=10,
         average_start_step=steps // 2,
         save_every_steps=steps // 4,

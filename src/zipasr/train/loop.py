@@ -169,6 +169,7 @@ def _train(
         config.loss,
         config.data.max_duration_s,
         info.world_size,
+        config.ref_duration_s,
     )
     reporter = Reporter(exp_dir, config.max_steps, state.step, info.is_main)
     reporter.message(

@@ -18,6 +18,7 @@ from zipasr.data import Batch
 from zipasr.losses import LossWeights
 from zipasr.losses.schedule import LossScales
 from zipasr.models import AsrLosses, AsrModel
+from zipasr.nn.schedule import REF_DURATION_S
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.train.config import LossConfig
 from zipasr.train.precision import Precision, autocast
@@ -64,8 +65,10 @@ def weighted_loss(losses: AsrLosses, scales: LossScales) -> Tensor:
 @dataclass
 class Learner:
     """What an optimizer step needs: the model (DDP-wrapped or not), optimizer, schedule,
-    precision and the loss settings. ``max_duration_s`` (per process and batch) and
-    ``world_size`` drive the training clock (spec 3.10)."""
+    precision and the loss settings. ``max_duration_s`` (per process and batch), the number of
+    accumulated batches and ``world_size`` drive the training clock (spec 3.10): after ``n``
+    steps it reads ``n * max_duration_s * accum * world_size / ref_duration_s`` reference
+    batches."""
 
     model: nn.Module
     optimizer: ScaledAdam
@@ -76,6 +79,8 @@ class Learner:
     loss: LossConfig
     max_duration_s: float
     world_size: int = 1
+    #: Seconds of audio per reference batch of the schedules (the recipe's ``--ref-duration``).
+    ref_duration_s: float = REF_DURATION_S
     #: False runs the training forward in eval mode (no dropout, layer skips or feature masks),
     #: for exact comparisons between runs that split batches differently.
     regularize: bool = True
@@ -112,8 +117,8 @@ class Learner:
         model, stats = self.model, StepStats()
         # The recipe sets the clock from the count before this batch, the loss scales and the
         # learning rate from the count after it (spec 3.10, 5.5).
-        accumulated = self.max_duration_s * len(batches)
-        self.asr.clock.set_step(step - 1, max_duration_s=accumulated, world_size=self.world_size)
+        audio_s = self.max_duration_s * len(batches) * self.world_size
+        self.asr.clock.ref_batches = (step - 1) * audio_s / self.ref_duration_s
         scales = self.loss_weights.at(step)
         model.train(self.regularize)
         for i, batch in enumerate(batches):
