@@ -5,7 +5,6 @@ The snippets of one file run in order in one namespace, in a scratch directory.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -30,4 +29,3 @@ def test_snippets_run(path, tmp_path, monkeypatch):
     for i, block in enumerate(python_blocks(path)):
         code = compile(block, f"{path.name}[python block {i}]", "exec")
         exec(code, namespace)  # noqa: S102 - running our own documentation
-    assert os.getcwd() == str(tmp_path)

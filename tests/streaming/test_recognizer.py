@@ -8,7 +8,7 @@ import torch
 
 import zipasr
 from zipasr.data.features import FbankOptions
-from zipasr.decoding import greedy_search, modified_beam_search
+from zipasr.decoding import Hypothesis, greedy_search, modified_beam_search
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
 from zipasr.streaming.stream import online_fbank
 from zipasr.testing import FBANK_PAD_VALUE, tiny_config
@@ -110,6 +110,12 @@ def test_stream_errors_and_endpoint(model):
         pass
     with pytest.raises(ValueError, match="after input_finished"):
         s.accept_waveform(np.zeros(10, np.float32))
-    assert isinstance(recognizer.is_endpoint(s), bool)
+    s.search = Hypothesis(tokens=[5], frames=[2])
+    s.output_frames = 4  # 1 frame (40 ms) since the last token
+    assert not recognizer.is_endpoint(s)
+    s.output_frames = 8  # 5 frames (200 ms)
+    assert recognizer.is_endpoint(s)
+    s.search = Hypothesis()  # nothing said yet: never an endpoint
+    assert not recognizer.is_endpoint(s)
     with pytest.raises(ValueError, match="method="):
         StreamingRecognizer(model, StreamingConfig(method="viterbi"))

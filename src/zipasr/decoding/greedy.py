@@ -75,9 +75,9 @@ def continue_greedy_search(
     )
     dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
     enc = head.joiner.project_encoder(encoder_out)  # (B, T, J)
-    lengths = encoder_lengths.tolist()
+    lengths = encoder_lengths.to(enc.device)
     for t in range(frames):
-        active = torch.tensor([n > t for n in lengths], device=enc.device)
+        active = lengths > t
         for _ in range(max_symbols_per_frame):
             logits = head.joiner(enc[:, t], dec, project_input=False)  # (B, V)
             if blank_penalty:
