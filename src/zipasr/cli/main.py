@@ -42,7 +42,9 @@ def info(preset: str, causal: bool, seconds: float, threads: int) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``zipasr`` argument parser with every sub-command (nothing runs; the docs test
+    parses the documented command lines with it)."""
     parser = argparse.ArgumentParser(prog="zipasr", description="Zipformer speech recognition")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("info", help="show a preset's architecture, size and speed")
@@ -54,7 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     transcribe.add_parser(commands)
     train.add_parser(commands)
     export.add_parser(commands)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "info":
         info(args.preset, args.causal, args.seconds, args.threads)
         return 0
