@@ -33,7 +33,21 @@ def test_swoosh_r_is_zero_at_zero():
 
 @pytest.mark.parametrize("fn,shift,offset", SWOOSH)
 def test_swoosh_gradient_is_close_and_memory_lean(fn, shift, offset):
+    """On CPU the derivative is kept as float16 (half the bytes of the float32 input)."""
     x = (torch.randn(4000) * 4).requires_grad_(True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = fn(x)
+    assert [t.dtype for t in saved] == [torch.float16], "only 2 bytes per element are kept"
+    (g,) = torch.autograd.grad(y.sum(), x)
+    exact = torch.sigmoid(x.detach() - shift) - 0.08
+    assert (g - exact).abs().max() <= 1e-3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the byte-per-element path is for GPUs")
+@pytest.mark.parametrize("fn,shift,offset", SWOOSH)
+def test_swoosh_gradient_on_gpu_is_one_unbiased_byte(fn, shift, offset):
+    x = (torch.randn(40000, device="cuda") * 4).requires_grad_(True)
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         y = fn(x)
@@ -41,8 +55,7 @@ def test_swoosh_gradient_is_close_and_memory_lean(fn, shift, offset):
     (g,) = torch.autograd.grad(y.sum(), x)
     exact = torch.sigmoid(x.detach() - shift) - 0.08
     assert (g - exact).abs().max() <= 1.0 / 255 + 1e-6
-    # stochastic rounding: no systematic bias
-    assert abs((g - exact).mean()) < 1e-3
+    assert abs((g - exact).mean()) < 1e-3  # stochastic rounding: no systematic bias
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
