@@ -1,0 +1,367 @@
+"""The suite's report: markdown tables, the closing ratios and the PNG plots, from the results
+dict that ``python -m benchmarks`` also saves as ``results.json`` (so a report can be redrawn
+with ``python -m benchmarks.report DIR`` without measuring again)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.convergence import ABLATION_RUNS, MAIN_RUNS
+
+#: The pair whose ratios the closing note reports.
+ZIPFORMER, CONFORMER = "zipformer-m", "conformer-m"
+BASELINE, ADAM = "zipformer-scaledadam", "zipformer-adam"
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:,.{digits}f}"
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("" if n == 1 else "s")
+
+
+def _processes(settings: dict[str, Any]) -> str:
+    n = settings.get("processes", 1)
+    return f"{n} process{'' if n == 1 else 'es'} of {_threads(settings['threads'])}"
+
+
+def _geomean(values: list[float]) -> float:
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def machine_section(machine: dict[str, Any]) -> str:
+    rows = [
+        ("date (UTC)", machine["date"]),
+        ("CPU", f"{machine['cpu']} ({machine['logical_cpus']} logical CPUs)"),
+        (
+            "CPU cores used",
+            f"{machine['threads']}: {_threads(machine['threads'])} for inference, "
+            f"{machine['threads']} single-threaded data-parallel processes for training",
+        ),
+        ("software", f"Python {machine['python']}, torch {machine['torch']}, {machine['os']}"),
+        ("load average at start", machine["load_average"]),
+        ("OMP_WAIT_POLICY", machine["omp_wait_policy"]),
+        ("command", f"`{machine['command']}`"),
+    ]
+    return "| | |\n|---|---|\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
+
+
+def speed_table(speed: dict[str, Any]) -> str:
+    matmul = speed["matmul"]
+    lines = [
+        f"float32 matmul peak: **{matmul['flops_per_s'] / 1e9:,.1f} GFLOP/s** "
+        f"({matmul['size']} x {matmul['size']} operands, {_threads(speed['threads'])}, "
+        f"best of 5). Encoders: batch 1, eval, `torch.no_grad()`, median of "
+        f"{speed['repeats']} runs.",
+        "",
+        "| encoder | parameters | input (s) | time (ms) | RTF | peak memory (MiB) | GFLOP "
+        "| GFLOP per audio second | achieved GFLOP/s | % of matmul peak |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in speed["encoders"]:
+        lines.append(
+            f"| {r['label']} | {r['parameters'] / 1e6:.1f} M | {r['seconds']:g} "
+            f"| {_fmt(r['median_s'] * 1e3)} | {r['rtf']:.4f} | {_fmt(r['peak_mib'])} "
+            f"| {_fmt(r['flops'] / 1e9)} | {_fmt(r['flops_per_audio_s'] / 1e9, 2)} "
+            f"| {_fmt(r['achieved_flops_per_s'] / 1e9)} | {_fmt(100 * r['peak_fraction'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def speed_ratios(speed: dict[str, Any]) -> list[dict[str, float]]:
+    """Per input length: Conformer / Zipformer-M time and memory (> 1: Zipformer-M better)."""
+    by_key = {(r["model"], r["seconds"]): r for r in speed["encoders"]}
+    out = []
+    for (model, seconds), z in sorted(by_key.items(), key=lambda kv: kv[0][1]):
+        c = by_key.get((CONFORMER, seconds))
+        if model != ZIPFORMER or c is None:
+            continue
+        out.append(
+            {
+                "seconds": seconds,
+                "time": c["median_s"] / z["median_s"],
+                "memory": c["peak_mib"] / z["peak_mib"] if z["peak_mib"] > 0 else float("nan"),
+                "flops": c["flops"] / z["flops"],
+            }
+        )
+    return out
+
+
+def ratio_table(ratios: list[dict[str, float]]) -> str:
+    lines = [
+        "| input (s) | Conformer time / Zipformer-M time | Conformer memory / Zipformer-M "
+        "memory | Conformer FLOPs / Zipformer-M FLOPs |",
+        "|---|---|---|---|",
+    ]
+    for r in ratios:
+        lines.append(
+            f"| {r['seconds']:g} | {_fmt(r['time'], 2)} | {_fmt(r['memory'], 2)} "
+            f"| {_fmt(r['flops'], 2)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def final_loss(run: dict[str, Any]) -> float:
+    """Mean training loss per frame over the last 10% of the run's steps."""
+    losses = [loss for _, _, loss in run["curve"]]
+    tail = losses[-max(1, len(losses) // 10) :]
+    return statistics.fmean(tail) if tail else float("nan")
+
+
+def convergence_table(conv: dict[str, Any]) -> str:
+    s = conv["settings"]
+    lines = [
+        f"Each run: {s['budget_s']:g} s of training in {_processes(s)} "
+        f"(evaluation not counted), {s['max_duration_s']:g} s of audio per step, vocabulary "
+        f"{conv['data']['vocab_size']}, corpus {conv['data']['train_hours']:.2f} h train / "
+        f"{conv['data']['test_utterances']} test utterances. WER: greedy search on the test "
+        "split (CTC greedy in brackets).",
+        "",
+        "| run | encoder parameters | steps | audio seen (h) | final training loss "
+        "| dev WER (%) | test WER (%) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in conv["runs"]:
+        flag = " (diverged)" if r["diverged"] else ""
+        lines.append(
+            f"| {r['label']}{flag} | {r['encoder_parameters'] / 1e6:.2f} M | {r['steps']} "
+            f"| {r['audio_hours_seen']:.2f} | {_fmt(final_loss(r), 3)} | {_fmt(r['dev_wer'])} "
+            f"| {_fmt(r['test_wer'])} ({_fmt(r['test_wer_ctc'])}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def closing_note(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    """The measured ratios in prose, and as numbers (also saved in results.json)."""
+    numbers: dict[str, float] = {}
+    parts = []
+    speed = results.get("speed")
+    if speed:
+        ratios = speed_ratios(speed)
+        if ratios:
+            numbers["conformer_over_zipformer_m_time"] = _geomean([r["time"] for r in ratios])
+            numbers["conformer_over_zipformer_m_memory"] = _geomean([r["memory"] for r in ratios])
+            longest = ratios[-1]
+            parts.append(
+                "Zipformer-M vs the Conformer of the same size: the Conformer takes "
+                f"{_fmt(numbers['conformer_over_zipformer_m_time'], 2)}x Zipformer-M's time and "
+                f"{_fmt(numbers['conformer_over_zipformer_m_memory'], 2)}x its peak memory "
+                f"(geometric means over the input lengths; at {longest['seconds']:g} s: "
+                f"{_fmt(longest['time'], 2)}x and {_fmt(longest['memory'], 2)}x)."
+            )
+        fractions = [r["peak_fraction"] for r in speed["encoders"] if r["model"] == ZIPFORMER]
+        if fractions:
+            numbers["zipformer_m_fraction_of_matmul_peak"] = statistics.median(fractions)
+            parts.append(
+                "Zipformer-M's encoder reaches "
+                f"{_fmt(100 * numbers['zipformer_m_fraction_of_matmul_peak'])}% of the "
+                "measured float32 matmul peak (median over input lengths; counted FLOPs are "
+                f"matrix products and convolutions only), range {_fmt(100 * min(fractions))}"
+                f"-{_fmt(100 * max(fractions))}%."
+            )
+    conv = results.get("convergence")
+    if conv:
+        runs = {r["name"]: r for r in conv["runs"]}
+        if BASELINE in runs and ADAM in runs:
+            ours, adam = runs[BASELINE], runs[ADAM]
+            numbers["scaledadam_test_wer"] = ours["test_wer"]
+            numbers["adam_test_wer"] = adam["test_wer"]
+            parts.append(
+                f"ScaledAdam vs Adam (Zipformer, {conv['settings']['budget_s']:g} s of "
+                f"training each): test WER {_fmt(ours['test_wer'])}% vs "
+                f"{_fmt(adam['test_wer'])}% (CTC greedy {_fmt(ours['test_wer_ctc'])}% vs "
+                f"{_fmt(adam['test_wer_ctc'])}%)."
+            )
+        if BASELINE in runs:
+            others = [
+                f"{runs[name]['label']} {_fmt(runs[name]['test_wer'])}%"
+                for name in (*MAIN_RUNS, *ABLATION_RUNS)
+                if name in runs and name not in (BASELINE, ADAM)
+            ]
+            if others:
+                parts.append(
+                    f"The other runs at the same time, test WER against the baseline's "
+                    f"{_fmt(runs[BASELINE]['test_wer'])}%: " + "; ".join(others) + "."
+                )
+    return "\n\n".join(parts) + "\n", numbers
+
+
+def headline(results: dict[str, Any], numbers: dict[str, float]) -> str:
+    """One paragraph for the README, with the date and the machine."""
+    m = results["machine"]
+    bits = []
+    if "conformer_over_zipformer_m_time" in numbers:
+        lengths = sorted({r["seconds"] for r in results["speed"]["encoders"]})
+        bits.append(
+            "a Conformer of Zipformer-M's size needs "
+            f"{_fmt(numbers['conformer_over_zipformer_m_time'], 2)}x its encoding time and "
+            f"{_fmt(numbers['conformer_over_zipformer_m_memory'], 2)}x its peak memory "
+            f"({lengths[0]:g}-{lengths[-1]:g} s inputs, batch 1)"
+        )
+    if "scaledadam_test_wer" in numbers:
+        bits.append(
+            "after equal training time on the demo corpus, Zipformer + ScaledAdam reaches "
+            f"{_fmt(numbers['scaledadam_test_wer'])}% test WER vs "
+            f"{_fmt(numbers['adam_test_wer'])}% with Adam"
+        )
+    if "zipformer_m_fraction_of_matmul_peak" in numbers:
+        bits.append(
+            "the encoder runs at "
+            f"{_fmt(100 * numbers['zipformer_m_fraction_of_matmul_peak'])}% of the machine's "
+            "float32 matmul peak"
+        )
+    where = f"{m['cpu']}, {_threads(m['threads'])}, {m['date'][:10]}"
+    return f"Measured by `python -m benchmarks` ({where}): " + "; ".join(bits) + ".\n"
+
+
+def markdown(results: dict[str, Any], plots: list[str]) -> str:
+    note, numbers = closing_note(results)
+    results["ratios"] = numbers
+    quick = results.get("quick")
+    out = ["# zipasr benchmark results", ""]
+    if quick:
+        out += ["**--quick smoke run: tiny inputs, budget and corpus; not a measurement.**", ""]
+    out += ["## Machine", "", machine_section(results["machine"])]
+    out += [f"Whole run: {results['total_s'] / 60:.1f} min.", ""]
+    if "speed" in results:
+        out += ["## Encoder inference: time, memory, FLOPs", "", speed_table(results["speed"])]
+        ratios = speed_ratios(results["speed"])
+        if ratios:
+            out += [ratio_table(ratios)]
+    if "convergence" in results:
+        out += ["## Convergence at equal wall-clock", "", convergence_table(results["convergence"])]
+    if plots:
+        out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    out += ["## Closing note: measured ratios", "", note]
+    out += ["## Headline (for the README)", "", headline(results, numbers)]
+    return "\n".join(out)
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_speed(speed: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    models = list(dict.fromkeys(r["model"] for r in speed["encoders"]))
+    panels = (
+        ("median_s", 1.0, "inference time (s)"),
+        ("peak_mib", 1.0, "peak memory above weights (MiB)"),
+        ("peak_fraction", 100.0, "% of float32 matmul peak"),
+    )
+    for ax, (key, scale, ylabel) in zip(axes, panels):
+        for model in models:
+            rows = sorted(
+                (r for r in speed["encoders"] if r["model"] == model), key=lambda r: r["seconds"]
+            )
+            ax.plot(
+                [r["seconds"] for r in rows],
+                [r[key] * scale for r in rows],
+                marker="o",
+                label=f"{rows[0]['label']} ({rows[0]['parameters'] / 1e6:.1f} M)",
+            )
+        ax.set_xlabel("input length (s of audio)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Encoder inference, batch 1, {_threads(speed['threads'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {r["name"]: r for r in conv["runs"]}
+    fig, (loss_ax, wer_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name in names:
+        run = runs.get(name)
+        if run is None:
+            continue
+        times = [t for t, _, _ in run["curve"]]
+        losses = [loss for _, _, loss in run["curve"]]
+        window = max(1, len(losses) // 20)
+        loss_ax.plot(times, _smooth(losses, window), label=run["label"])
+        wer_ax.plot(
+            [t for t, _, _ in run["dev_wer_curve"]],
+            [w for _, _, w in run["dev_wer_curve"]],
+            marker="o",
+            label=run["label"],
+        )
+    loss_ax.set_xlabel("training time (s)")
+    loss_ax.set_ylabel("training loss per frame (moving average)")
+    wer_ax.set_xlabel("training time (s)")
+    wer_ax.set_ylabel("dev WER (%), greedy search")
+    for ax in (loss_ax, wer_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(results: dict[str, Any], out: Path) -> Path:
+    """Plots into ``out`` and ``out/results.md``; returns the markdown's path."""
+    plots = []
+    if "speed" in results:
+        plots.append(plot_speed(results["speed"], out / "speed.png").name)
+    if "convergence" in results:
+        conv = results["convergence"]
+        title = f"Equal wall-clock, {_processes(conv['settings'])}: "
+        plots.append(
+            plot_runs(
+                conv, MAIN_RUNS, title + "optimizers and encoders", out / "convergence.png"
+            ).name
+        )
+        plots.append(
+            plot_runs(conv, ABLATION_RUNS, title + "ablations", out / "ablations.png").name
+        )
+    path = out / "results.md"
+    path.write_text(markdown(results, plots))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Redraws DIR/results.md and the plots from DIR/results.json."""
+    import json
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m benchmarks.report DIR  (a folder with results.json)")
+    out = Path(args[0])
+    results = json.loads((out / "results.json").read_text())
+    print(write_report(results, out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The benchmark suite in one command: encoder speed and memory vs a Conformer, and training
+convergence at equal wall-clock (ScaledAdam vs Adam, Zipformer vs Conformer, ablations).
+
+    python -m benchmarks [--quick] [--out DIR] [--budget-s S] [--threads N]
+    python benchmarks/suite.py ...          # the same
+
+Writes ``DIR/results.md`` (machine, tables, closing ratios, a README headline),
+``DIR/results.json`` (every number, curves included), and ``DIR/speed.png``,
+``DIR/convergence.png``, ``DIR/ablations.png``. The defaults take about 25 minutes on 2 CPU
+cores; ``--quick`` is a smoke test of the same pipeline (about a minute, numbers meaningless).
+docs/benchmarks.md describes the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a file: make `benchmarks` and this checkout's zipasr importable
+    _root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(_root), str(_root / "src")]
+
+#: Per-run overhead on top of the budget (process start, data reload, evaluation), for the
+#: duration estimate printed at the start.
+RUN_OVERHEAD_S = 30.0
+SPEED_ESTIMATE_S = 240.0
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads: int, argv: list[str]) -> dict[str, Any]:
+    import torch
+
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "os": platform.platform(),
+        "load_average": load,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "command": " ".join(["python -m benchmarks", *argv]),
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from benchmarks.convergence import RUNS_BY_NAME, ConvergenceSettings
+
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (about a minute)")
+    parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="output folder")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"training seconds per convergence run (default {ConvergenceSettings.budget_s:g}; "
+        "--quick: 2)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="CPU cores to use: torch threads for inference, single-threaded data-parallel "
+        "processes for training (default 2)",
+    )
+    parser.add_argument(
+        "--only", choices=("speed", "convergence"), help="run one section of the suite"
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=list(RUNS_BY_NAME),
+        default=list(RUNS_BY_NAME),
+        metavar="RUN",
+        help=f"convergence runs (default: all six: {', '.join(RUNS_BY_NAME)})",
+    )
+    parser.add_argument(
+        "--max-duration-s",
+        type=float,
+        default=ConvergenceSettings.max_duration_s,
+        help="audio seconds per training step, over all processes "
+        f"(default {ConvergenceSettings.max_duration_s:g})",
+    )
+    parser.add_argument(
+        "--adam-lr",
+        type=float,
+        default=ConvergenceSettings.adam_lr,
+        help=f"Adam's base learning rate (default {ConvergenceSettings.adam_lr:g})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks.convergence import ConvergenceSettings, run_convergence
+    from benchmarks.report import write_report
+    from benchmarks.speed import MODELS, SECONDS, run_speed
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    settings = ConvergenceSettings(
+        processes=args.threads, threads=1, adam_lr=args.adam_lr, max_duration_s=args.max_duration_s
+    )
+    if args.quick:
+        settings = dataclasses.replace(settings, hours=0.03, budget_s=2.0, evals=2)
+    if args.budget_s is not None:
+        settings.budget_s = args.budget_s
+    sections = [args.only] if args.only else ["speed", "convergence"]
+    estimate = (SPEED_ESTIMATE_S if "speed" in sections and not args.quick else 0) + (
+        len(args.runs) * (settings.budget_s + RUN_OVERHEAD_S) if "convergence" in sections else 0
+    )
+    print(
+        f"zipasr benchmarks{' (--quick)' if args.quick else ''} into {out}"
+        + (f"; about {estimate / 60:.0f} min" if not args.quick else "")
+        + f"; torch threads: {args.threads}",
+        flush=True,
+    )
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    start = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine_info(args.threads, argv), "quick": args.quick}
+    if "speed" in sections:
+        log("== encoder speed and memory ==")
+        if args.quick:
+            results["speed"] = run_speed(MODELS, (1.0, 2.0), args.threads, 1, (256, 512), log)
+        else:
+            results["speed"] = run_speed(MODELS, SECONDS, args.threads, 3, log=log)
+    if "convergence" in sections:
+        log("== convergence at equal wall-clock ==")
+        results["convergence"] = run_convergence(out, settings, tuple(args.runs), log)
+    results["total_s"] = time.perf_counter() - start
+    report = write_report(results, out)  # also adds results["ratios"]
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    log(f"done in {results['total_s'] / 60:.1f} min: {report}")
+    closing = report.read_text().split("## Closing note: measured ratios", 1)[-1]
+    log(closing.strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The benchmark suite (benchmarks/): the Conformer baseline, the ablations, the measurements,
+the report, and (slow) ``python -m benchmarks --quick`` end to end. No timings are asserted."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import zipasr
+from benchmarks import convergence, report, speed
+from benchmarks.conformer import ConformerConfig, ConformerEncoder, num_parameters, rel_shift
+from zipasr.nn.bias_norm import BiasNorm
+from zipasr.testing import random_features, tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKENS = ["<blk>", "<sos/eos>", "<unk>"] + [f"\u2581{c}" for c in "abcdefghijklmnopqrstuvwxy"]
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- the Conformer ------------------------------------------------------------------------
+
+
+def test_rel_shift_puts_distance_i_minus_j_at_i_j() -> None:
+    t = 6
+    scores = torch.randn(2, 3, t, 2 * t - 1)
+    shifted = rel_shift(scores)
+    for i in range(t):
+        for j in range(t):
+            # column k holds distance T - 1 - k; distance i - j is column T - 1 - i + j
+            assert torch.equal(shifted[..., i, j], scores[..., i, t - 1 - i + j])
+
+
+def test_conformer_shapes_lengths_and_padding_invariance() -> None:
+    config = ConformerConfig(dim=32, num_layers=2, num_heads=4, conv_kernel=7)
+    encoder = ConformerEncoder(config).eval()
+    features, lengths = random_features([300, 180])
+    with torch.no_grad():
+        out, out_lengths = encoder(features, lengths)
+        alone, alone_lengths = encoder(features[1:, :180], lengths[1:])
+    assert out.shape == (2, config.output_frames(300), 32)
+    assert out_lengths.tolist() == [config.output_frames(300), config.output_frames(180)]
+    n = int(alone_lengths[0])
+    torch.testing.assert_close(out[1, :n], alone[0, :n], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="full-context"):
+        encoder(features, lengths, chunk_frames=16)
+
+
+def test_conformer_sizes_match_the_zipformers() -> None:
+    with torch.device("meta"):
+        zipformer_m = num_parameters(zipasr.Zipformer(zipasr.ZipformerConfig.medium()))
+        conformer_m = num_parameters(ConformerEncoder(ConformerConfig.medium()))
+        demo = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-scaledadam"], TOKENS)
+        demo_conformer = convergence.build_model(convergence.RUNS_BY_NAME["conformer-adam"], TOKENS)
+    assert abs(conformer_m / zipformer_m - 1) < 0.01, (conformer_m, zipformer_m)
+    ours = num_parameters(demo.encoder)
+    theirs = num_parameters(demo_conformer.encoder)
+    assert abs(theirs / ours - 1) < 0.03, (theirs, ours)
+
+
+# --- the ablations -------------------------------------------------------------------------
+
+
+def test_layernorm_ablation_leaves_no_bias_norm() -> None:
+    model = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-layernorm"], TOKENS)
+    assert not any(isinstance(m, BiasNorm) for m in model.modules())
+    norms = [m for m in model.encoder.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert len(norms) == 1 + 6  # the front end's and one per block (one block per stack)
+    features, lengths = random_features([200, 150])
+    losses = model(features, lengths, [[3, 4, 5], [6, 7]])
+    (losses.simple + losses.pruned + losses.ctc).backward()
+
+
+def test_swish_ablation_replaces_every_swoosh_call_and_restores(monkeypatch) -> None:
+    import zipasr.encoder.feedforward
+    import zipasr.nn.activations as activations
+
+    encoder = zipasr.Zipformer(tiny_config())
+    features, lengths = random_features([120])
+    encoder.eval()
+    with torch.no_grad():
+        before = encoder(features, lengths)[0]
+    original = zipasr.encoder.feedforward.swoosh_l
+
+    def no_swoosh(*args, **kwargs):
+        raise AssertionError("a Swoosh function was called under swish_activations()")
+
+    with convergence.swish_activations():
+        monkeypatch.setattr(activations, "_apply", no_swoosh)
+        with torch.no_grad():
+            during = encoder(features, lengths)[0]
+        encoder.train()
+        encoder(features, lengths)[0].sum().backward()  # the training path too
+        monkeypatch.undo()
+    encoder.eval()
+    with torch.no_grad():
+        after = encoder(features, lengths)[0]
+    assert zipasr.encoder.feedforward.swoosh_l is original
+    assert not torch.allclose(before, during)
+    torch.testing.assert_close(before, after)
+
+
+def test_no_downsampling_ablation_runs_every_stack_at_50_hz() -> None:
+    model = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-no-downsampling"], TOKENS)
+    assert model.encoder.config.downsampling == (1,) * 6
+    assert all(stack.downsample is None for stack in model.encoder.stacks)
+    features, lengths = random_features([200])
+    model.eval()
+    with torch.no_grad():
+        out, out_lengths = model.encode(features, lengths)
+    assert out.shape[1] == int(out_lengths[0])
+
+
+# --- measurements --------------------------------------------------------------------------
+
+
+def test_peak_memory_sees_a_large_temporary() -> None:
+    with speed.PeakMemory() as peak:
+        block = torch.ones(16 * 1024 * 1024)  # 64 MiB
+        del block
+    assert peak.method in ("VmHWM", "ru_maxrss")
+    if peak.method == "VmHWM":
+        assert peak.mib > 50
+
+
+@pytest.mark.parametrize("name", ["zipformer-tiny", "conformer-tiny"])
+def test_measure_encoder(name: str, one_thread) -> None:
+    row = speed.measure_encoder(name, 1.0, threads=1, repeats=2)
+    assert len(row["times_s"]) == 2 and row["median_s"] > 0
+    assert row["flops"] > 0 and row["flops_per_audio_s"] == row["flops"]
+    assert row["peak_mib"] >= 0 and row["parameters"] > 0
+
+
+def test_matmul_peak(one_thread) -> None:
+    peak = speed.measure_matmul_peak(1, (64, 128), repeats=2)
+    assert peak["flops_per_s"] > 0 and peak["size"] in (64, 128)
+
+
+@pytest.mark.parametrize("run", ["conformer-adam", "zipformer-swish"])
+def test_one_convergence_run_in_process(run: str, tmp_path: Path, one_thread) -> None:
+    settings = convergence.ConvergenceSettings(
+        hours=0.01, budget_s=0.5, processes=1, threads=1, evals=2, max_duration_s=10.0
+    )
+    shared = convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
+    assert shared["vocab_size"] <= settings.vocab_size and shared["test_utterances"] >= 1
+    result = convergence.train_run(convergence.RUNS_BY_NAME[run], tmp_path, settings)
+    assert result is not None and result["processes"] == 1
+    assert result["steps"] >= 1 and result["train_s"] >= settings.budget_s
+    assert 1 <= len(result["dev_wer_curve"]) <= 2
+    assert result["test_wer"] >= 0 and result["test_wer_ctc"] >= 0
+    json.dumps(result)  # it crosses a process boundary as JSON
+
+
+def test_data_parallel_run_under_torchrun(tmp_path: Path, one_thread) -> None:
+    settings = convergence.ConvergenceSettings(
+        hours=0.01, budget_s=1.0, processes=2, threads=1, evals=2, max_duration_s=20.0
+    )
+    convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
+    # About 7 s: torchrun starts two processes that import torch and lhotse.
+    result = convergence.launch_run("zipformer-scaledadam", tmp_path, settings)
+    assert result["processes"] == 2 and result["steps"] >= 1
+    assert [step for _, step, _ in result["curve"]] == list(range(1, result["steps"] + 1))
+    assert len(result["dev_wer_curve"]) >= 1 and result["test_wer"] >= 0
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def fake_results() -> dict:
+    rows = []
+    for name, scale in (("zipformer-s", 0.5), ("zipformer-m", 1.0), ("conformer-m", 2.0)):
+        for seconds in (5.0, 60.0):
+            t = 0.01 * seconds * scale
+            rows.append(
+                {
+                    "model": name,
+                    "label": speed.LABELS[name],
+                    "parameters": 64e6,
+                    "seconds": seconds,
+                    "median_s": t,
+                    "rtf": t / seconds,
+                    "peak_mib": 10 * seconds * scale,
+                    "flops": 2e9 * seconds * scale,
+                    "flops_per_audio_s": 2e9 * scale,
+                    "achieved_flops_per_s": 2e9 * seconds * scale / t,
+                    "peak_fraction": 0.25,
+                }
+            )
+    runs = []
+    for spec in convergence.RUNS:
+        runs.append(
+            {
+                **dataclasses.asdict(spec),
+                "encoder_parameters": 2.9e6,
+                "steps": 10,
+                "audio_hours_seen": 0.1,
+                "diverged": spec.name == "zipformer-adam",
+                "curve": [(1.0 * i, i, 5.0 - 0.1 * i) for i in range(1, 11)],
+                "dev_wer_curve": [(5.0, 5, 100.0), (10.0, 10, 80.0)],
+                "dev_wer": 80.0,
+                "test_wer": 40.0 if spec.name == "zipformer-scaledadam" else 60.0,
+                "test_wer_ctc": 70.0,
+            }
+        )
+    return {
+        "machine": {
+            "date": "2024-01-01 00:00",
+            "cpu": "a CPU",
+            "logical_cpus": 2,
+            "threads": 2,
+            "python": "3",
+            "torch": "2",
+            "os": "linux",
+            "load_average": "0",
+            "omp_wait_policy": "(unset)",
+            "command": "python -m benchmarks",
+        },
+        "quick": False,
+        "total_s": 60.0,
+        "speed": {
+            "encoders": rows,
+            "matmul": {"flops_per_s": 1e11, "size": 2048},
+            "threads": 2,
+            "repeats": 3,
+        },
+        "convergence": {
+            "settings": dataclasses.asdict(convergence.ConvergenceSettings()),
+            "data": {"vocab_size": 40, "train_hours": 0.9, "test_utterances": 50},
+            "runs": runs,
+        },
+    }
+
+
+def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
+    results = fake_results()
+    path = report.write_report(results, tmp_path)
+    text = path.read_text()
+    for png in ("speed.png", "convergence.png", "ablations.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+        assert f"]({png})" in text
+    assert "| Zipformer-M | 64.0 M | 60 |" in text
+    assert "Zipformer + Adam (diverged)" in text
+    assert "the Conformer takes 2.00x Zipformer-M's time and 2.00x its peak memory" in text
+    assert "test WER 40.0% vs 60.0%" in text
+    assert "against the baseline's 40.0%: Conformer + Adam 60.0%; LayerNorm" in text
+    assert "25.0% of the measured float32 matmul peak" in text
+    assert "(a CPU, 2 threads, 2024-01-01)" in text and "5-60 s inputs" in text
+    assert results["ratios"]["conformer_over_zipformer_m_time"] == pytest.approx(2.0)
+
+
+# --- the one command -----------------------------------------------------------------------
+
+
+@pytest.mark.slow  # about a minute on 2 shared cores: 13 fresh processes, 6 short trainings
+def test_quick_suite_writes_the_report(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path), "--threads", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert {r["model"] for r in results["speed"]["encoders"]} == set(speed.MODELS)
+    assert [r["name"] for r in results["convergence"]["runs"]] == list(convergence.RUNS_BY_NAME)
+    assert set(results["ratios"]) >= {
+        "conformer_over_zipformer_m_time",
+        "conformer_over_zipformer_m_memory",
+        "zipformer_m_fraction_of_matmul_peak",
+        "scaledadam_test_wer",
+        "adam_test_wer",
+    }
+    text = (tmp_path / "results.md").read_text()
+    assert "--quick smoke run" in text and "## Closing note: measured ratios" in text
+    for png in ("speed.png", "convergence.png", "ablations.png"):
+        assert (tmp_path / png).is_file()
+    assert "done in" in done.stdout and "matmul peak" in done.stdout
+
+
+def test_prepared_data_is_not_reused_for_other_settings(tmp_path: Path, one_thread) -> None:
+    settings = convergence.ConvergenceSettings(hours=0.01, threads=1, max_duration_s=10.0)
+    convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
+    convergence.prepare_shared(tmp_path, settings, log=lambda _: None)  # same: reused
+    with pytest.raises(ValueError, match="another output folder"):
+        other = dataclasses.replace(settings, vocab_size=30)
+        convergence.prepare_shared(tmp_path, other, log=lambda _: None)
