@@ -57,6 +57,20 @@ def test_state_of_a_consumed_batch_behind_prefetch() -> None:
         sampler.state_dict(batches_consumed=10_000)
 
 
+@pytest.mark.parametrize("rank", [0, 1])
+def test_resume_of_one_rank_of_two_behind_prefetch(rank: int) -> None:
+    """A data-parallel rank saves the position of its own 5th batch, with 3 more prefetched."""
+    cuts = _fake_cuts(500)
+    full = _ids(_sampler(cuts, world_size=2, rank=rank, drop_last=True))
+    sampler = _sampler(cuts, world_size=2, rank=rank, drop_last=True)
+    it = iter(sampler)
+    for _ in range(8):
+        next(it)
+    resumed = _sampler(cuts, world_size=2, rank=rank, drop_last=True)
+    resumed.load_state_dict(sampler.state_dict(batches_consumed=5))
+    assert _ids(resumed) == full[5:]
+
+
 def test_batches_respect_max_duration() -> None:
     for batch in _sampler(_fake_cuts(2000)):
         assert len(batch) == 1 or sum(c.duration for c in batch) <= 60.0

@@ -199,13 +199,19 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
         return batch
 
     def state_dict(self, batches_consumed: int | None = None) -> dict[str, Any]:
-        """The state after the last batch drawn, or after batch ``batches_consumed`` of this epoch
-        (one of the last ``history`` batches). Plain Python types; torch.save or YAML it."""
+        """The state after the last batch drawn, or after this process's batch ``batches_consumed``
+        of this epoch (one of the last ``history`` batches). Plain Python types; torch.save or
+        YAML it.
+
+        With ``world_size`` W, every process draws W batches per batch it yields (lhotse's
+        scheme: all ranks see the same sequence and take their own), so its n-th batch is the
+        state after n * W draws, the same state on every rank.
+        """
         sd = super().state_dict()
         if not self._history:
             sd["resume"] = None
             return sd
-        wanted = self._batches if batches_consumed is None else batches_consumed
+        wanted = self._batches if batches_consumed is None else batches_consumed * self.world_size
         found = [s for n, s in self._history if n == wanted]
         if not found:
             kept = [n for n, _ in self._history]
