@@ -6,6 +6,7 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -24,8 +25,8 @@ STEPS, GLOBAL_BATCH, FRAMES = 3, 4, 160
 
 
 def _exact_swoosh(x, shift, offset):
-    # SwooshL/R store their derivative with stochastic rounding, drawn per element: a different
-    # batch split draws differently. The plain formula makes the runs comparable.
+    # On GPUs SwooshL/R round their stored derivative stochastically, per element, so a different
+    # batch split would draw differently; the plain formula keeps the comparison exact anywhere.
     return activations._swoosh(x, shift, offset)
 
 
@@ -115,22 +116,25 @@ def test_two_gloo_processes_equal_one_process_with_the_global_batch(tmp_path: Pa
         assert diff <= 2e-3 * value.norm() + 1e-6, (name, float(diff), float(value.norm()))
 
 
-def _train_worker(rank: int, port: int, corpus: str, exp: str) -> None:
+def test_train_runs_under_two_processes(corpus: Path, tmp_path: Path) -> None:
+    """``distributed.launch`` (what ``zipasr demo`` uses) runs the trainer as two processes."""
     from tests.train.conftest import tiny_train_config
     from zipasr.train import train
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
-    )
-    train(tiny_train_config(Path(corpus), Path(exp), max_steps=3, device="cpu"))
-
-
-def test_train_runs_under_two_processes(corpus: Path, tmp_path: Path) -> None:
     from zipasr.train.checkpoint import latest_checkpoint, load_checkpoint
 
     exp = tmp_path / "exp"
-    mp.spawn(_train_worker, args=(_free_port(), str(corpus), str(exp)), nprocs=2, join=True)
+    config = tiny_train_config(corpus, exp, max_steps=3, device="cpu")
+    distributed.launch(train, (config,), processes=2)
     ckpt = load_checkpoint(latest_checkpoint(exp))
     assert ckpt["state"]["step"] == 3
     assert len(ckpt["processes"]) == 2  # each process's RNG and regularizer state
     assert (exp / "model" / "model.pt").exists()
+
+
+def _fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+def test_launch_reports_a_failing_process() -> None:
+    with pytest.raises(Exception, match="boom"):
+        distributed.launch(_fail, ("boom",), processes=2)

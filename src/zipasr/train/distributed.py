@@ -8,7 +8,10 @@ process group (NCCL on GPUs, gloo on CPU). Without them the run is a single proc
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -77,3 +80,48 @@ def all_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def launch(
+    fn: Callable[..., Any], args: tuple[Any, ...], processes: int, threads_per_process: int = 1
+) -> None:
+    """Runs ``fn(*args)`` in ``processes`` local processes that form one data-parallel group,
+    as ``torchrun --nproc_per_node`` would on one machine (gloo on CPU), and waits for them.
+
+    On a CPU, N single-threaded processes splitting a batch are faster than one process with N
+    threads: small tensor operations parallelise poorly inside one process. An exception in any
+    process is raised here.
+    """
+    if processes < 1 or threads_per_process < 1:
+        raise ValueError(f"processes={processes} and threads_per_process={threads_per_process}")
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(
+        _worker,
+        args=(fn, args, processes, port, threads_per_process),
+        nprocs=processes,
+        join=True,
+        start_method="spawn",
+    )
+
+
+def _worker(
+    rank: int,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    world_size: int,
+    port: int,
+    threads: int,
+) -> None:
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(threads)
+    fn(*args)

@@ -250,9 +250,8 @@ def _train(
         if not finished:
             save_checkpoint(epoch_end=True)
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
-    if data.valid_loader is not None and (
-        not state.valid_curve or state.valid_curve[-1][0] != state.step
-    ):
+    # The same test on every process (only the main one keeps the curve): _validate waits for all.
+    if data.valid_loader is not None and state.step % config.valid_every_steps:
         _validate(learner, data.valid_loader, state, reporter, info)
     if state.step % config.save_every_steps and finished:
         save_checkpoint(epoch_end=False)
