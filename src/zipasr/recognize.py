@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +145,8 @@ class DecodeReport:
     recognitions: Path
     errors: Path
     skipped: int
+    #: Utterance id -> recognised text.
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def decode_manifest(
@@ -188,7 +190,8 @@ def decode_manifest(
         errs.append(f"{utt}:\t{marked}\n")
     (out / "recogs.txt").write_text("".join(recogs))
     (out / "errs.txt").write_text("".join(errs) + f"\n{stats}\n")
-    return DecodeReport(stats, out / "recogs.txt", out / "errs.txt", report.total)
+    texts = {utt: hyp.text or "" for utt, hyp in zip(ids, hyps)}
+    return DecodeReport(stats, out / "recogs.txt", out / "errs.txt", report.total, texts)
 
 
 def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:

@@ -12,7 +12,9 @@ from zipasr.cli.main import main
 def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
     out = capsys.readouterr().out
-    assert "offline greedy search:" in out and "WER" in out and "streaming" in out
+    assert "offline, modified beam search (beam 4): WER" in out
+    assert "offline, greedy search:" in out and "streaming (320 ms chunks), greedy:" in out
+    assert "chunk-by-chunk streaming of the raw audio gave the same text for" in out
     model = zipasr.load(tmp_path / "model")
     assert model.config.encoder.causal and model.tokens is not None
     assert (tmp_path / "data" / "test.jsonl").is_file()

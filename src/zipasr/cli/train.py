@@ -41,8 +41,12 @@ def run_demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     r = demo(args.out, quick=args.quick)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
-    print(f"held-out test split, offline greedy search:   {r.wer_offline}")
-    print(f"held-out test split, streaming (320 ms chunks): {r.wer_streaming}")
+    print("held-out test split (voices and sentences unseen in training):")
+    print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
+    print(f"  offline, greedy search:                 {r.wer_offline}")
+    print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
+    same, total = r.streaming_agreement
+    print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
     print(f"{r.example_file.name}: {r.example_text}")
     print(f"model: {r.model_dir} (zipasr transcribe {r.model_dir} FILE.wav); time: {times}")
     return 0
