@@ -83,7 +83,8 @@ class StreamingRecognizer:
             return []
         chunk = self.config.chunk_frames
         features = torch.stack([s.take_window(self.window, 2 * chunk) for s in ready])
-        state = EncoderState.stack([s.state for s in ready])
+        # One stream (a live microphone) needs no batching copy of its ~75 state tensors.
+        state = ready[0].state if len(ready) == 1 else EncoderState.stack([s.state for s in ready])
         out, state = self.model.encode_chunk(features.to(self.device), state)
         per_chunk = out.shape[1]
         lengths, offsets = [], []
