@@ -1,5 +1,5 @@
 """The benchmark suite (benchmarks/): the Conformer baseline, the ablations, the measurements,
-the report, and (slow) ``python -m benchmarks --quick`` end to end. No timings are asserted."""
+the report, and ``python -m benchmarks --quick`` end to end. No timings are asserted."""
 
 from __future__ import annotations
 
@@ -127,13 +127,28 @@ def test_no_downsampling_ablation_runs_every_stack_at_50_hz() -> None:
 # --- measurements --------------------------------------------------------------------------
 
 
+_PEAK_PROBE = """
+import torch
+from benchmarks import speed
+with speed.PeakMemory() as peak:
+    block = torch.ones(16 * 1024 * 1024)  # 64 MiB
+    del block
+print(peak.method, peak.mib)
+"""
+
+
 def test_peak_memory_sees_a_large_temporary() -> None:
-    with speed.PeakMemory() as peak:
-        block = torch.ones(16 * 1024 * 1024)  # 64 MiB
-        del block
-    assert peak.method in ("VmHWM", "ru_maxrss")
-    if peak.method == "VmHWM":
-        assert peak.mib > 50
+    # In a fresh process, as the suite measures: in this long-lived one the allocator may hand
+    # back pages that are already resident, which no resident-memory probe can see.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    method, mib = done.stdout.split()
+    assert method in ("VmHWM", "ru_maxrss")
+    if method == "VmHWM":
+        assert float(mib) > 50
 
 
 @pytest.mark.parametrize("name", ["zipformer-tiny", "conformer-tiny"])
@@ -264,7 +279,8 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
 # --- the one command -----------------------------------------------------------------------
 
 
-@pytest.mark.slow  # about a minute on 2 shared cores: 13 fresh processes, 6 short trainings
+# About a minute on 2 cores (13 fresh processes, 6 short trainings): the issue asks for the
+# smoke run in the default suite.
 def test_quick_suite_writes_the_report(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
     done = subprocess.run(
