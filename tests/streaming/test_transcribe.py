@@ -60,6 +60,23 @@ def test_transcribe_files_batched_equals_one_by_one(model_dir, wavs):
     assert all(h.text is not None for h in together)
 
 
+def test_greedy_max_symbols_per_frame_reaches_the_search(model_dir, wavs, capsys):
+    from zipasr.decoding import greedy_search
+    from zipasr.recognize import features_of_file
+
+    model = zipasr.load(model_dir)
+    feats = features_of_file(wavs[2])
+    with torch.no_grad():
+        enc, lengths = model.encode(feats[None], torch.tensor([feats.shape[0]]))
+    expected = greedy_search(model, enc, lengths, max_symbols_per_frame=3)[0]
+    got = transcribe_files(model, [wavs[2]], DecodeOptions(max_symbols_per_frame=3))[0]
+    assert got.tokens == expected.tokens
+    assert main(["transcribe", str(model_dir), str(wavs[2]), "--max-symbols", "3"]) == 0
+    assert capsys.readouterr().out.split("\t")[1].strip() == (got.text or "")
+    with pytest.raises(ValueError, match="max_symbols_per_frame=0"):
+        DecodeOptions(max_symbols_per_frame=0)
+
+
 def test_cli_transcribe_prints_one_line_per_file(model_dir, wavs, capsys):
     assert main(["transcribe", str(model_dir), *map(str, wavs)]) == 0
     lines = capsys.readouterr().out.splitlines()

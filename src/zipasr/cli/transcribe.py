@@ -20,6 +20,12 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
         help="decoding method (default: greedy_search)",
     )
     p.add_argument("--beam", type=int, default=4, help="beam for modified_beam_search")
+    p.add_argument(
+        "--max-symbols",
+        type=int,
+        default=1,
+        help="greedy_search, offline: tokens per encoder frame (default 1, as icefall)",
+    )
     p.add_argument("--chunk", type=int, help="causal models: chunk (50 Hz frames)")
     p.add_argument("--left", type=int, help="causal models: left context (50 Hz frames)")
     p.add_argument("--batch-size", type=int, default=8)
@@ -61,6 +67,7 @@ def _options(args: argparse.Namespace):  # -> DecodeOptions
         chunk_frames=args.chunk,
         left_context_frames=args.left,
         batch_size=args.batch_size,
+        max_symbols_per_frame=args.max_symbols,
     )
 
 
