@@ -137,3 +137,18 @@ def test_chunk_causal_conv_gain_edges():
     assert conv.chunk_gain(3).shape == (3, 3)
     with pytest.raises(ValueError, match="odd"):
         ChunkCausalDepthwiseConv1d(3, 4)
+
+
+def test_streaming_chunk_gain_equals_the_padded_formula():
+    """forward_chunk slices the gain for chunks up to the kernel size instead of padding it."""
+    from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
+
+    conv = ChunkCausalDepthwiseConv1d(8, 15)
+    with torch.no_grad():
+        conv.chunkwise_scale.normal_()
+    for frames in (1, 4, 15, 20):
+        x = torch.randn(2, frames, 8)
+        cache = torch.zeros(2, 7, 8)
+        out, _ = conv.forward_chunk(x, cache)  # the first chunk: nothing before it
+        expected = conv(x, chunk_frames=frames)
+        assert torch.allclose(out, expected, atol=1e-6), frames

@@ -69,6 +69,8 @@ def test_greedy_max_symbols_per_frame_reaches_the_search(model_dir, wavs, capsys
     with torch.no_grad():
         enc, lengths = model.encode(feats[None], torch.tensor([feats.shape[0]]))
     expected = greedy_search(model, enc, lengths, max_symbols_per_frame=3)[0]
+    one_per_frame = greedy_search(model, enc, lengths)[0]
+    assert len(expected.tokens) > len(one_per_frame.tokens)  # the option matters for this model
     got = transcribe_files(model, [wavs[2]], DecodeOptions(max_symbols_per_frame=3))[0]
     assert got.tokens == expected.tokens
     assert main(["transcribe", str(model_dir), str(wavs[2]), "--max-symbols", "3"]) == 0

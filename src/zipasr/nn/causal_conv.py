@@ -39,7 +39,6 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         if self.causal.bias is not None:
             with torch.no_grad():
                 nn.init.uniform_(self.causal.bias, -0.1, 0.1)
-        self._gain_cache: tuple[tuple[int, int, int], Tensor] | None = None
 
     def chunk_gain(self, chunk_frames: int) -> Tensor:
         """The (C, chunk_frames) gain applied to the chunkwise branch."""
@@ -49,20 +48,6 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         left = F.pad(left, (0, chunk_frames))[:, :chunk_frames]
         right = F.pad(right, (chunk_frames, 0))[:, k:]
         return 1.0 + (left + right)
-
-    def _streaming_gain(self, chunk_frames: int) -> Tensor:
-        """(chunk_frames, C) chunk gain; without autograd, computed once per chunk length and
-        weight version (a stream asks for the same one at every chunk)."""
-        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting()
-        if tracing or (torch.is_grad_enabled() and self.chunkwise_scale.requires_grad):
-            return self.chunk_gain(chunk_frames).t()
-        key = (chunk_frames, self.chunkwise_scale._version, self.chunkwise_scale.data_ptr())
-        cached = self._gain_cache
-        if cached is None or cached[0] != key:
-            with torch.inference_mode():
-                cached = (key, self.chunk_gain(chunk_frames).t().contiguous())
-            self._gain_cache = cached
-        return cached[1]
 
     def forward(self, x: Tensor, chunk_frames: int | None = None) -> Tensor:
         batch, frames, channels = x.shape
@@ -85,5 +70,11 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         frames = torch.cat((cache, x), dim=1)
         causal = depthwise_conv_time(frames, self.causal.weight, self.causal.bias, 0, 0)
         chunk = depthwise_conv_time(x, self.chunkwise.weight, self.chunkwise.bias, half, half)
-        out = chunk * self._streaming_gain(x.shape[1]) + causal
+        frames_in, k = x.shape[1], self.kernel_size
+        if frames_in <= k:  # every streaming chunk: chunk_gain without its padding, two slices
+            scale = self.chunkwise_scale
+            gain = 1.0 + (scale[0, :, :frames_in] + scale[1, :, k - frames_in :])
+        else:
+            gain = self.chunk_gain(frames_in)
+        out = chunk * gain.t() + causal
         return out, frames[:, frames.shape[1] - half :]

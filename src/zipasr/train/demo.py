@@ -136,8 +136,8 @@ def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
         log.info("corpus: %s", stats.summary())
     seconds["corpus"] = time.perf_counter() - start
     config = demo_config(out, quick)
-    config.threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
-    launch(train, (config,), DEMO_PROCESSES, config.threads)
+    threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
+    launch(train, (config,), DEMO_PROCESSES, threads)  # config.threads stays None: launch sets it
     seconds["train"] = time.perf_counter() - start - seconds["corpus"]
     trained = Path(config.exp_dir) / "model"
     model = load(trained)
