@@ -16,6 +16,8 @@ from zipasr.decoding import (
     modified_beam_search,
     tokens_to_text,
 )
+from zipasr.decoding.greedy import continue_greedy_search
+from zipasr.decoding.hypothesis import Hypothesis
 from zipasr.testing import random_state_dict
 
 from ..conftest import FIXTURES
@@ -65,6 +67,58 @@ def test_beam_of_one_is_greedy(model, fixture):
     assert [h.frames for h in beam] == [h.frames for h in greedy]
     for g, b in zip(greedy, beam):
         assert b.score <= g.score + 1e-4  # greedy's score leaves out the blanks' log-probs
+
+
+def frame_by_frame_greedy(model, enc, lengths, max_symbols, blank_penalty):
+    """Greedy search as the paper states it: one joiner call per frame and symbol."""
+    head, blank = model.transducer, model.blank_id
+    context = head.config.context_size
+    out = []
+    for b in range(enc.shape[0]):
+        tokens, frames, score = [], [], 0.0
+        for t in range(int(lengths[b])):
+            for _ in range(max_symbols):
+                y = torch.tensor([([-1] * (context - 1) + [blank] + tokens)[-context:]])
+                dec = head.joiner.project_decoder(head.decoder(y, need_pad=False))[0, 0]
+                logits = head.joiner(head.joiner.project_encoder(enc[b, t]), dec, False)
+                logits[blank] -= blank_penalty
+                best = int(logits.argmax())
+                if best == blank:
+                    break
+                tokens.append(best)
+                frames.append(t)
+                score += float(logits.log_softmax(-1)[best])
+        out.append((tokens, frames, score))
+    return out
+
+
+@pytest.mark.parametrize("max_symbols, blank_penalty", [(1, 0.0), (2, 0.0), (3, 1.5)])
+@pytest.mark.parametrize("batch", [1, 3, 20])
+def test_greedy_equals_frame_by_frame_search(model, fixture, max_symbols, blank_penalty, batch):
+    # The search scores several frames per joiner call (more per utterance when the batch is
+    # small); tokens, frames and scores must be those of the one-frame-at-a-time search, also
+    # when a hypothesis is carried over chunks of frames.
+    enc = fixture["decode_encoder_out"].repeat(7, 1, 1)[:batch]
+    lengths = torch.tensor([30, 22, 9, 1, 0, 17, 29] * 3)[:batch]
+    with torch.no_grad():
+        want = frame_by_frame_greedy(model, enc, lengths, max_symbols, blank_penalty)
+        whole = greedy_search(
+            model, enc, lengths, max_symbols_per_frame=max_symbols, blank_penalty=blank_penalty
+        )
+        chunked = [Hypothesis() for _ in range(batch)]
+        for start in range(0, 30, 8):
+            n = (lengths - start).clamp(0, 8)
+            continue_greedy_search(
+                model, enc[:, start : start + 8], n, chunked, frame_offsets=[start] * batch,
+                max_symbols_per_frame=max_symbols, blank_penalty=blank_penalty,
+            )  # fmt: skip
+    assert sum(len(t) for t, _, _ in want) > 0, "the model emits"
+    if max_symbols > 1:
+        assert any(len(set(f)) < len(f) for _, f, _ in want), "some frame emits twice"
+    for got in (whole, chunked):
+        assert [(h.tokens, h.frames) for h in got] == [(t, f) for t, f, _ in want]
+        for h, (_, _, score) in zip(got, want):
+            assert h.score == pytest.approx(score, abs=1e-4)
 
 
 def brute_force_ctc(log_probs: torch.Tensor, blank: int = 0) -> dict[tuple[int, ...], float]:

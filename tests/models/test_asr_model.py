@@ -64,3 +64,19 @@ def test_encode_chunk_is_the_encoders():
         a, _ = model.encode_chunk(window, state)
         b, _ = model.encoder.forward_chunk(window, state)
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("context_size", [2, 3])
+def test_decoder_one_position_equals_the_padded_sequence(context_size):
+    # Decoding computes the context convolution as grouped matrix products; it must be the
+    # training path's convolution at the last position.
+    from zipasr.models.decoder import StatelessDecoder
+
+    torch.manual_seed(0)
+    decoder = StatelessDecoder(vocab_size=30, dim=32, context_size=context_size).eval()
+    y = torch.randint(-1, 30, (5, 7))
+    with torch.no_grad():
+        full = decoder(y, need_pad=True)
+        for u in range(context_size - 1, 7):
+            one = decoder(y[:, u - context_size + 1 : u + 1], need_pad=False)
+            torch.testing.assert_close(one, full[:, u : u + 1], rtol=1e-5, atol=1e-6)

@@ -123,6 +123,27 @@ def test_depthwise_conv_equals_conv1d(kernel, frames):
     assert torch.allclose(causal, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["convolution", "direct"])
+@pytest.mark.parametrize("pads", [(3, 3), (6, 0), (0, 0), (2, 5)])
+def test_depthwise_conv_time_both_paths_equal_conv1d(direct, pads):
+    # Short streaming inputs skip the convolution call; both ways must be conv1d's result and
+    # gradient.
+    torch.manual_seed(0)
+    weight = torch.randn(5, 1, 7, requires_grad=True)
+    for bias in (torch.randn(5, requires_grad=True), None):
+        x = torch.randn(2, 9, 5, requires_grad=True)
+        got = depthwise_conv_time(x, weight, bias, *pads, direct=direct)
+        assert got.is_contiguous()
+        ref = torch.nn.functional.conv1d(
+            torch.nn.functional.pad(x.transpose(1, 2), pads), weight, bias, groups=5
+        ).transpose(1, 2)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+        grads = torch.autograd.grad(got.square().sum(), (x, weight))
+        ref_grads = torch.autograd.grad(ref.square().sum(), (x, weight))
+        for g, r in zip(grads, ref_grads):
+            torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+
+
 def test_chunk_causal_conv_gain_edges():
     conv = ChunkCausalDepthwiseConv1d(3, 5)
     with torch.no_grad():

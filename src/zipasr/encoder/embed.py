@@ -128,12 +128,18 @@ class Conv2dSubsampling(nn.Module):
     def project(self, x: Tensor) -> Tensor:
         """(B, 128, T', 19) -> (B, T', C0): flatten, project, normalise.
 
-        The projection's inputs are indexed channel-major (c * 19 + f), as in the reference;
-        the weight is permuted to frequency-major instead, to match channels-last memory.
+        The projection's inputs are indexed channel-major (c * 19 + f), as in the reference,
+        while x is channels-last in memory. One of the two is permuted to match the other:
+        the weight for long inputs, the activations for short ones (streaming chunks, where
+        re-laying out the weight would cost more than the projection).
         """
         b, c, t, f = x.shape
-        x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
-        weight = self.proj.weight.unflatten(1, (c, f)).transpose(1, 2).flatten(1)
+        weight = self.proj.weight
+        if b * t * c * f < weight.numel():
+            x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)
+        else:
+            x = x.permute(0, 2, 3, 1).reshape(b, t, f * c)
+            weight = weight.unflatten(1, (c, f)).transpose(1, 2).flatten(1)
         x = self.norm(self.whiten(F.linear(x, weight, self.proj.bias)))
         return self.dropout(x)
 

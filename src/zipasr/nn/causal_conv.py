@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zipasr.nn.depthwise import depthwise_conv_time
+from zipasr.nn.depthwise import depthwise_conv_time, prefers_direct
 
 
 class ChunkCausalDepthwiseConv1d(nn.Module):
@@ -66,11 +66,16 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
     def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
         """Streaming: one chunk x (B, T, C), its own chunk, after ``cache`` (B, K//2, C), the last
         K//2 frames before it. Returns the output (B, T, C) and the new cache."""
-        half = self.kernel_size // 2
+        half, frames_in, k = self.kernel_size // 2, x.shape[1], self.kernel_size
         frames = torch.cat((cache, x), dim=1)
-        causal = depthwise_conv_time(frames, self.causal.weight, self.causal.bias, 0, 0)
-        chunk = depthwise_conv_time(x, self.chunkwise.weight, self.chunkwise.bias, half, half)
-        frames_in, k = x.shape[1], self.kernel_size
+        causal = depthwise_conv_time(
+            frames, self.causal.weight, self.causal.bias, 0, 0,
+            direct=prefers_direct(frames_in, half + 1),
+        )  # fmt: skip
+        chunk = depthwise_conv_time(
+            x, self.chunkwise.weight, self.chunkwise.bias, half, half,
+            direct=prefers_direct(frames_in, k),
+        )  # fmt: skip
         if frames_in <= k:  # every streaming chunk: chunk_gain without its padding, two slices
             scale = self.chunkwise_scale
             gain = 1.0 + (scale[0, :, :frames_in] + scale[1, :, k - frames_in :])

@@ -3,6 +3,13 @@
 A depthwise 1-D convolution is run as a 2-D convolution of height 1 on a channels-last view
 of the (B, T, C) data: the same arithmetic, with no layout copy, and on CPU an order of magnitude
 faster than ``conv1d`` on (B, C, T) (oneDNN's channels-last depthwise kernel).
+
+A convolution call has a fixed cost of tens of microseconds, more than the arithmetic of the
+few-frame inputs that streaming gives the lower-rate stacks. For those, ``direct=True``
+computes the same sums as a product with a strided view of the frame windows and a sum over
+the taps (:func:`prefers_direct` says when that is faster). The choice depends on the length,
+so only callers with a fixed length make it: a graph exported with a dynamic length keeps the
+convolution.
 """
 
 from __future__ import annotations
@@ -10,9 +17,23 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: Output frames x kernel taps up to which the direct product beats a convolution call on CPU.
+SMALL_WORK = 256
+
+
+def prefers_direct(output_frames: int, kernel_size: int) -> bool:
+    """Whether ``direct=True`` is the faster way for this many output frames (CPU, measured)."""
+    return output_frames * kernel_size <= SMALL_WORK
+
 
 def depthwise_conv_time(
-    x: Tensor, weight: Tensor, bias: Tensor | None, left_pad: int, right_pad: int
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    left_pad: int,
+    right_pad: int,
+    *,
+    direct: bool = False,
 ) -> Tensor:
     """Depthwise convolution along T with zero padding.
 
@@ -21,10 +42,17 @@ def depthwise_conv_time(
         weight: (C, 1, K), nn.Conv1d's layout.
         bias: (C,) or None.
         left_pad, right_pad: zero frames added before and after.
+        direct: sum the taps without a convolution call (for short inputs).
 
     Returns:
         (B, T + left_pad + right_pad - K + 1, C), contiguous.
     """
+    if direct:
+        if left_pad or right_pad:
+            x = F.pad(x, (0, 0, left_pad, right_pad))
+        windows = x.unfold(1, weight.shape[-1], 1)  # (B, T', C, K), a view
+        y = (windows * weight.squeeze(1)).sum(dim=-1)
+        return y if bias is None else y + bias
     symmetric = left_pad == right_pad
     if not symmetric:
         x = F.pad(x, (0, 0, left_pad, right_pad))
