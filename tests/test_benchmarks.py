@@ -316,3 +316,17 @@ def test_prepared_data_is_not_reused_for_other_settings(tmp_path: Path, one_thre
     with pytest.raises(ValueError, match="another output folder"):
         other = dataclasses.replace(settings, vocab_size=30)
         convergence.prepare_shared(tmp_path, other, log=lambda _: None)
+
+
+def test_decode_speed_script_runs() -> None:
+    # The speed table comes from this script; a short run must print a full row.
+    done = subprocess.run(
+        [sys.executable, "benchmarks/decode_speed.py", "--seconds", "5", "--threads", "1"],
+        cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 1 |"))
+    rtfs = [float(x) for x in row.strip("| \n").split("|")[1:]]
+    assert len(rtfs) == 3 and all(r > 0 for r in rtfs)
+    assert "tokens per second of audio" in done.stdout

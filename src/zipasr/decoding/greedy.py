@@ -87,7 +87,7 @@ def continue_greedy_search(
     )
     dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
     lengths = [int(n) for n in encoder_lengths.tolist()]
-    window = max(1, LOOKAHEAD_ROWS // batch)
+    window = max(1, min(LOOKAHEAD_ROWS // batch, encoder_out.shape[1]))
     # Projected frames, padded so that every window is in range (the padding is never used).
     enc = F.pad(head.joiner.project_encoder(encoder_out), (0, 0, 0, window))  # (B, T + W, J)
     steps = torch.arange(window, device=device)
