@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 #: Output frames x kernel taps up to which the direct product beats a convolution call on CPU.
-SMALL_WORK = 256
+SMALL_WORK = 512
 
 
 def prefers_direct(output_frames: int, kernel_size: int) -> bool:
@@ -50,8 +50,9 @@ def depthwise_conv_time(
     if direct:
         if left_pad or right_pad:
             x = F.pad(x, (0, 0, left_pad, right_pad))
-        windows = x.unfold(1, weight.shape[-1], 1)  # (B, T', C, K), a view
-        y = (windows * weight.squeeze(1)).sum(dim=-1)
+        # (B, T', K, C), a view with channels innermost, times the (K, C) taps.
+        windows = x.unfold(1, weight.shape[-1], 1).transpose(2, 3)
+        y = (windows * weight.squeeze(1).t().contiguous()).sum(dim=2)
         return y if bias is None else y + bias
     symmetric = left_pad == right_pad
     if not symmetric:
