@@ -88,7 +88,7 @@ def continue_greedy_search(
         [(start + h.tokens)[-context:] for h in hyps], dtype=torch.int64, device=device
     )
     dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
-    lengths = [int(n) for n in encoder_lengths.tolist()]
+    lengths = [min(int(n), encoder_out.shape[1]) for n in encoder_lengths.tolist()]
     window = max(1, min(LOOKAHEAD_ROWS // batch, encoder_out.shape[1]))
     # Projected frames, padded so that every window is in range (the padding is never used).
     enc = F.pad(head.joiner.project_encoder(encoder_out), (0, 0, 0, window))  # (B, T + W, J)
@@ -102,13 +102,15 @@ def continue_greedy_search(
         if all(cursor[i] == cursor[live[0]] for i in live):  # in step: slice, score every row
             at = cursor[live[0]]
             logits = head.joiner(enc[:, at : at + window], dec.unsqueeze(1), False)  # (B, W, V)
-            row_of = list(range(batch))
+            row_of = list(range(batch))  # the logits row of each utterance
         else:
             rows = torch.tensor(live, device=device)
             first = torch.tensor([cursor[i] for i in live], device=device)
             scored = enc[rows.unsqueeze(1), first.unsqueeze(1) + steps]
             logits = head.joiner(scored, dec[rows].unsqueeze(1), False)  # (L, W, V)
-            row_of = dict(zip(live, range(len(live))))  # type: ignore[assignment]
+            row_of = [0] * batch
+            for j, i in enumerate(live):
+                row_of[i] = j
         if blank_penalty:
             logits[..., blank] -= blank_penalty
         best = logits.argmax(dim=-1).tolist()
