@@ -119,3 +119,27 @@ def test_stream_errors_and_endpoint(model):
     assert not recognizer.is_endpoint(s)
     with pytest.raises(ValueError, match="method="):
         StreamingRecognizer(model, StreamingConfig(method="viterbi"))
+
+
+@pytest.mark.slow  # compiling takes a few minutes on 2 cores
+def test_compiled_streaming_gives_the_eager_result(model):
+    # torch.compile of the chunk step (StreamingConfig.compile): the same tokens as the eager
+    # step, for one stream and then for a batch of streams (a new batch size recompiles).
+    clips = [audio(1.5, seed=6), audio(2.2, seed=7)]
+    results = {}
+    for compiled in (False, True):
+        recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=compiled))
+        single = recognizer.create_stream()
+        single.accept_waveform(clips[0])
+        single.input_finished()
+        while recognizer.step([single]):
+            pass
+        pair = [recognizer.create_stream() for _ in clips]
+        for s, clip in zip(pair, clips):
+            s.accept_waveform(clip)
+            s.input_finished()
+        while recognizer.step(pair):
+            pass
+        results[compiled] = [single.result.tokens] + [s.result.tokens for s in pair]
+    assert len(results[False][0]) >= 3, "the test model should say something"
+    assert results[True] == results[False]
