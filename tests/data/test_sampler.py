@@ -76,7 +76,6 @@ def test_batches_respect_max_duration() -> None:
         assert len(batch) == 1 or sum(c.duration for c in batch) <= 60.0
 
 
-@pytest.mark.slow
 def test_restore_on_100k_cuts_is_fast_and_does_not_replay() -> None:
     cuts = _fake_cuts(100_000)
     sampler = ResumableBucketingSampler(cuts, max_duration=600.0, seed=0)

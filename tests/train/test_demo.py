@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import zipasr
 from zipasr.cli.main import main
 
 
-@pytest.mark.slow  # about 2-3 minutes on 2 cores: the whole demo pipeline, shrunk
+# The whole demo pipeline, shrunk: about 20 s on 2 cores.
 def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
     out = capsys.readouterr().out

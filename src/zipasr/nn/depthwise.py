@@ -50,9 +50,9 @@ def depthwise_conv_time(
     if direct:
         if left_pad or right_pad:
             x = F.pad(x, (0, 0, left_pad, right_pad))
-        # (B, T', K, C), a view with channels innermost, times the (K, C) taps.
+        # (B, T', K, C), a view with channels innermost, times the (1, K, C) taps.
         windows = x.unfold(1, weight.shape[-1], 1).transpose(2, 3)
-        y = (windows * weight.squeeze(1).t().contiguous()).sum(dim=2)
+        y = (windows * weight.permute(1, 2, 0).contiguous()).sum(dim=2)
         return y if bias is None else y + bias
     symmetric = left_pad == right_pad
     if not symmetric:
