@@ -103,7 +103,7 @@ class StreamingRecognizer:
         per_chunk = out.shape[1]
         lengths, offsets = [], []
         for i, s in enumerate(ready):
-            s.state = state.select(i)
+            s.state = state if len(ready) == 1 else state.select(i)
             valid = per_chunk
             if s.finished:  # the padded tail: decode only frames the audio has
                 valid = max(0, min(per_chunk, s.total_output_frames - s.output_frames))
