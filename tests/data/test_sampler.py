@@ -44,6 +44,19 @@ def test_resumed_sampler_yields_the_uninterrupted_batches(stop_after: int) -> No
     assert sum(len(b) for b in resumed) == 1000
 
 
+def test_one_cut_and_no_cuts() -> None:
+    # A one-utterance validation set is a real case; lhotse alone cannot bucket one cut.
+    one = ResumableBucketingSampler(_fake_cuts(1), max_duration=60.0, seed=3)
+    for epoch in (0, 1):
+        one.set_epoch(epoch)
+        assert _ids(one) == [["dummy-mono-cut-0000"]]
+    resumed = ResumableBucketingSampler(_fake_cuts(1), max_duration=60.0, seed=3)
+    resumed.load_state_dict(one.state_dict())
+    assert _ids(resumed) == []  # the epoch was over
+    with pytest.raises(ValueError, match="empty"):
+        ResumableBucketingSampler(CutSet.from_cuts([]), max_duration=60.0)
+
+
 def test_state_of_a_consumed_batch_behind_prefetch() -> None:
     cuts = _fake_cuts(500)
     sampler = _sampler(cuts)

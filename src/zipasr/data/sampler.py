@@ -141,6 +141,11 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
         self._position_of = {c.id: i for i, c in enumerate(self._source)}
         if len(self._position_of) != len(self._source):
             raise ValueError("cuts has duplicate ids; give every utterance a unique id")
+        if not self._source:
+            raise ValueError("cuts is empty: there is nothing to sample")
+        if len(self._source) == 1 and kwargs.get("duration_bins") is None:
+            # lhotse estimates bucket edges from two cuts or more; one cut gets one edge.
+            kwargs["duration_bins"] = [self._source[0].duration]
         num_buckets = max(2, min(num_buckets, len(self._source)))
         with warnings.catch_warnings():  # lhotse warns about eager CutSets; we index ours
             warnings.simplefilter("ignore")
