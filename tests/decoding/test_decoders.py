@@ -112,6 +112,11 @@ def test_greedy_equals_frame_by_frame_search(model, fixture, max_symbols, blank_
                 model, enc[:, start : start + 8], n, chunked, frame_offsets=[start] * batch,
                 max_symbols_per_frame=max_symbols, blank_penalty=blank_penalty,
             )  # fmt: skip
+        # lengths beyond the frames given (30) count as the frames given
+        options = dict(max_symbols_per_frame=max_symbols, blank_penalty=blank_penalty)
+        beyond = greedy_search(model, enc, lengths + 5, **options)
+        clipped = greedy_search(model, enc, (lengths + 5).clamp(max=30), **options)
+    assert [(h.tokens, h.frames) for h in beyond] == [(h.tokens, h.frames) for h in clipped]
     assert sum(len(t) for t, _, _ in want) > 0, "the model emits"
     if max_symbols > 1:
         assert any(len(set(f)) < len(f) for _, f, _ in want), "some frame emits twice"

@@ -66,6 +66,16 @@ def test_checker_passes_and_metadata_is_complete(exports, variant):
         assert read_metadata(exported.files["joiner"])["joiner_dim"] == "32"
 
 
+def test_exported_graphs_keep_the_convolutions(exports, model):
+    # The eager streaming step replaces short depthwise convolutions and the decoder's context
+    # convolution by products and sums (faster in PyTorch on CPU); exported graphs keep them.
+    exported = exports["streaming_transducer"][0]
+    convs = sum(isinstance(m, torch.nn.Conv1d) for m in model.modules())  # conv modules 2 each
+    for name, expected in (("encoder", convs), ("decoder", 1)):
+        graph = onnx.load(str(exported.files[name])).graph
+        assert sum(n.op_type == "Conv" for n in graph.node) >= expected, name
+
+
 @pytest.mark.parametrize("variant", ["offline_transducer", "offline_ctc"])
 def test_offline_signature(exports, variant):
     exported = exports[variant][0]

@@ -9,6 +9,7 @@ from zipasr.regularizers import (
     AbsValuePenalty,
     Balancer,
     ConstantAttention,
+    FeatureMask,
     LayerSkip,
     ParamLimit,
     RandomDrop,
@@ -30,14 +31,21 @@ def all_modules():
         SequenceDropout(0.5),
         RandomDrop(1.0),
         ConstantAttention(1.0),
+        FeatureMask((4,), (8,)),
     ]
 
 
 def test_identity_in_eval():
+    # Calling a module in eval skips its forward (TrainingOnly.__call__), so the contract is
+    # checked on forward itself too: that is what the shortcut relies on.
     x = torch.randn(5, 3, 8).softmax(-1).requires_grad_(True)
     for module in all_modules():
         assert module.eval()(x) is x, type(module).__name__
+        assert module.forward(x) is x, type(module).__name__
     assert LayerSkip(1.0).eval()(x, 3) is x
+    assert LayerSkip(1.0).eval().forward(x, 3) is x
+    mask = torch.zeros(1, 3, 8)
+    assert FeatureMask((4,), (8,)).eval().forward(x, mask) is x
 
 
 def test_forward_is_identity_but_gradient_changes_in_training():

@@ -74,13 +74,16 @@ def continue_greedy_search(
     frame, each call scores the next few frames of every utterance with its current decoder
     state (about :data:`LOOKAHEAD_ROWS` rows in all); the first non-blank frame is where the
     next token is emitted, and the frames before it are blank. The result is the frame-by-frame
-    search's, in fewer and larger calls: a few per chunk when streaming one utterance.
+    search's, in fewer and larger calls: a few per chunk when streaming one utterance. (Scoring
+    several rows at once may round differently, which could only matter for exact ties.)
     """
     if max_symbols_per_frame < 1:
         raise ValueError(f"max_symbols_per_frame={max_symbols_per_frame} must be >= 1")
     head = model._transducer()
     blank, context = model.blank_id, head.config.context_size
     batch = encoder_out.shape[0]
+    if batch == 0:
+        return
     offsets = frame_offsets or [0] * batch
     device = encoder_out.device
     start = [-1] * (context - 1) + [blank]

@@ -49,15 +49,19 @@ class StatelessDecoder(nn.Module):
         x = self.embedding_balancer(x)
         if self.conv is None:
             return x
-        if need_pad:
-            x = F.relu(self.conv(F.pad(x.transpose(1, 2), (self.context_size - 1, 0))))
-            return self.out_balancer(x.transpose(1, 2))
-        if x.shape[1] != self.context_size:
+        if not need_pad and x.shape[1] != self.context_size:
             raise ValueError(
                 f"without padding the decoder needs exactly context_size={self.context_size} "
                 f"tokens per sequence, got {x.shape[1]}"
             )
-        return F.relu(self._convolve_context(x))
+        if need_pad or torch.compiler.is_exporting():  # exported graphs keep the convolution
+            x = x.transpose(1, 2)
+            if need_pad:
+                x = F.pad(x, (self.context_size - 1, 0))
+            y = self.conv(x).transpose(1, 2)
+        else:
+            y = self._convolve_context(x)
+        return self.out_balancer(F.relu(y))
 
     def _convolve_context(self, x: Tensor) -> Tensor:
         """The context convolution at its single output position, (B, context, D) -> (B, 1, D).

@@ -70,11 +70,11 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         frames = torch.cat((cache, x), dim=1)
         causal = depthwise_conv_time(
             frames, self.causal.weight, self.causal.bias, 0, 0,
-            direct=prefers_direct(frames_in, half + 1),
+            direct=prefers_direct(x, frames_in, half + 1),
         )  # fmt: skip
         chunk = depthwise_conv_time(
             x, self.chunkwise.weight, self.chunkwise.bias, half, half,
-            direct=prefers_direct(frames_in, k),
+            direct=prefers_direct(x, frames_in, k),
         )  # fmt: skip
         if frames_in <= k:  # every streaming chunk: chunk_gain without its padding, two slices
             scale = self.chunkwise_scale

@@ -20,6 +20,10 @@ from zipasr.nn.schedule import Schedule, TrainingClock, as_schedule
 class TrainingOnly(nn.Module):
     """Base class of modules whose forward is the identity on their first input in eval.
 
+    In eval, calling the module returns its first input without running ``forward`` or
+    nn.Module's call machinery (inference makes hundreds of these calls per streaming chunk),
+    so hooks registered on it fire in training only.
+
     Subclasses read their schedules through :meth:`scheduled`, which returns the schedule's
     eval default when the module is not training.
     """
@@ -29,10 +33,7 @@ class TrainingOnly(nn.Module):
         self.clock = clock if clock is not None else TrainingClock()
 
     def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
-        # In eval the module is the identity, so skip nn.Module's call machinery: inference
-        # makes hundreds of these calls per streaming chunk. (Hooks on it then run in training
-        # only.)
-        if not self.training:
+        if not self.training:  # the identity: see the class docstring
             return x
         return super().__call__(x, *args, **kwargs)
 

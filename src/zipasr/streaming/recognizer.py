@@ -28,9 +28,10 @@ class StreamingConfig:
             at an endpoint (see :meth:`StreamingRecognizer.is_endpoint`); None disables it.
         compile: run the encoder's chunk step through ``torch.compile``. On CPU it needs a C++
             compiler; the first chunks wait while it compiles (about a minute for Zipformer-S,
-            again once for the first batch of a new size), then each chunk takes about a third
-            less time (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager
-            step to about 1e-5. For long-running servers; off by default.
+            and again once when the number of streams first changes); then the encoder step
+            takes about a third less time, and streaming as a whole about a quarter less
+            (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
+            about 1e-5. For long-running servers; off by default.
     """
 
     chunk_frames: int = 16
