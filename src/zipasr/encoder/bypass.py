@@ -33,6 +33,6 @@ class Bypass(nn.Module):
 
     def forward(self, x_in: Tensor, x: Tensor) -> Tensor:
         scale = self.skip(self.limit(self.scale), x.shape[1])
-        # x_in + (x - x_in) * scale in one op; lerp wants one dtype, the arithmetic promotes.
-        dtype = torch.promote_types(torch.promote_types(x_in.dtype, x.dtype), scale.dtype)
-        return torch.lerp(x_in.to(dtype), x.to(dtype), scale.to(dtype))
+        if x_in.dtype == x.dtype == scale.dtype:
+            return torch.lerp(x_in, x, scale)  # the line below, in one op
+        return x_in + (x - x_in) * scale  # mixed dtypes: lerp takes one, the arithmetic promotes
