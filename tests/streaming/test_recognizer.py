@@ -77,24 +77,22 @@ def test_streaming_equals_offline_with_same_chunking(model, method, chunk, left)
     assert stream.output_frames == stream.total_output_frames
 
 
-def test_streams_of_different_lengths_batch_like_single_streams(model):
-    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64))
-    clips = [audio(1.1, seed=2), audio(2.9, seed=3), audio(0.4, seed=4)]
-    alone = []
-    for clip in clips:
-        s = recognizer.create_stream()
-        s.accept_waveform(clip)
-        s.input_finished()
-        while recognizer.step([s]):
-            pass
-        alone.append(s.result.tokens)
+def stream_together(recognizer, clips) -> list[list[int]]:
+    """Whole clips as one batch of streams, stepped to the end; the tokens of each."""
     streams = [recognizer.create_stream() for _ in clips]
     for s, clip in zip(streams, clips):
         s.accept_waveform(clip)
         s.input_finished()
     while recognizer.step(streams):
         pass
-    assert [s.result.tokens for s in streams] == alone
+    return [s.result.tokens for s in streams]
+
+
+def test_streams_of_different_lengths_batch_like_single_streams(model):
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64))
+    clips = [audio(1.1, seed=2), audio(2.9, seed=3), audio(0.4, seed=4)]
+    alone = [stream_together(recognizer, [clip])[0] for clip in clips]
+    assert stream_together(recognizer, clips) == alone
 
 
 def test_stream_errors_and_endpoint(model):
@@ -129,17 +127,8 @@ def test_compiled_streaming_gives_the_eager_result(model):
     results = {}
     for compiled in (False, True):
         recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=compiled))
-        single = recognizer.create_stream()
-        single.accept_waveform(clips[0])
-        single.input_finished()
-        while recognizer.step([single]):
-            pass
-        pair = [recognizer.create_stream() for _ in clips]
-        for s, clip in zip(pair, clips):
-            s.accept_waveform(clip)
-            s.input_finished()
-        while recognizer.step(pair):
-            pass
-        results[compiled] = [single.result.tokens] + [s.result.tokens for s in pair]
+        results[compiled] = stream_together(recognizer, clips[:1]) + stream_together(
+            recognizer, clips
+        )
     assert len(results[False][0]) >= 3, "the test model should say something"
     assert results[True] == results[False]
