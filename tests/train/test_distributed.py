@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from zipasr import AsrModel, AsrModelConfig, TransducerConfig
 from zipasr.data import Batch, collate
@@ -70,26 +67,18 @@ def _train(rank: int, world_size: int) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _worker(rank: int, world_size: int, port: int, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size)
-    )
+def _train_and_save(out: str) -> None:
+    """One process of the group that ``distributed.launch`` starts."""
     info = distributed.setup("cpu")
-    assert info.enabled and info.rank == rank
+    assert info.enabled and info.world_size == 2
     try:
-        torch.save(_train(rank, world_size), Path(out) / f"rank{rank}.pt")
+        torch.save(_train(info.rank, info.world_size), Path(out) / f"rank{info.rank}.pt")
     finally:
         distributed.cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_processes_equal_one_process_with_the_global_batch(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    distributed.launch(_train_and_save, (str(tmp_path),), processes=2)
     rank0 = torch.load(tmp_path / "rank0.pt")
     rank1 = torch.load(tmp_path / "rank1.pt")
     single = _train(0, 1)
