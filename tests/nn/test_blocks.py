@@ -155,7 +155,12 @@ def test_chunk_causal_conv_gain_edges():
         + conv.chunkwise_scale[0]
         + torch.cat([torch.zeros(3, 3), conv.chunkwise_scale[1, :, :2]], 1),
     )
-    assert conv.chunk_gain(3).shape == (3, 3)
+    # Short chunks take slices instead of padding: the same values as the padded formula.
+    scale = conv.chunkwise_scale.detach()
+    for t in range(1, 8):
+        left = torch.cat([scale[0], torch.zeros(3, t)], 1)[:, :t]
+        right = torch.cat([torch.zeros(3, t), scale[1]], 1)[:, 5:]
+        assert torch.equal(conv.chunk_gain(t), 1 + left + right), t
     with pytest.raises(ValueError, match="odd"):
         ChunkCausalDepthwiseConv1d(3, 4)
 

@@ -44,7 +44,11 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         """The (C, chunk_frames) gain applied to the chunkwise branch."""
         k = self.kernel_size
         left, right = self.chunkwise_scale[0], self.chunkwise_scale[1]
-        # Pad by the whole chunk, then cut: one branch-free graph for any chunk length.
+        if isinstance(chunk_frames, int) and chunk_frames <= k:
+            # A known short chunk (every streaming step): the same values, two slices.
+            return 1.0 + (left[:, :chunk_frames] + right[:, k - chunk_frames :])
+        # Pad by the whole chunk, then cut: one branch-free graph for any chunk length (also a
+        # symbolic one, when exporting).
         left = F.pad(left, (0, chunk_frames))[:, :chunk_frames]
         right = F.pad(right, (chunk_frames, 0))[:, k:]
         return 1.0 + (left + right)
@@ -76,10 +80,5 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
             x, self.chunkwise.weight, self.chunkwise.bias, half, half,
             direct=prefers_direct(x, frames_in, k),
         )  # fmt: skip
-        if frames_in <= k:  # every streaming chunk: chunk_gain without its padding, two slices
-            scale = self.chunkwise_scale
-            gain = 1.0 + (scale[0, :, :frames_in] + scale[1, :, k - frames_in :])
-        else:
-            gain = self.chunk_gain(frames_in)
-        out = chunk * gain.t() + causal
+        out = chunk * self.chunk_gain(frames_in).t() + causal
         return out, frames[:, frames.shape[1] - half :]
