@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
-from zipasr import Zipformer  # noqa: E402
+from zipasr import Zipformer, load_icefall_encoder  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
@@ -37,7 +37,7 @@ def build_pair(preset: str) -> tuple[torch.nn.Module, Zipformer]:
     torch.manual_seed(0)
     ref = reference_asr_model(preset)
     shapes = randomize(ref, ENCODER_PREFIXES)
-    ours = Zipformer.from_icefall(random_state_dict(shapes))
+    ours = load_icefall_encoder(random_state_dict(shapes))
     # Training-time regularisation depends on how far training is; put both at the same point
     # (the reference reads a batch_count set on its modules, zipasr an explicit clock).
     for module in ref.modules():

@@ -1,7 +1,7 @@
 """zipasr: the Zipformer speech recognizer and the ScaledAdam optimizer as a PyTorch library."""
 
 from zipasr import testing
-from zipasr.convert.checkpoint import load_icefall
+from zipasr.convert.checkpoint import load_icefall, load_icefall_encoder
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.models import AsrLosses, AsrModel, AsrModelConfig, TransducerConfig
 from zipasr.models.storage import load, save
@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "load",
     "load_icefall",
+    "load_icefall_encoder",
     "save",
     "strip_training_modules",
     "testing",

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
-from zipasr.encoder.config import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES
+from zipasr.frontend import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
 
@@ -125,7 +125,7 @@ def transcribe_streaming(
     samples, rate = read_audio(Path(path))
     audio = to_mono_16k(samples, rate)
     stream = recognizer.create_stream()
-    step = max(1, int(piece_s * 16000))
+    step = max(1, int(piece_s * SAMPLE_RATE))
     last = ""
     for start in range(0, audio.shape[0] + step, step):
         if start < audio.shape[0]:
@@ -208,7 +208,7 @@ def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]
 
     for cut in cuts:
         try:
-            feats = fbank(load_cut_audio(cut), 16000)
+            feats = fbank(load_cut_audio(cut), SAMPLE_RATE)
         except (AudioError, ValueError) as error:
             report.add(Skip(cut.id, SkipReason.UNREADABLE_AUDIO, str(error)))
             continue

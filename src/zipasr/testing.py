@@ -8,7 +8,8 @@ import zlib
 import torch
 from torch import Tensor
 
-from zipasr.encoder.config import FBANK_PAD_VALUE, ZipformerConfig
+from zipasr.encoder.config import ZipformerConfig
+from zipasr.frontend import FBANK_PAD_VALUE
 
 
 def tiny_config(causal: bool = False) -> ZipformerConfig:

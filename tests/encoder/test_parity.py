@@ -31,7 +31,7 @@ def test_all_cases_present():
 @pytest.mark.parametrize("case", CASES)
 def test_encoder_output_matches_reference(case):
     fixture, inputs = load(case), load("inputs")
-    model = zipasr.Zipformer.from_icefall(random_state_dict(fixture["shapes"])).eval()
+    model = zipasr.load_icefall_encoder(random_state_dict(fixture["shapes"])).eval()
     assert model.config.causal == fixture["causal"]
     with torch.no_grad():
         out, lengths = model(
@@ -55,7 +55,7 @@ def test_parity_is_sensitive_to_parameters(case):
     sd = random_state_dict(fixture["shapes"])
     key = "encoder.encoders.3.encoder.layers.1.bypass_mid.bypass_scale"
     sd[key] = sd[key] + 0.05
-    model = zipasr.Zipformer.from_icefall(sd).eval()
+    model = zipasr.load_icefall_encoder(sd).eval()
     with torch.no_grad():
         out, _ = model(inputs["features"], inputs["lengths"])
     n = int(fixture["output_lengths"][0])
@@ -81,7 +81,7 @@ def test_key_map_covers_every_reference_key(case):
         and ".bypass_mid." not in k
         for k in dead
     )
-    model = zipasr.Zipformer.from_icefall(random_state_dict(shapes))
+    model = zipasr.load_icefall_encoder(random_state_dict(shapes))
     assert set(mapped.values()) == set(model.state_dict()), "keys left over on either side"
     assert {icefall.icefall_key(k) for k in model.state_dict()} == set(mapped)
     back = icefall.encoder_state_to_icefall(model.state_dict())
@@ -99,7 +99,7 @@ def test_from_icefall_ignores_other_heads_and_ddp_prefix():
     sd = {"module." + k: v for k, v in random_state_dict(shapes).items()}
     sd["module.decoder.embedding.weight"] = torch.zeros(500, 512)
     sd["module.joiner.output_linear.bias"] = torch.zeros(500)
-    model = zipasr.Zipformer.from_icefall(sd)
+    model = zipasr.load_icefall_encoder(sd)
     assert model.config == zipasr.ZipformerConfig.small()
 
 
@@ -107,7 +107,7 @@ def test_from_icefall_rejects_missing_key():
     sd = random_state_dict(load("small_full")["shapes"])
     del sd["encoder.encoders.2.encoder.layers.1.conv_module2.out_proj.bias"]
     with pytest.raises(KeyError, match="conv2.out_proj.bias"):
-        zipasr.Zipformer.from_icefall(sd)
+        zipasr.load_icefall_encoder(sd)
 
 
 @pytest.mark.parametrize("causal", [False, True])

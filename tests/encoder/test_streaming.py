@@ -29,7 +29,7 @@ def run_chunks(model, features, state, chunk):
 
 def test_matches_reference_streaming():
     fx = torch.load(FIXTURES / "encoder" / "streaming_small.pt", weights_only=True)
-    model = zipasr.Zipformer.from_icefall(random_state_dict(fx["shapes"])).eval()
+    model = zipasr.load_icefall_encoder(random_state_dict(fx["shapes"])).eval()
     chunk, left = fx["chunk_frames"], fx["left_context_frames"]
     state = model.initial_state(fx["features"].shape[0], left)
     outputs, state = run_chunks(model, fx["features"], state, chunk)

@@ -11,7 +11,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zipasr.convert.icefall import encoder_config_from_icefall, model_key
+from zipasr.convert.icefall import (
+    encoder_config_from_icefall,
+    encoder_state_from_icefall,
+    model_key,
+)
+from zipasr.encoder import Zipformer
 from zipasr.models.asr import AsrModel
 from zipasr.models.config import AsrModelConfig, TransducerConfig
 from zipasr.weights import assign_weights
@@ -128,3 +133,28 @@ def load_icefall(
         model = AsrModel(config, tokens=tokens)
     assign_weights(model, weights)
     return model.eval()
+
+
+def load_icefall_encoder(
+    state_dict: StateDict,
+    *,
+    pos_head_dim: int = 4,
+    feature_dim: int = 80,
+    **overrides: Any,
+) -> Zipformer:
+    """Builds the :class:`Zipformer` encoder from the ``encoder_embed.*`` and ``encoder.*``
+    entries of an icefall (or ``zipformer`` package) model state_dict; other entries are ignored.
+
+    The architecture is inferred from the tensor shapes; ``overrides`` replace fields of the
+    inferred :class:`ZipformerConfig` (e.g. ``causal=True``). Loading is strict: a missing or
+    unexpected encoder key raises an error that names it.
+    """
+    config = encoder_config_from_icefall(
+        state_dict, pos_head_dim=pos_head_dim, feature_dim=feature_dim
+    )
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    with torch.device("meta"):  # no point initialising what is overwritten next
+        model = Zipformer(config)
+    assign_weights(model, encoder_state_from_icefall(state_dict))
+    return model

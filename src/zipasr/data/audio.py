@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: The sample rate the model's front end expects, in Hz.
-SAMPLE_RATE = 16000
+from zipasr.frontend import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 _NOTED: set[tuple[int, int]] = set()

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from zipasr.data.guardrails import Skip
-from zipasr.encoder.config import FBANK_PAD_VALUE
+from zipasr.frontend import FBANK_PAD_VALUE
 
 
 @dataclass

@@ -17,12 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zipasr.data.audio import SAMPLE_RATE, load_cut_audio, to_mono_16k
-
-#: Feature frames per second (10 ms shift).
-FRAME_RATE = 100
-#: Samples per frame shift at 16 kHz.
-SAMPLES_PER_FRAME = SAMPLE_RATE // FRAME_RATE
+from zipasr.data.audio import load_cut_audio, to_mono_16k
+from zipasr.frontend import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 
 @dataclass(frozen=True)

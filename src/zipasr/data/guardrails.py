@@ -13,16 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
-from zipasr.encoder.config import MIN_FEATURE_FRAMES, ZipformerConfig
+from zipasr.frontend import MIN_FEATURE_FRAMES, encoder_frames
 
 log = logging.getLogger(__name__)
 
 #: Encoder frames kept free beyond one per token: a transducer needs T >= U to align, and the
 #: margin keeps utterances at that edge (whose pruned-RNN-T ranges degenerate) out of training.
 TOKEN_FRAME_MARGIN = 2
-
-# Every preset shares the front end and the final downsampling, so any config gives the lengths.
-_FRAMES = ZipformerConfig()
 
 
 class SkipReason(str, Enum):
@@ -90,11 +87,11 @@ def check_utterance(cut_id: str, feature_frames: int, text: str, num_tokens: int
             SkipReason.TOO_SHORT,
             f"{feature_frames} feature frames < the front end's minimum {MIN_FEATURE_FRAMES}",
         )
-    encoder_frames = _FRAMES.output_frames(feature_frames)
-    if encoder_frames - TOKEN_FRAME_MARGIN < num_tokens:
+    output_frames = encoder_frames(feature_frames)
+    if output_frames - TOKEN_FRAME_MARGIN < num_tokens:
         return Skip(
             cut_id,
             SkipReason.TOO_MANY_TOKENS,
-            f"{num_tokens} tokens > {encoder_frames} encoder frames - {TOKEN_FRAME_MARGIN}",
+            f"{num_tokens} tokens > {output_frames} encoder frames - {TOKEN_FRAME_MARGIN}",
         )
     return None

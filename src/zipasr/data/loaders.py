@@ -23,6 +23,7 @@ from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
 from zipasr.data.sampler import ResumableBucketingSampler
 from zipasr.data.text import normalize_text
 from zipasr.data.tokenizer import Tokenizer
+from zipasr.frontend import SAMPLE_RATE
 
 
 class AsrDataset(torch.utils.data.Dataset):
@@ -75,7 +76,7 @@ class AsrDataset(torch.utils.data.Dataset):
                 return torch.from_numpy(cut.load_features()).to(torch.float32)
             except Exception as e:  # a missing or truncated feature file
                 raise AudioError(f"cannot load the features of cut {cut.id}: {e}") from e
-        return fbank(load_cut_audio(cut), 16000, self.options)
+        return fbank(load_cut_audio(cut), SAMPLE_RATE, self.options)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: Seconds per encoder output frame (25 Hz).
-OUTPUT_FRAME_SHIFT_S = 0.04
+from zipasr.frontend import OUTPUT_FRAME_SHIFT_S
+
 #: sentencepiece's word-boundary marker.
 WORD_BOUNDARY = "\u2581"
 

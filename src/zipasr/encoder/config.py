@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Feature frames (100 Hz) the front end needs to emit one 50 Hz frame.
-MIN_FEATURE_FRAMES = 9
-#: The value fbank batches are padded with: log(1e-10), as lhotse and the recipe pad them.
-FBANK_PAD_VALUE = -23.025850929940457
-#: The final downsampling of the encoder output (50 Hz -> 25 Hz); fixed in the reference.
-OUTPUT_DOWNSAMPLING = 2
+from zipasr.frontend import encoder_frames
 
 _PER_STACK = (
     "num_layers",
@@ -117,8 +112,7 @@ class ZipformerConfig:
 
     def output_frames(self, feature_frames: int) -> int:
         """Encoder output frames (25 Hz) for ``feature_frames`` input frames (100 Hz)."""
-        embedded = (feature_frames - 7) // 2
-        return (embedded + 1) // 2
+        return encoder_frames(feature_frames)
 
     def check_chunking(self, chunk_frames: int | None, left_context_frames: int | None) -> None:
         """Raises ValueError unless the simulated-streaming arguments are valid for this model.

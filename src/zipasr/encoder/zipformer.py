@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from zipasr.encoder.config import (
-    MIN_FEATURE_FRAMES,
-    OUTPUT_DOWNSAMPLING,
-    ZipformerConfig,
-    recipe_unmasked_dims,
-)
-from zipasr.encoder.embed import Conv2dSubsampling, embedded_frames
+from zipasr.encoder.config import ZipformerConfig, recipe_unmasked_dims
+from zipasr.encoder.embed import Conv2dSubsampling
 from zipasr.encoder.layer import ZipformerLayer
 from zipasr.encoder.masks import chunk_causal_mask, padding_mask
 from zipasr.encoder.stack import SimpleDownsample, ZipformerStack
 from zipasr.encoder.state import EncoderState
+from zipasr.frontend import (
+    MIN_FEATURE_FRAMES,
+    OUTPUT_DOWNSAMPLING,
+    STREAMING_OVERLAP,
+    chunk_input_frames,
+    embedded_frames,
+)
 from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import FeatureMask
 
-#: Feature frames shared by consecutive streaming windows: 7 for the convolutions, 2 * 3 for
-#: the ConvNeXt's look-ahead.
-STREAMING_OVERLAP = 13
 #: Layer skipping is warmed up stack by stack over this many reference batches.
 LAYER_SKIP_WARMUP = 4000.0
 
@@ -107,38 +104,6 @@ class Zipformer(nn.Module):
         self.feature_mask = FeatureMask(unmasked_dims or recipe_unmasked_dims(config), config.dims)
         self.output_downsample = SimpleDownsample(OUTPUT_DOWNSAMPLING)
 
-    @classmethod
-    def from_icefall(
-        cls,
-        state_dict: Mapping[str, Tensor],
-        *,
-        pos_head_dim: int = 4,
-        feature_dim: int = 80,
-        **overrides: Any,
-    ) -> Zipformer:
-        """Builds the encoder from the ``encoder_embed.*`` and ``encoder.*`` entries of an
-        icefall (or ``zipformer`` package) model state_dict; other entries are ignored.
-
-        The architecture is inferred from the tensor shapes; ``overrides`` replace fields of the
-        inferred :class:`ZipformerConfig` (e.g. ``causal=True``). Loading is strict: a missing or
-        unexpected encoder key raises an error that names it.
-        """
-        from zipasr.convert.icefall import (
-            encoder_config_from_icefall,
-            encoder_state_from_icefall,
-        )
-        from zipasr.weights import assign_weights
-
-        config = encoder_config_from_icefall(
-            state_dict, pos_head_dim=pos_head_dim, feature_dim=feature_dim
-        )
-        if overrides:
-            config = dataclasses.replace(config, **overrides)
-        with torch.device("meta"):  # no point initialising what is overwritten next
-            model = cls(config)
-        assign_weights(model, encoder_state_from_icefall(state_dict))
-        return model
-
     @property
     def output_dim(self) -> int:
         """C of the output: the widest stack."""
@@ -214,7 +179,7 @@ class Zipformer(nn.Module):
     def chunk_input_frames(self, chunk_frames: int) -> int:
         """Feature frames (100 Hz) that :meth:`forward_chunk` takes for ``chunk_frames`` 50 Hz
         frames: 2 * chunk + 13. Consecutive windows advance by 2 * chunk frames."""
-        return 2 * chunk_frames + STREAMING_OVERLAP
+        return chunk_input_frames(chunk_frames)
 
     def forward_chunk(self, features: Tensor, state: EncoderState) -> tuple[Tensor, EncoderState]:
         """Encodes the next chunk of each stream (eval; causal models only).

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from zipasr.encoder.config import ZipformerConfig
-from zipasr.encoder.zipformer import STREAMING_OVERLAP
+from zipasr.frontend import chunk_input_frames
 from zipasr.models.asr import AsrModel
 
 #: The ``version`` value of every file (the reference's format version).
@@ -55,7 +55,7 @@ def streaming_metadata(
     return {
         **_common("zipformer2", comment),
         "decode_chunk_len": str(2 * chunk_frames),
-        "T": str(2 * chunk_frames + STREAMING_OVERLAP),
+        "T": str(chunk_input_frames(chunk_frames)),
         "num_encoder_layers": _csv(config.num_layers),
         "encoder_dims": _csv(config.dims),
         "cnn_module_kernels": _csv(config.conv_kernels),

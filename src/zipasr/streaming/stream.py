@@ -8,11 +8,9 @@ from torch import Tensor
 
 from zipasr.data.features import FbankOptions
 from zipasr.decoding.beam import BeamState
-from zipasr.decoding.hypothesis import OUTPUT_FRAME_SHIFT_S, Hypothesis
-from zipasr.encoder.config import FBANK_PAD_VALUE
+from zipasr.decoding.hypothesis import Hypothesis
 from zipasr.encoder.state import EncoderState
-
-SAMPLE_RATE = 16_000
+from zipasr.frontend import FBANK_PAD_VALUE, OUTPUT_FRAME_SHIFT_S, SAMPLE_RATE, encoder_frames
 
 
 def online_fbank(options: FbankOptions):  # -> kaldi_native_fbank.OnlineFbank
@@ -84,7 +82,7 @@ class Stream:
     @property
     def total_output_frames(self) -> int:
         """Encoder output frames the whole utterance has (known once input is finished)."""
-        return ((self.feature_frames - 7) // 2 + 1) // 2
+        return encoder_frames(self.feature_frames)
 
     def window_ready(self, window: int) -> bool:
         """Whether a full window of ``window`` feature frames is available (or, at the end,
