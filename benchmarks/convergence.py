@@ -235,7 +235,7 @@ def prepare_shared(out: Path, settings: ConvergenceSettings, log: Any = print) -
     features, and stores the dev and test utterances' features for scoring; all reused by
     every run."""
     from zipasr.data import fbank, load_cuts, normalize_text
-    from zipasr.data.audio import load_cut_audio
+    from zipasr.data.features import load_cut_audio
     from zipasr.data.synth import build_corpus
     from zipasr.train.data import prepare_data
     from zipasr.train.distributed import DistInfo

@@ -1,11 +1,55 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).parent
+FIXTURES = TESTS / "fixtures"
+
+#: Tests that need only the core install (torch, numpy): marked ``core`` here, by path, and run
+#: by CI's second job in a venv with nothing else (``python -m pytest -m core``). A test added
+#: under one of these paths must not need an extra; that job fails if it does.
+CORE_PATHS = (
+    "decoding",
+    "encoder",
+    "losses",
+    "models",
+    "nn",
+    "optim",
+    "test_core_install.py",
+    "test_layering.py",
+    "test_metrics.py",
+)
+
+#: Whether the extras the rest of the suite needs are installed. In a core-only venv the other
+#: test modules are not even collected (they import the extras at the top); in the full venv
+#: every module is collected, so nothing is hidden there.
+EXTRAS_INSTALLED = all(
+    importlib.util.find_spec(m) is not None
+    for m in ("lhotse", "kaldi_native_fbank", "sentencepiece", "soundfile", "yaml", "onnx")
+)
+
+
+def _is_core(path: Path) -> bool:
+    relative = path.relative_to(TESTS).parts
+    return bool(relative) and relative[0] in CORE_PATHS
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if EXTRAS_INSTALLED or collection_path == TESTS or not collection_path.is_relative_to(TESTS):
+        return None
+    if collection_path.name == "conftest.py" or _is_core(collection_path):
+        return None
+    return True
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_core(Path(item.path)):
+            item.add_marker(pytest.mark.core)
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,10 @@
 """zipasr: the Zipformer speech recognizer and the ScaledAdam optimizer as a PyTorch library."""
 
-from zipasr import testing
 from zipasr.convert.checkpoint import load_icefall, load_icefall_encoder
 from zipasr.encoder import Zipformer, ZipformerConfig
+from zipasr.loading import load
 from zipasr.models import AsrLosses, AsrModel, AsrModelConfig, TransducerConfig
-from zipasr.models.storage import load, save
+from zipasr.models.storage import save
 from zipasr.regularizers import strip_training_modules
 
 __version__ = "0.1.0.dev0"
@@ -22,5 +22,4 @@ __all__ = [
     "load_icefall_encoder",
     "save",
     "strip_training_modules",
-    "testing",
 ]

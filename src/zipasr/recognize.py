@@ -204,7 +204,7 @@ def decode_manifest(
 def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:
     """Each cut's features; unreadable and too-short cuts are counted in ``report``."""
     from zipasr.data import AudioError, Skip, SkipReason, fbank
-    from zipasr.data.audio import load_cut_audio
+    from zipasr.data.features import load_cut_audio
 
     for cut in cuts:
         try:

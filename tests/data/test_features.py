@@ -62,7 +62,7 @@ def test_fbank_matches_kaldi_native_fbank(tmp_path: Path, corpus: Path) -> None:
 
 def test_fbank_mixes_down_and_resamples_with_a_note(caplog) -> None:
     stereo_44k = torch.randn(2, 44100) * 0.1
-    with caplog.at_level(logging.INFO, logger="zipasr.data.audio"):
+    with caplog.at_level(logging.INFO, logger="zipasr.audio.io"):
         feats = fbank(stereo_44k, 44100)
     assert feats.shape == (num_frames(16000), 80) and feats.dtype == torch.float32
     assert "2 channel(s) at 44100 Hz" in caplog.text

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from zipasr.audio import read_audio
 from zipasr.cli.main import main
-from zipasr.data.audio import read_audio
 from zipasr.export import ExportedModel, ExportOptions, export_onnx
 from zipasr.export.metadata import read_metadata
 from zipasr.models import AsrModel, AsrModelConfig, TransducerConfig

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 import zipasr
-from zipasr.data.features import FbankOptions
+from zipasr.audio import FbankOptions, online_fbank
 from zipasr.decoding import Hypothesis, greedy_search, modified_beam_search
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
-from zipasr.streaming.stream import online_fbank
 from zipasr.testing import FBANK_PAD_VALUE, tiny_config
 
 VOCAB = 40

@@ -24,13 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--int8-margin", type=float, default=1.0, help="warn above this WER loss (points)"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extras=("export",))
 
 
 def run(args: argparse.Namespace) -> int:
     """Loads the model, exports it, and runs the quality gate when given a dev manifest."""
     from zipasr.export import ExportOptions, export_onnx
-    from zipasr.models.storage import load, read_tokens
+    from zipasr.loading import load
+    from zipasr.models.storage import read_tokens
 
     model = load(args.model)
     if args.tokens:

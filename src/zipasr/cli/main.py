@@ -1,4 +1,9 @@
-"""``zipasr {info,synth,...}``: thin wrappers around library calls."""
+"""``zipasr {info,synth,...}``: thin wrappers around library calls.
+
+Only the core install is needed to parse any command line, print help and run ``info``; each
+command imports what it needs when it runs, and a missing optional dependency is reported as
+``zipasr: error: ... pip install "zipasr[<extra>]"`` (exit code 3), not as a traceback.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,11 @@ import torch
 
 from zipasr.cli import export, synth, train, transcribe
 from zipasr.encoder import Zipformer, ZipformerConfig
-from zipasr.testing import random_features
+from zipasr.frontend import FEATURE_FRAME_RATE, NUM_MEL_BINS
+from zipasr.optional import MissingExtraError, require_extra
+
+#: Exit code of a command that needs an optional dependency that is not installed.
+EXIT_MISSING_EXTRA = 3
 
 PRESETS = {
     "small": ZipformerConfig.small,
@@ -30,8 +39,8 @@ def info(preset: str, causal: bool, seconds: float, threads: int) -> None:
     print(f"Zipformer-{preset[0].upper()}{' (causal)' if causal else ''}: {params:,} parameters")
     for field in dataclasses.fields(config):
         print(f"  {field.name:18s} {getattr(config, field.name)}")
-    frames = int(seconds * 100)
-    features, lengths = random_features([frames])
+    frames = int(seconds * FEATURE_FRAME_RATE)
+    features, lengths = torch.randn(1, frames, NUM_MEL_BINS), torch.tensor([frames])
     with torch.no_grad():
         start = time.perf_counter()
         out, out_lengths = model(features, lengths)
@@ -61,10 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "info":
-        info(args.preset, args.causal, args.seconds, args.threads)
-        return 0
-    return int(args.run(args) or 0)
+    try:
+        if args.command == "info":
+            info(args.preset, args.causal, args.seconds, args.threads)
+            return 0
+        for extra in args.extras:  # before any work starts
+            require_extra(extra, f"zipasr {args.command}")
+        return int(args.run(args) or 0)
+    except MissingExtraError as error:
+        print(f"zipasr: error: {error}", file=sys.stderr)
+        return EXIT_MISSING_EXTRA
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from zipasr.data.synth import build_corpus
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds the ``synth`` command to ``zipasr``'s sub-commands."""
@@ -23,11 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar=("TRAIN", "DEV", "TEST"),
         help="shares of speakers and audio per split",
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extras=("data",))
 
 
 def run(args: argparse.Namespace) -> int:
     """Builds the corpus described by the parsed arguments and prints its statistics."""
+    from zipasr.data.synth import build_corpus
+
     stats = build_corpus(args.out, args.hours, seed=args.seed, fractions=tuple(args.fractions))
     print(stats.summary())
     return 0

@@ -39,13 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--streaming", action="store_true", help="chunk by chunk, showing partial results"
     )
-    p.set_defaults(run=run_transcribe)
+    p.set_defaults(run=run_transcribe, extras=("data",))
 
     d = subparsers.add_parser("decode", help="decode a manifest and report the WER")
     _model_arguments(d)
     d.add_argument("manifest", help="JSONL manifest, lhotse cut manifest, or a folder")
     d.add_argument("--out", default="decode", help="where recogs.txt and errs.txt go")
-    d.set_defaults(run=run_decode)
+    d.set_defaults(run=run_decode, extras=("data",))
 
 
 def _load(args: argparse.Namespace):  # -> AsrModel

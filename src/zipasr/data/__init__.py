@@ -1,13 +1,29 @@
 """Speech data in, batches out: manifests, fbank features, tokenizer, guardrails, sampling.
 
 Needs the ``data`` extra (``pip install "zipasr[data]"``): lhotse, kaldi-native-fbank (tests),
-sentencepiece, soundfile, espeakng-loader (the synthetic corpus).
+sentencepiece, soundfile, espeakng-loader (the synthetic corpus). Without it, importing this
+package raises :class:`zipasr.optional.MissingExtraError`, which says so.
 """
 
-from zipasr.data.audio import AudioError, read_audio, resample, to_mono_16k
+# ruff: noqa: E402  (the extra is checked before the modules that import it)
+from zipasr.optional import require
+
+require("lhotse", "the data pipeline (zipasr.data)")
+
+# isort: split
+
+from zipasr.audio import (
+    AudioError,
+    FbankOptions,
+    fbank,
+    num_frames,
+    read_audio,
+    resample,
+    to_mono_16k,
+)
 from zipasr.data.augment import noise_mixing, spec_augment, speed_perturbation
 from zipasr.data.batch import Batch, collate
-from zipasr.data.features import FbankOptions, fbank, num_frames, precompute_features
+from zipasr.data.features import load_cut_audio, precompute_features
 from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
 from zipasr.data.loaders import AsrDataset, LoaderConfig, iterate_batches, make_loader, screen_cuts
 from zipasr.data.manifests import (
@@ -40,6 +56,7 @@ __all__ = [
     "fbank",
     "folder_to_jsonl",
     "iterate_batches",
+    "load_cut_audio",
     "load_cuts",
     "make_loader",
     "noise_mixing",

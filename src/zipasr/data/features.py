@@ -1,98 +1,32 @@
-"""80-dim Kaldi fbank, computed exactly as sherpa-onnx's front end (kaldi-native-fbank) does.
+"""Features of lhotse cuts: a cut's audio as the front end takes it, and fbank stored once.
 
-The options are the recipe's (spec section 1.1): 16 kHz, 25 ms windows every 10 ms, povey window,
-pre-emphasis 0.97, DC removal, 80 mel bins from 20 Hz to Nyquist - 400 Hz, ``snip_edges=False``,
-dither 0, log floor at float32 epsilon, no CMVN. We compute them with lhotse's ``Fbank`` (a torch
-implementation, batchable and GPU-capable); ``tests/data/test_features.py`` holds it to
-kaldi-native-fbank's output. Input samples are floats in [-1, 1], as sherpa-onnx passes them.
+The front end itself (options, the offline and streaming extractors) is :mod:`zipasr.audio.fbank`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch import Tensor
 
-from zipasr.data.audio import load_cut_audio, to_mono_16k
-from zipasr.frontend import SAMPLE_RATE, SAMPLES_PER_FRAME
+from zipasr.audio.fbank import FbankOptions, cached_extractor
+from zipasr.audio.io import AudioError, to_mono_16k
+from zipasr.frontend import SAMPLE_RATE
 
 
-@dataclass(frozen=True)
-class FbankOptions:
-    """The front end's options. The defaults are the recipe's and sherpa-onnx's; change them only
-    for experiments, since a model must be decoded with the features it was trained on."""
+def load_cut_audio(cut) -> Tensor:  # cut: lhotse.cut.Cut (lhotse is an optional dependency)
+    """A lhotse cut's audio (after its own transforms: speed, mixing) as 16 kHz mono (S,).
 
-    num_mel_bins: int = 80
-    frame_length_ms: float = 25.0
-    frame_shift_ms: float = 10.0
-    low_freq_hz: float = 20.0
-    #: Negative values are an offset from Nyquist (Kaldi's convention): -400 means 7600 Hz.
-    high_freq_hz: float = -400.0
-    snip_edges: bool = False
-    dither: float = 0.0
-
-    def lhotse_extractor(self):  # -> lhotse.Fbank (lhotse is an optional dependency)
-        """The equivalent lhotse feature extractor, for precomputing features to storage."""
-        from lhotse import Fbank, FbankConfig
-
-        return Fbank(
-            FbankConfig(
-                sampling_rate=SAMPLE_RATE,
-                frame_length=self.frame_length_ms / 1000,
-                frame_shift=self.frame_shift_ms / 1000,
-                num_filters=self.num_mel_bins,
-                low_freq=self.low_freq_hz,
-                high_freq=self.high_freq_hz,
-                snip_edges=self.snip_edges,
-                dither=self.dither,
-            )
-        )
-
-
-_EXTRACTORS: dict[FbankOptions, object] = {}
-
-
-def _extractor(options: FbankOptions):
-    if options not in _EXTRACTORS:
-        _EXTRACTORS[options] = options.lhotse_extractor()
-    return _EXTRACTORS[options]
-
-
-def num_frames(num_samples: int) -> int:
-    """Feature frames for ``num_samples`` samples at 16 kHz with ``snip_edges=False``: one frame
-    per 10 ms shift, rounded to the nearest (Kaldi's rule)."""
-    return (num_samples + SAMPLES_PER_FRAME // 2) // SAMPLES_PER_FRAME
-
-
-def frames_for_duration(duration_s: float) -> int:
-    """Feature frames for ``duration_s`` seconds of audio (see :func:`num_frames`)."""
-    return num_frames(int(math.floor(duration_s * SAMPLE_RATE + 0.5)))
-
-
-def fbank(
-    waveform: Tensor | np.ndarray, sample_rate: int, options: FbankOptions | None = None
-) -> Tensor:
-    """Log-mel filterbank features of one utterance.
-
-    Args:
-        waveform: (S,) mono or (C, S) multi-channel samples in [-1, 1], any sample rate. Audio
-            that is not 16 kHz mono is mixed down and resampled (logged once per format).
-        sample_rate: of ``waveform``, in Hz.
-        options: front-end options; the recipe's by default.
-
-    Returns:
-        (T, 80) float32 features, T = :func:`num_frames` of the 16 kHz sample count.
+    Raises:
+        AudioError: the audio cannot be decoded.
     """
-    samples = to_mono_16k(waveform, sample_rate)
-    if samples.numel() == 0:
-        raise ValueError("waveform has 0 samples; pass at least one frame (160 samples at 16 kHz)")
-    extractor = _extractor(options or FbankOptions())
-    feats = extractor.extract(samples, SAMPLE_RATE)  # type: ignore[attr-defined]
-    return feats.to(torch.float32)
+    try:
+        samples = cut.load_audio()
+    except Exception as e:  # lhotse wraps decoder errors in several types
+        raise AudioError(f"cannot load the audio of cut {cut.id}: {e}") from e
+    if samples is None or samples.size == 0:
+        raise AudioError(f"cut {cut.id} has no audio samples")
+    return to_mono_16k(samples, cut.sampling_rate)
 
 
 def precompute_features(cuts, storage_dir: str | Path, options: FbankOptions | None = None):
@@ -107,9 +41,7 @@ def precompute_features(cuts, storage_dir: str | Path, options: FbankOptions | N
     from lhotse.features.io import NumpyFilesWriter
     from lhotse.utils import fastcopy
 
-    from zipasr.data.audio import AudioError
-
-    extractor = _extractor(options or FbankOptions())
+    extractor = cached_extractor(options or FbankOptions())
     out = []
     with NumpyFilesWriter(str(storage_dir)) as writer:
         for cut in cuts:

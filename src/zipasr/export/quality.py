@@ -62,7 +62,7 @@ def read_dev_manifest(
 ) -> tuple[list[Tensor], list[str]]:
     """16 kHz mono waveforms and transcripts of a plain JSONL manifest (``audio``, ``text``;
     relative audio paths are resolved against the manifest's folder), at most ``limit``."""
-    from zipasr.data.audio import read_audio, to_mono_16k
+    from zipasr.audio import read_audio, to_mono_16k
 
     manifest = Path(path)
     waveforms: list[Tensor] = []

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zipasr.data.audio import SAMPLE_RATE
-from zipasr.data.features import fbank
+from zipasr.audio import fbank
 from zipasr.decoding import ctc_greedy_search, greedy_search
 from zipasr.export.onnx import ExportedModel
+from zipasr.frontend import SAMPLE_RATE
 from zipasr.models.asr import AsrModel
 
 

@@ -6,7 +6,7 @@
       tokens.txt    the token table in sherpa-onnx's format ("<token> <id>" per line), if any
 
 :func:`save` writes it atomically (a sibling temporary directory renamed into place), so a crash
-never leaves a half-written model; :func:`load` needs nothing but the path.
+never leaves a half-written model; :func:`load_dir` needs nothing but the path.
 """
 
 from __future__ import annotations
@@ -58,19 +58,12 @@ def save(model: AsrModel, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AsrModel:
-    """Loads a model saved by :func:`save` (a directory), in eval mode.
+def load_dir(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AsrModel:
+    """Loads a model directory written by :func:`save`, in eval mode.
 
-    A file is taken to be an icefall checkpoint and loaded with
-    :func:`zipasr.convert.checkpoint.load_icefall` (with a ``tokens.txt`` beside it, if any).
+    :func:`zipasr.load` takes either such a directory or an icefall checkpoint file.
     """
     source = Path(path)
-    if source.is_file():
-        from zipasr.convert.checkpoint import load_icefall
-
-        tokens_file = source.parent / "tokens.txt"
-        tokens = read_tokens(tokens_file) if tokens_file.exists() else None
-        return load_icefall(source, tokens=tokens)
     config_file = source / "config.json"
     if not config_file.exists():
         raise FileNotFoundError(f"{source} is not a zipasr model directory (no config.json)")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from zipasr.data.features import FbankOptions
+from zipasr.audio import FbankOptions
 from zipasr.decoding.beam import BeamState, continue_beam_search
 from zipasr.decoding.greedy import continue_greedy_search
 from zipasr.decoding.hypothesis import Hypothesis, tokens_to_text

@@ -6,27 +6,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zipasr.data.features import FbankOptions
+from zipasr.audio import FbankOptions, online_fbank
 from zipasr.decoding.beam import BeamState
 from zipasr.decoding.hypothesis import Hypothesis
 from zipasr.encoder.state import EncoderState
 from zipasr.frontend import FBANK_PAD_VALUE, OUTPUT_FRAME_SHIFT_S, SAMPLE_RATE, encoder_frames
-
-
-def online_fbank(options: FbankOptions):  # -> kaldi_native_fbank.OnlineFbank
-    """kaldi-native-fbank's incremental extractor with zipasr's (and sherpa-onnx's) options."""
-    import kaldi_native_fbank as knf
-
-    opts = knf.FbankOptions()
-    opts.frame_opts.samp_freq = SAMPLE_RATE
-    opts.frame_opts.frame_length_ms = options.frame_length_ms
-    opts.frame_opts.frame_shift_ms = options.frame_shift_ms
-    opts.frame_opts.snip_edges = options.snip_edges
-    opts.frame_opts.dither = options.dither
-    opts.mel_opts.num_bins = options.num_mel_bins
-    opts.mel_opts.low_freq = options.low_freq_hz
-    opts.mel_opts.high_freq = options.high_freq_hz
-    return knf.OnlineFbank(opts)
 
 
 class Stream:
@@ -61,7 +45,7 @@ class Stream:
         if sample_rate != SAMPLE_RATE:
             raise ValueError(
                 f"streams take {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; resample first "
-                "(e.g. zipasr.data.to_mono_16k)"
+                "(e.g. zipasr.audio.to_mono_16k)"
             )
         data = samples.detach().cpu().numpy() if isinstance(samples, Tensor) else samples
         data = np.asarray(data, dtype=np.float32)

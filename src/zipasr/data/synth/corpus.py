@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zipasr.data.audio import SAMPLE_RATE, resample
+from zipasr.audio import resample
 from zipasr.data.synth.espeak import Espeak
 from zipasr.data.synth.sentences import SentenceSource, vocabulary
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
+from zipasr.frontend import SAMPLE_RATE
 
 SPLITS = ("train", "dev", "test")
 

@@ -1,7 +1,8 @@
 """Audio in: any sample rate and channel count becomes 16 kHz mono float32.
 
 Resampling uses lhotse's port of torchaudio's windowed-sinc resampler (pure torch), so nothing
-here needs torchaudio; files are read with soundfile (WAV, FLAC, OGG).
+here needs torchaudio; files are read with soundfile (WAV, FLAC, OGG). Both come with the
+``data`` extra and are imported when first needed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor
 
 from zipasr.frontend import SAMPLE_RATE
+from zipasr.optional import require
 
 log = logging.getLogger(__name__)
 _NOTED: set[tuple[int, int]] = set()
@@ -22,9 +24,8 @@ _NOTED: set[tuple[int, int]] = set()
 
 @lru_cache(maxsize=128)
 def _resampler(source_rate: int, target_rate: int) -> torch.nn.Module:
-    from lhotse.augmentation.resample import Resample
-
-    return Resample(source_rate, target_rate)
+    resampling = require("lhotse.augmentation.resample", "resampling audio")
+    return resampling.Resample(source_rate, target_rate)
 
 
 def resample(samples: Tensor, source_rate: int, target_rate: int) -> Tensor:
@@ -70,8 +71,7 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
     Raises:
         AudioError: the file is missing, unreadable, or holds no samples.
     """
-    import soundfile
-
+    soundfile = require("soundfile", "reading audio files")
     try:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or OSError
@@ -83,18 +83,3 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
 
 class AudioError(RuntimeError):
     """An audio file that cannot be decoded; the data pipeline skips such utterances."""
-
-
-def load_cut_audio(cut) -> Tensor:  # cut: lhotse.cut.Cut (lhotse is an optional dependency)
-    """A lhotse cut's audio (after its own transforms: speed, mixing) as 16 kHz mono (S,).
-
-    Raises:
-        AudioError: the audio cannot be decoded.
-    """
-    try:
-        samples = cut.load_audio()
-    except Exception as e:  # lhotse wraps decoder errors in several types
-        raise AudioError(f"cannot load the audio of cut {cut.id}: {e}") from e
-    if samples is None or samples.size == 0:
-        raise AudioError(f"cut {cut.id} has no audio samples")
-    return to_mono_16k(samples, cut.sampling_rate)

@@ -1,0 +1,20 @@
+"""Audio in, features out: reading and resampling audio, and the fbank front end.
+
+Importing this package needs only the core install; reading files, resampling and computing
+features need the ``data`` extra (``pip install "zipasr[data]"``), and say so when it is missing.
+"""
+
+from zipasr.audio.fbank import FbankOptions, fbank, frames_for_duration, num_frames, online_fbank
+from zipasr.audio.io import AudioError, read_audio, resample, to_mono_16k
+
+__all__ = [
+    "AudioError",
+    "FbankOptions",
+    "fbank",
+    "frames_for_duration",
+    "num_frames",
+    "online_fbank",
+    "read_audio",
+    "resample",
+    "to_mono_16k",
+]
