@@ -43,9 +43,11 @@ DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").gl
 #: Fence languages that hold no code to check (file trees, configs, program output).
 DATA_LANGUAGES = {"", "text", "yaml", "json", "toml"}
 #: Programs a parse-only block may name besides zipasr, python, pip, torchrun and repo scripts.
-KNOWN_PROGRAMS = {"ruff", "mypy", "pre-commit", "git", "tensorboard", "nvidia-smi", "ls", "cat"}
+KNOWN_PROGRAMS = {
+    "ruff", "mypy", "pre-commit", "git", "tensorboard", "nvidia-smi", "ls", "cat", ".", "deactivate"
+}  # fmt: skip
 #: Modules ``python -m`` may run in a parse-only block, besides zipasr.cli.main.
-KNOWN_MODULES = {"pytest", "pip"}
+KNOWN_MODULES = {"pytest", "pip", "venv"}
 #: Programs a runnable block may run besides zipasr (cheap, local, no network).
 RUNNABLE_PROGRAMS = {"python", "python3", "ls", "cat", "head", "mkdir", "cp"}
 #: Top-level folders of the repository: a word starting with one of these is a repo path.
@@ -403,3 +405,24 @@ def test_names_and_paths_in_prose_exist(path):
             for name in names:
                 name = name if not name.startswith("zipasr/") else "src/" + name
                 assert (ROOT / name).exists(), f"{path.name}: `{span}` does not exist"
+
+
+def install_lines(code: str) -> list[str]:
+    """The lines of a bash block that install something (comments stripped)."""
+    lines = (line.split("#", 1)[0].strip() for line in code.splitlines())
+    return [line for line in lines if line.startswith("pip install")]
+
+
+def test_ci_installs_as_the_readme_says():
+    """.ci/run installs into its two fresh venvs with README's own lines, verbatim: the full
+    install (README's first block, which starts from a fresh venv) and the core install."""
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    blocks = [b for b in parse_markdown(ROOT / "README.md") if b.language == "bash"]
+    readme = install_lines(blocks[0].code)
+    core = [line for b in blocks for line in install_lines(b.code) if line.endswith("-e .")]
+    assert len(core) == 1, f"README should show the core install once: {core}"
+    expected = readme + core
+    assert blocks[0].code.lstrip().startswith("python3 -m venv"), blocks[0].code
+    assert any('".[dev]"' in line for line in readme), readme
+    for line in expected:
+        assert line in [c.strip() for c in ci], f".ci/run does not run README's {line!r}"
