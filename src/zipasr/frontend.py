@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from torch import Tensor
+
 #: The sample rate the model's front end expects, in Hz.
 SAMPLE_RATE = 16_000
 #: Mel bins of the fbank features.
@@ -32,18 +34,18 @@ OUTPUT_FRAME_SHIFT_S = 0.04
 #: 2 * 3 for its ConvNeXt's look-ahead.
 STREAMING_OVERLAP = 13
 
-_Frames = TypeVar("_Frames")
+_Frames = TypeVar("_Frames", int, Tensor)
 
 
 def embedded_frames(feature_frames: _Frames) -> _Frames:
     """50 Hz frames the front end emits for ``feature_frames`` 100 Hz frames: (T - 7) // 2."""
-    return (feature_frames - 7) // 2  # type: ignore[operator]
+    return (feature_frames - 7) // 2
 
 
 def encoder_frames(feature_frames: _Frames) -> _Frames:
     """Encoder output frames (25 Hz) for ``feature_frames`` input frames (100 Hz):
     ((T - 7) // 2 + 1) // 2."""
-    return (embedded_frames(feature_frames) + 1) // OUTPUT_DOWNSAMPLING  # type: ignore[operator]
+    return (embedded_frames(feature_frames) + 1) // OUTPUT_DOWNSAMPLING
 
 
 def chunk_input_frames(chunk_frames: int) -> int:
