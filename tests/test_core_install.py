@@ -100,6 +100,8 @@ def test_missing_extra_is_named(code: str, extra: str):
     [
         (["synth", "--out", "corpus"], "data"),
         (["train", "config.yaml"], "train"),
+        (["demo", "--quick"], "train"),
+        (["decode", "model", "dev.jsonl"], "data"),
         (["transcribe", "model", "a.wav"], "data"),
         (["export", "model", "--out", "onnx"], "export"),
     ],

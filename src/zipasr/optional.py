@@ -30,15 +30,20 @@ EXTRA_OF = {
 }
 
 
+#: Extras that include others (as pyproject.toml declares them).
+INCLUDES = {"train": ("data",)}
+
+
 class MissingExtraError(ImportError):
     """A feature needs an optional dependency that is not installed."""
 
 
-def require(module: str, feature: str) -> ModuleType:
+def require(module: str, feature: str, *, extra: str | None = None) -> ModuleType:
     """Imports ``module`` (e.g. ``"lhotse.dataset"``) for ``feature`` (what the user asked for,
-    e.g. "reading audio"), or raises :class:`MissingExtraError` naming the extra to install."""
+    e.g. "reading audio"), or raises :class:`MissingExtraError` naming the extra to install
+    (``extra``, or the one that provides ``module``)."""
     top = module.partition(".")[0]
-    extra = EXTRA_OF[top]
+    extra = extra or EXTRA_OF[top]
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -50,10 +55,11 @@ def require(module: str, feature: str) -> ModuleType:
 
 
 def require_extra(extra: str, feature: str) -> None:
-    """Checks that every module of ``extra`` imports (for a command that will need them all),
-    or raises :class:`MissingExtraError` naming it."""
+    """Checks that every module of ``extra`` (and of the extras it includes) imports, for a
+    command that will need them all, or raises :class:`MissingExtraError` naming ``extra``."""
     if extra not in set(EXTRA_OF.values()):
         raise ValueError(f"unknown extra {extra!r}; choose from {sorted(set(EXTRA_OF.values()))}")
+    wanted = {extra, *INCLUDES.get(extra, ())}
     for module, owner in EXTRA_OF.items():
-        if owner == extra:
-            require(module, feature)
+        if owner in wanted:
+            require(module, feature, extra=extra)

@@ -16,14 +16,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="YAML training config (see recipes/)")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.field value pairs")
-    p.set_defaults(run=run_train, extras=("data", "train"))
+    p.set_defaults(run=run_train, extras=("train",))
 
     d = subparsers.add_parser(
         "demo", help="synthesise a corpus, train a small streaming model on CPU, report its WER"
     )
     d.add_argument("--out", default="zipasr-demo", help="folder for data/, exp/ and model/")
     d.add_argument("--quick", action="store_true", help="a tiny smoke run (a few minutes)")
-    d.set_defaults(run=run_demo, extras=("data", "train"))
+    d.set_defaults(run=run_demo, extras=("train",))
 
 
 def run_train(args: argparse.Namespace) -> int:
