@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from zipasr.audio import AudioError, fbank, read_audio, to_mono_16k
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
 from zipasr.frontend import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
+from zipasr.streaming import StreamingConfig, StreamingRecognizer
 
 if TYPE_CHECKING:
     from zipasr.data import SkipReport
@@ -51,8 +53,6 @@ class DecodeOptions:
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:
     """(T, 80) fbank of an audio file (any format soundfile reads; resampled, mixed down)."""
-    from zipasr.data import fbank, read_audio
-
     samples, rate = read_audio(Path(path))
     feats = fbank(samples, rate)
     if feats.shape[0] < MIN_FEATURE_FRAMES:
@@ -118,8 +118,6 @@ def transcribe_streaming(
 ) -> Hypothesis:
     """Streams a file through :class:`zipasr.streaming.StreamingRecognizer` in ``piece_s``
     pieces, calling ``on_partial(text)`` whenever the text changes."""
-    from zipasr.data import read_audio, to_mono_16k
-    from zipasr.streaming import StreamingConfig, StreamingRecognizer
 
     recognizer = StreamingRecognizer(model, config if isinstance(config, StreamingConfig) else None)
     samples, rate = read_audio(Path(path))
@@ -203,7 +201,7 @@ def decode_manifest(
 
 def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:
     """Each cut's features; unreadable and too-short cuts are counted in ``report``."""
-    from zipasr.data import AudioError, Skip, SkipReason, fbank
+    from zipasr.data import Skip, SkipReason
     from zipasr.data.features import load_cut_audio
 
     for cut in cuts:
