@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from lhotse import CutSet
 from lhotse.utils import fastcopy
@@ -121,3 +123,33 @@ def test_batch_to_and_padded_tokens(corpus: Path, tokenizer) -> None:
     ids, lengths = batch.padded_token_ids()
     assert ids.shape == (len(batch), int(lengths.max())) and ids.dtype == torch.int64
     assert tokenizer.decode(batch.token_ids) == batch.texts
+
+
+def test_make_loader_shards_resumes_and_leaves_the_global_rng_alone(
+    corpus: Path, tokenizer
+) -> None:
+    """What the trainer builds its loaders with: data-parallel shards, a mid-epoch resume, and
+    no draw from torch's global RNG (a resumed run restores that from its checkpoint)."""
+    cuts = screen_cuts(load_cuts(corpus / "train.jsonl"), tokenizer, SkipReport())
+    dataset = AsrDataset(tokenizer)
+    config = LoaderConfig(max_duration_s=10.0, num_buckets=4, num_workers=0, seed=5)
+    shards = [
+        [b.ids for b in make_loader(cuts, dataset, replace(config, rank=r, world_size=2))[0]]
+        for r in (0, 1)
+    ]
+    assert len(shards[0]) == len(shards[1]) > 0  # DDP needs equal step counts
+    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+
+    loader, sampler = make_loader(cuts, dataset, config)
+    sampler.set_epoch(1)
+    rng = torch.get_rng_state()
+    it = iter(loader)
+    head = [next(it).ids for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), rng)
+    state = sampler.state_dict(batches_consumed=len(head))
+    rest = [b.ids for b in it]
+    assert rest  # the resume below starts mid-epoch
+    resumed, _ = make_loader(cuts, dataset, config, sampler_state=state)
+    assert [b.ids for b in resumed] == rest
+    with pytest.raises(ValueError, match=r"rank=2 must be in \[0, world_size=2\)"):
+        LoaderConfig(rank=2, world_size=2)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from torch import nn
 
 from zipasr.nn import TrainingClock
 from zipasr.regularizers import (
@@ -17,6 +19,8 @@ from zipasr.regularizers import (
     SequenceDropout,
     SharedDropout,
     Whiten,
+    load_training_state,
+    training_state,
 )
 
 
@@ -85,3 +89,27 @@ def test_schedules_follow_the_shared_clock():
     assert torch.equal(drop(x), torch.zeros_like(x))
     clock.ref_batches = 100.0
     assert torch.equal(drop(x), x)
+
+
+def test_training_state_round_trips_what_whiten_adapted():
+    """Whiten's adaptive probability is not in the state_dict; training_state carries it."""
+
+    def model() -> nn.Module:
+        return nn.Sequential(nn.Linear(8, 8), Whiten(1, 1.0, prob=(0.1, 0.9)), Balancer(8, -1))
+
+    torch.manual_seed(0)  # Whiten's coin flips draw from torch's global RNG
+    trained = model().train()
+    x = (torch.randn(50, 8) @ torch.ones(8, 8)).requires_grad_(True)  # correlated: over the limit
+    for _ in range(50):  # the coin flip lets Whiten act at least once
+        trained(x).sum().backward()
+    state = training_state(trained)
+    assert state == {"1": {"prob": 0.9}}  # raised while the limit is violated
+    fresh = model()
+    assert training_state(fresh) == {"1": {"prob": 0.1}}
+    load_training_state(fresh, state)
+    assert training_state(fresh) == state
+    assert set(fresh.state_dict()) == set(trained.state_dict())  # no new state_dict keys
+    with pytest.raises(ValueError, match="no training-only module of that name"):
+        load_training_state(fresh, {"0": {"prob": 0.5}})
+    with pytest.raises(ValueError, match="Balancer keeps no training state"):
+        load_training_state(fresh, {"2": {"prob": 0.5}})

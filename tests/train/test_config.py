@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from zipasr.train.config import TrainConfig, load_config, save_config
+from zipasr.testing import tiny_config
+from zipasr.train.config import ModelSpec, TrainConfig, load_config, save_config
 from zipasr.train.demo import demo_config
 
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -46,6 +47,9 @@ def test_overrides_reach_every_field_with_its_type(tmp_path: Path) -> None:
         (["--model.ctc", "maybe"], "model.ctc='maybe' must be true or false"),
         (["--precision", "fp8"], "precision='fp8'"),
         (["--optim.base_lr"], "pairs"),
+        (["--keep_last", "0"], "keep_last=0 must be >= 1"),
+        (["--keep_epochs", "-1"], "keep_epochs=-1 must be >= 0, or null"),
+        (["--loss.warm_step", "0"], "warm_step=0 must be >= 1"),
     ],
 )
 def test_bad_overrides_name_the_field(overrides: list[str], message: str) -> None:
@@ -65,3 +69,9 @@ def test_recipe_configs_load_and_build(path: Path) -> None:
 
 def test_demo_yaml_mirrors_the_embedded_demo() -> None:
     assert load_config(RECIPES / "demo.yaml") == demo_config("zipasr-demo")
+
+
+def test_tiny_preset_is_the_test_suites_tiny_encoder() -> None:
+    for causal in (False, True):
+        spec = ModelSpec(preset="tiny", causal=causal)
+        assert spec.build(50).encoder == tiny_config(causal=causal)

@@ -9,7 +9,6 @@ import torch
 
 from zipasr import AsrModel, AsrModelConfig, TransducerConfig
 from zipasr.data import Batch, collate
-from zipasr.losses import LossWeights
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.testing import random_features, tiny_config
 from zipasr.train import distributed
@@ -50,13 +49,12 @@ def _train(rank: int, world_size: int) -> dict[str, torch.Tensor]:
     optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
     scheduler = Eden(optimizer, 100.0, 3.5, 2.0, 0.1)
     learner = Learner(
-        wrapped,
-        optimizer,
-        scheduler,
-        Precision(None, None),
-        torch.device("cpu"),
-        LossWeights(warm_step=4),
-        LossConfig(),
+        model=wrapped,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        precision=Precision(None, None),
+        device=torch.device("cpu"),
+        loss=LossConfig(warm_step=4),
         max_duration_s=FRAMES / 100 * GLOBAL_BATCH / world_size,
         world_size=world_size,
         regularize=False,
@@ -97,14 +95,15 @@ def test_train_runs_under_two_processes(corpus: Path, tmp_path: Path) -> None:
     """``distributed.launch`` (what ``zipasr demo`` uses) runs the trainer as two processes."""
     from tests.train.conftest import tiny_train_config
     from zipasr.train import train
-    from zipasr.train.checkpoint import latest_checkpoint, load_checkpoint
+    from zipasr.train.checkpoint import TrainCheckpoint, latest_checkpoint
 
     exp = tmp_path / "exp"
     config = tiny_train_config(corpus, exp, max_steps=3, device="cpu")
     distributed.launch(train, (config,), processes=2)
-    ckpt = load_checkpoint(latest_checkpoint(exp))
-    assert ckpt["state"]["step"] == 3
-    assert len(ckpt["processes"]) == 2  # each process's RNG and regularizer state
+    ckpt = TrainCheckpoint.load(latest_checkpoint(exp))
+    assert ckpt.state.step == 3
+    assert len(ckpt.processes) == 2  # each process's RNG and regularizer state
+    assert ckpt.sampler is not None and ckpt.sampler["world_size"] == 2
     assert (exp / "model" / "model.pt").exists()
 
 

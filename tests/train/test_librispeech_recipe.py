@@ -10,7 +10,7 @@ from pathlib import Path
 import soundfile
 
 from zipasr.train import load_config, train
-from zipasr.train.checkpoint import latest_checkpoint, load_checkpoint
+from zipasr.train.checkpoint import TrainCheckpoint, latest_checkpoint
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "librispeech"
 
@@ -67,4 +67,4 @@ def test_prepare_and_train_on_a_fake_librispeech(corpus: Path, tmp_path: Path) -
     )  # fmt: skip
     result = train(config)
     assert result.steps == 2 and (result.model_dir / "model.pt").is_file()
-    assert load_checkpoint(latest_checkpoint(tmp_path / "exp"))["config"]["data"]["speed_perturb"]
+    assert TrainCheckpoint.load(latest_checkpoint(tmp_path / "exp")).config.data.speed_perturb

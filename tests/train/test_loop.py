@@ -7,7 +7,7 @@ import torch
 import zipasr
 from tests.train.conftest import tiny_train_config
 from zipasr.train import train
-from zipasr.train.checkpoint import list_checkpoints, load_checkpoint
+from zipasr.train.checkpoint import TrainCheckpoint, list_checkpoints
 from zipasr.train.config import load_config
 
 
@@ -26,12 +26,12 @@ def test_tiny_training_lowers_the_loss(corpus: Path, tmp_path: Path) -> None:
     assert any((tmp_path / "exp" / "tensorboard").iterdir())
     model = zipasr.load(result.model_dir)
     assert model.tokens is not None and model.config.encoder.causal
-    ckpt = load_checkpoint(list_checkpoints(tmp_path / "exp")[-1])
-    assert ckpt["state"]["step"] == 36
-    assert set(ckpt) >= {"model", "model_avg", "optimizer", "scheduler", "processes", "sampler"}
-    assert ckpt["config"]["max_steps"] == 36 and ckpt["tokenizer"]["bpe.model"]
+    ckpt = TrainCheckpoint.load(list_checkpoints(tmp_path / "exp")[-1])
+    assert ckpt.state.step == 36 and ckpt.sampler is not None and ckpt.optimizer["state"]
+    assert ckpt.config == config and ckpt.model_config == model.config
+    assert ckpt.tokenizer == (result.model_dir / "bpe.model").read_bytes()
     # The exported model is the running average of the weights (period 2 over 36 steps).
-    avg = ckpt["model_avg"]
+    avg = ckpt.model_avg
     for name, value in model.state_dict().items():
         torch.testing.assert_close(value, avg[name].to(value.dtype))
 
@@ -41,8 +41,8 @@ def test_gradient_accumulation_steps_count_optimizer_updates(corpus: Path, tmp_p
     config.data.valid_manifest = None
     result = train(config)
     assert result.steps == 3
-    ckpt = load_checkpoint(list_checkpoints(tmp_path / "exp")[-1])
-    assert ckpt["state"]["batches_in_epoch"] == 6  # two batches per step
+    ckpt = TrainCheckpoint.load(list_checkpoints(tmp_path / "exp")[-1])
+    assert ckpt.state.batches_in_epoch == 6  # two batches per step
 
 
 def test_cli_train_applies_overrides_and_saves_the_resolved_config(

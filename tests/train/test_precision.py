@@ -5,7 +5,6 @@ import torch
 
 from zipasr import AsrModel, AsrModelConfig, TransducerConfig
 from zipasr.data import collate
-from zipasr.losses import LossWeights
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.testing import random_features, tiny_config
 from zipasr.train.config import LossConfig
@@ -43,13 +42,12 @@ def test_bf16_autocast_step_on_cpu() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
     learner = Learner(
-        model,
-        optimizer,
-        Eden(optimizer, 100.0, 3.5),
-        resolve_precision("bf16", CPU),
-        CPU,
-        LossWeights(),
-        LossConfig(),
+        model=model,
+        optimizer=optimizer,
+        scheduler=Eden(optimizer, 100.0, 3.5),
+        precision=resolve_precision("bf16", CPU),
+        device=CPU,
+        loss=LossConfig(),
         max_duration_s=4.0,
     )
     feats, _ = random_features([200, 150])

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from lhotse import CutSet
 
-from zipasr.data.audio import AudioError, load_cut_audio
+from zipasr.audio import AudioError, FbankOptions, fbank, frames_for_duration
 from zipasr.data.augment import CutTransform, FeatureTransform
 from zipasr.data.batch import Batch, collate
-from zipasr.data.features import FbankOptions, fbank, frames_for_duration
+from zipasr.data.features import load_cut_audio
 from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
 from zipasr.data.sampler import ResumableBucketingSampler
 from zipasr.data.text import normalize_text
@@ -81,15 +82,22 @@ class AsrDataset(torch.utils.data.Dataset):
 
 @dataclass(frozen=True)
 class LoaderConfig:
-    """How batches are drawn (no corpus names here).
+    """How batches are drawn (no corpus names here). The trainer builds its loaders with this
+    too, so a loop of your own gets the same batches.
 
     Attributes:
-        max_duration_s: audio seconds per batch (sum over the batch).
+        max_duration_s: audio seconds per batch (sum over the batch), per process.
         num_buckets: duration buckets of the sampler.
         shuffle: shuffle within buckets, differently each epoch.
-        seed: sampler seed (epoch e uses seed + e).
+        seed: sampler seed (epoch e uses seed + e); it also seeds the DataLoader's own
+            generator, so starting an epoch draws nothing from torch's global RNG (which a
+            resumed run restores from its checkpoint).
         num_workers: DataLoader worker processes (0 loads in the training process).
         buffer_size: utterances held in the sampler's buckets.
+        rank, world_size: this process's shard of the batches under data parallelism. Every
+            rank draws the same sequence and takes its own; with ``world_size > 1`` an epoch's
+            incomplete last round is dropped, so that every process takes the same number of
+            steps (DDP would otherwise wait forever).
     """
 
     max_duration_s: float = 200.0
@@ -98,13 +106,30 @@ class LoaderConfig:
     seed: int = 0
     num_workers: int = 2
     buffer_size: int = 20000
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(
+                f"rank={self.rank} must be in [0, world_size={self.world_size}); give each "
+                "process its own rank"
+            )
 
 
 def make_loader(
-    cuts: CutSet, dataset: AsrDataset, config: LoaderConfig | None = None
+    cuts: CutSet,
+    dataset: AsrDataset,
+    config: LoaderConfig | None = None,
+    *,
+    sampler_state: dict[str, Any] | None = None,
 ) -> tuple[torch.utils.data.DataLoader, ResumableBucketingSampler]:
-    """A DataLoader of :class:`Batch` objects and its sampler (save ``sampler.state_dict()`` in
-    checkpoints; call ``sampler.set_epoch(e)`` before each epoch)."""
+    """A DataLoader of :class:`Batch` objects and its sampler.
+
+    Call ``sampler.set_epoch(e)`` before each epoch. To resume mid-epoch, save
+    ``sampler.state_dict(batches_consumed=n)`` (n: batches of this epoch the loop has taken;
+    the loader may have prefetched more) and pass it back as ``sampler_state``.
+    """
     config = config or LoaderConfig()
     sampler = ResumableBucketingSampler(
         cuts,
@@ -113,13 +138,19 @@ def make_loader(
         shuffle=config.shuffle,
         seed=config.seed,
         buffer_size=config.buffer_size,
+        world_size=config.world_size,
+        rank=config.rank,
+        drop_last=config.world_size > 1,
     )
+    if sampler_state is not None:
+        sampler.load_state_dict(sampler_state)
     loader = torch.utils.data.DataLoader(
         dataset,  # type: ignore[arg-type]  # indexed by CutSets, not ints
         sampler=sampler,
         batch_size=None,
         num_workers=config.num_workers,
         persistent_workers=config.num_workers > 0,
+        generator=torch.Generator().manual_seed(config.seed),
     )
     return loader, sampler
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 import warnings
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -45,7 +46,7 @@ class _ResumableBucketer(DynamicBucketer):
         self.selection = BucketSelectionState(self.bucket_rng, len(self.buckets), self.world_size)
         self.restored = False
 
-    def _read_source(self):
+    def _read_source(self) -> Iterator[Cut]:
         while self.position < len(self._source):
             self.position += 1
             yield self._source[self.position - 1]
@@ -74,7 +75,7 @@ class _ResumableBucketer(DynamicBucketer):
             )
         self.restored = self.position > 0  # a state taken before the first batch starts anew
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[CutSet]:
         self.cuts_iter = self._read_source()
         if not self.restored:
             self._collect_cuts_in_buckets(self.buffer_size)

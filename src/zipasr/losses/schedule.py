@@ -1,63 +1,78 @@
 """Loss weights of the icefall Zipformer recipe, warmed up over the first batches.
 
 During warm-up the simple (cheap, smooth) transducer loss dominates and the pruned loss, whose
-bands come from the simple loss's still-poor alignments, is faded in.
+bands come from the simple loss's still-poor alignments, is faded in. :class:`LossWeights` is the
+one description of the weights (the trainer's ``loss`` config extends it with the pruned RNN-T
+settings); :class:`LossScales` is its value at one step, and adds the losses up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import Tensor
+
 
 @dataclass(frozen=True)
 class LossScales:
-    """Multipliers for one training step; unused losses are simply not added."""
+    """The loss weights at one training step (see :meth:`LossWeights.at`)."""
 
     simple: float
     pruned: float
     ctc: float
-    consistency: float
-    attention_decoder: float
+
+    def total(self, simple: Tensor | None, pruned: Tensor | None, ctc: Tensor | None) -> Tensor:
+        """The weighted sum of the losses a model has (None: no such head, left out).
+
+        Example:
+            >>> import torch
+            >>> LossScales(0.5, 1.0, 0.2).total(torch.tensor(2.0), None, torch.tensor(5.0))
+            tensor(2.)
+        """
+        total: Tensor | None = None
+        for value, scale in ((simple, self.simple), (pruned, self.pruned), (ctc, self.ctc)):
+            if value is not None:
+                total = value * scale if total is None else total + value * scale
+        if total is None:
+            raise ValueError("every loss is None; a model has at least one head")
+        return total
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    """The recipe's loss weights (train.py defaults) and warm-up length.
+    """The recipe's loss weights (train.py defaults) and their warm-up.
 
     ``warm_step`` counts raw training batches (icefall's ``batch_idx_train``, not adjusted for
     duration or world size). Recipe-level rules stay with the caller: a CTC-only model uses
-    ``ctc=1.0``; a CTC + attention-decoder model without transducer uses weights summing to 1.
+    ``ctc_loss_scale=1.0``.
+
+    Attributes:
+        simple_loss_scale: weight of the simple transducer loss after warm-up (1.0 at the start).
+        ctc_loss_scale: weight of the CTC loss (constant).
+        warm_step: batches over which the simple and pruned weights move to their final values.
     """
 
     simple_loss_scale: float = 0.5
     ctc_loss_scale: float = 0.2
-    cr_loss_scale: float = 0.2
-    attention_decoder_loss_scale: float = 0.8
     warm_step: int = 2000
 
     def __post_init__(self) -> None:
         if self.warm_step < 1:
             raise ValueError(f"warm_step={self.warm_step} must be >= 1 (batches of warm-up)")
 
-    def at(self, batch_idx: int) -> LossScales:
-        """Scales at training batch ``batch_idx`` (0-based).
+    def at(self, step: int) -> LossScales:
+        """Scales for training batch number ``step``, counting this batch (1 for the first
+        batch; the recipe counts a batch before computing its loss).
 
         simple: linear from 1.0 to simple_loss_scale over warm_step batches, then constant.
         pruned: linear from 0.1 to 1.0 over warm_step batches, then 1.0.
-        consistency (CR-CTC): cr_loss_scale * min(batch_idx / warm_step, 1).
         """
-        if batch_idx < 0:
-            raise ValueError(f"batch_idx={batch_idx} must be >= 0")
-        if batch_idx >= self.warm_step:  # exact values after warm-up, as the recipe has them
-            simple, pruned, progress = self.simple_loss_scale, 1.0, 1.0
+        if step < 0:
+            raise ValueError(f"step={step} must be >= 0")
+        if step >= self.warm_step:  # exact values after warm-up, as the recipe has them
+            simple, pruned = self.simple_loss_scale, 1.0
         else:
-            progress = batch_idx / self.warm_step
+            progress = step / self.warm_step
             simple = 1.0 - progress * (1.0 - self.simple_loss_scale)
             pruned = 0.1 + 0.9 * progress
-        return LossScales(
-            simple=simple,
-            pruned=pruned,
-            ctc=self.ctc_loss_scale,
-            consistency=self.cr_loss_scale * progress,
-            attention_decoder=self.attention_decoder_loss_scale,
-        )
+        return LossScales(simple=simple, pruned=pruned, ctc=self.ctc_loss_scale)

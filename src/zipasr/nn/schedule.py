@@ -20,26 +20,51 @@ REF_DURATION_S = 600.0
 class TrainingClock:
     """The training time that schedules read, counted in reference batches.
 
-    One clock is shared by every module of a model (``model.clock``). The training loop advances
-    it once per step, e.g. ``clock.set_step(step, max_duration_s=1000, world_size=4)``.
+    One clock is shared by every module of a model (``model.clock``). The training loop sets it
+    once per optimizer step, before the forward pass, with :meth:`set_step`; the trainer
+    (``zipasr.train``) calls the same method.
     """
 
     ref_batches: float = 0.0
 
-    def set_step(self, step: int, *, max_duration_s: float, world_size: int = 1) -> None:
-        """Sets the clock from an optimiser step count the way the recipe does.
+    def set_step(
+        self,
+        steps_taken: int,
+        *,
+        max_duration_s: float,
+        accum_grad: int = 1,
+        world_size: int = 1,
+        ref_duration_s: float = REF_DURATION_S,
+    ) -> None:
+        """Sets the clock the way the recipe does: the audio of the steps already taken, in
+        reference batches of ``ref_duration_s`` seconds.
 
         Args:
-            step: number of optimiser steps taken so far.
-            max_duration_s: seconds of audio per batch per process.
+            steps_taken: optimizer steps completed before the batch about to be trained on, so
+                0 for the first batch (the recipe reads the clock before counting the batch).
+            max_duration_s: seconds of audio per batch per process (the sampler's budget).
+            accum_grad: batches accumulated into each optimizer step.
             world_size: number of data-parallel processes.
+            ref_duration_s: seconds of audio per reference batch (the recipe's 600); a short
+                run can lower it so that its schedules anneal within the run.
+
+        Example:
+            >>> clock = TrainingClock()
+            >>> clock.set_step(10, max_duration_s=1000.0, accum_grad=2, world_size=3)
+            >>> clock.ref_batches  # 10 steps of 2 x 3 x 1000 s, in 600 s reference batches
+            100.0
         """
-        if step < 0 or max_duration_s <= 0 or world_size < 1:
+        if steps_taken < 0 or max_duration_s <= 0 or accum_grad < 1 or world_size < 1:
             raise ValueError(
-                f"set_step needs step >= 0, max_duration_s > 0 and world_size >= 1; got "
-                f"step={step}, max_duration_s={max_duration_s}, world_size={world_size}"
+                f"set_step needs steps_taken >= 0, max_duration_s > 0, accum_grad >= 1 and "
+                f"world_size >= 1; got steps_taken={steps_taken}, "
+                f"max_duration_s={max_duration_s}, accum_grad={accum_grad}, "
+                f"world_size={world_size}"
             )
-        self.ref_batches = step * max_duration_s * world_size / REF_DURATION_S
+        if ref_duration_s <= 0:
+            raise ValueError(f"ref_duration_s={ref_duration_s} must be > 0 seconds")
+        audio_per_step_s = max_duration_s * accum_grad * world_size
+        self.ref_batches = steps_taken * audio_per_step_s / ref_duration_s
 
 
 @dataclass(frozen=True)

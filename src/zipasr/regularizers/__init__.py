@@ -1,7 +1,17 @@
-"""Training-only machinery. Every module here is exactly the identity in eval."""
+"""Training-only machinery. Every module here is exactly the identity in eval.
+
+:func:`training_state` / :func:`load_training_state` save and restore what these modules adapt
+while training outside the model's state_dict (for checkpoints).
+"""
 
 from zipasr.regularizers.balancer import Balancer
-from zipasr.regularizers.base import Identity, TrainingOnly, strip_training_modules
+from zipasr.regularizers.base import (
+    Identity,
+    TrainingOnly,
+    load_training_state,
+    strip_training_modules,
+    training_state,
+)
 from zipasr.regularizers.penalties import AbsValuePenalty, ParamLimit, ScaleGrad
 from zipasr.regularizers.skip import (
     ConstantAttention,
@@ -27,6 +37,8 @@ __all__ = [
     "SharedDropout",
     "TrainingOnly",
     "Whiten",
+    "load_training_state",
     "strip_training_modules",
+    "training_state",
     "whitening_schedule",
 ]

@@ -5,6 +5,11 @@ The reference recipe owes much of its stability to tricks that act only while tr
 subclasses :class:`TrainingOnly`; in eval mode its forward returns its first input unchanged.
 :func:`strip_training_modules` replaces them all by :class:`Identity`, which is what an
 exported or inference-only model contains; a test checks that stripping changes no output.
+
+A few of them adapt while training (``Whiten`` raises how often it acts while its limit is
+violated). That state is not a parameter or buffer, so it is not in the model's state_dict;
+:func:`training_state` and :func:`load_training_state` carry it through a checkpoint, so that a
+resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -40,6 +45,19 @@ class TrainingOnly(nn.Module):
     def scheduled(self, schedule: Schedule) -> float:
         return schedule(self.clock) if self.training else schedule.default
 
+    def training_state(self) -> dict[str, float]:
+        """What this module has adapted while training, outside its state_dict (none here;
+        subclasses that adapt override this and :meth:`load_training_state`)."""
+        return {}
+
+    def load_training_state(self, state: dict[str, float]) -> None:
+        """Inverse of :meth:`training_state`."""
+        if state:
+            raise ValueError(
+                f"{type(self).__name__} keeps no training state, got {sorted(state)}; was the "
+                "state saved from another model?"
+            )
+
 
 class Identity(nn.Module):
     """Returns its first argument; accepts (and ignores) any others."""
@@ -62,9 +80,40 @@ def strip_training_modules(model: nn.Module) -> nn.Module:
     return model
 
 
+def training_state(model: nn.Module) -> dict[str, dict[str, float]]:
+    """The training state of every :class:`TrainingOnly` submodule that keeps some, by module
+    name: plain floats, for a checkpoint next to ``model.state_dict()``."""
+    found = {}
+    for name, module in model.named_modules():
+        if isinstance(module, TrainingOnly) and (state := module.training_state()):
+            found[name] = state
+    return found
+
+
+def load_training_state(model: nn.Module, state: dict[str, dict[str, float]]) -> None:
+    """Inverse of :func:`training_state`: gives each named module its state back."""
+    modules = dict(model.named_modules())
+    for name, module_state in state.items():
+        module = modules.get(name)
+        if not isinstance(module, TrainingOnly):
+            raise ValueError(
+                f"training state for module {name!r}, but the model has no training-only module "
+                "of that name; load the state into the architecture that saved it"
+            )
+        module.load_training_state(module_state)
+
+
 def coin_flip(probability: float) -> bool:
     """True with the given probability, drawn from torch's CPU generator (no device sync)."""
     return probability > 0.0 and bool(torch.rand(()) < probability)
 
 
-__all__ = ["Identity", "TrainingOnly", "as_schedule", "coin_flip", "strip_training_modules"]
+__all__ = [
+    "Identity",
+    "TrainingOnly",
+    "as_schedule",
+    "coin_flip",
+    "load_training_state",
+    "strip_training_modules",
+    "training_state",
+]

@@ -67,6 +67,14 @@ class Whiten(TrainingOnly):
         self.prob = self.min_prob
         self.grad_scale = grad_scale
 
+    def training_state(self) -> dict[str, float]:
+        """The adaptive probability of acting (``max_prob`` while the limit was last violated,
+        else ``min_prob``)."""
+        return {"prob": self.prob}
+
+    def load_training_state(self, state: dict[str, float]) -> None:
+        self.prob = float(state["prob"])
+
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and x.requires_grad) or self.grad_scale == 0:
             return x

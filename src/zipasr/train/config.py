@@ -18,11 +18,31 @@ from typing import Any, TypeVar
 import yaml
 
 from zipasr.encoder.config import ZipformerConfig
+from zipasr.losses import LossWeights
 from zipasr.models.config import AsrModelConfig, TransducerConfig
+from zipasr.nn.schedule import REF_DURATION_S
 
 T = TypeVar("T")
 
 PRESETS = ("tiny", "small", "medium", "large")
+
+
+def tiny_encoder(causal: bool = False) -> ZipformerConfig:
+    """The ``tiny`` preset: six one-layer stacks, about 70k encoder parameters, for smoke runs
+    (``zipasr demo --quick``). The same model as ``zipasr.testing.tiny_config``; a test keeps
+    them equal."""
+    return ZipformerConfig(
+        num_layers=(1, 1, 1, 1, 1, 1),
+        dims=(16, 24, 32, 32, 24, 16),
+        num_heads=(2, 2, 2, 2, 2, 2),
+        feedforward_dims=(32, 48, 64, 64, 48, 32),
+        conv_kernels=(7, 7, 5, 3, 5, 7),
+        query_head_dim=8,
+        value_head_dim=4,
+        pos_head_dim=2,
+        pos_dim=8,
+        causal=causal,
+    )
 
 
 @dataclass
@@ -30,7 +50,8 @@ class ModelSpec:
     """The recognizer to train: a named encoder preset plus optional per-field overrides.
 
     Attributes:
-        preset: one of :data:`PRESETS` (``tiny`` is :func:`zipasr.testing.tiny_config`).
+        preset: one of :data:`PRESETS` (``tiny`` is :func:`tiny_encoder`, the others the
+            paper's ``ZipformerConfig.small()`` ... ``large()``).
         causal: train the streaming (chunk-causal) variant.
         num_layers, dims, num_heads, feedforward_dims, conv_kernels: per-stack overrides of the
             preset (6 entries each), or None to keep the preset's.
@@ -52,12 +73,10 @@ class ModelSpec:
 
     def build(self, vocab_size: int) -> AsrModelConfig:
         """The architecture for a tokenizer of ``vocab_size`` tokens."""
-        from zipasr.testing import tiny_config
-
         if self.preset not in PRESETS:
             raise ValueError(f"model.preset={self.preset!r}; choose one of {PRESETS}")
         if self.preset == "tiny":
-            encoder = tiny_config(causal=self.causal)
+            encoder = tiny_encoder(causal=self.causal)
         else:
             encoder = getattr(ZipformerConfig, self.preset)(causal=self.causal)
         names = ("num_layers", "dims", "num_heads", "feedforward_dims", "conv_kernels")
@@ -108,13 +127,17 @@ class OptimConfig:
     warmup_start: float = 0.1
 
 
-@dataclass
-class LossConfig:
-    """Loss weights (spec 6.7) and the pruned RNN-T settings; the defaults are the recipe's."""
+@dataclass(frozen=True)
+class LossConfig(LossWeights):
+    """The training losses: their weights and warm-up (the inherited
+    :class:`~zipasr.losses.LossWeights` fields, spec 6.7) plus the pruned RNN-T settings. The
+    defaults are the recipe's.
 
-    simple_loss_scale: float = 0.5
-    ctc_loss_scale: float = 0.2
-    warm_step: int = 2000
+    Attributes:
+        prune_range: symbols per frame in the pruned loss's band.
+        lm_scale, am_scale: the simple loss's "LM only" and "AM only" smoothing weights.
+    """
+
     prune_range: int = 5
     lm_scale: float = 0.25
     am_scale: float = 0.0
@@ -145,7 +168,14 @@ class TrainConfig:
             running mean since the start; later starts suit short runs).
         export_averaged: export the averaged model (else the last one) to ``exp_dir/model``.
         save_every_steps: checkpoint period; checkpoints are also written at epoch ends.
-        keep_last: step checkpoints kept (older ones are deleted; epoch ends are kept).
+        keep_last: the newest checkpoints kept, whether periodic or written at an epoch end
+            (at least 1: a resume starts from the newest). Older ones are deleted, except:
+        keep_epochs: the checkpoints written at the ends of this many most recent epochs are
+            kept as well (0: none beyond ``keep_last``; None: every epoch's, the recipe's
+            habit, for comparing or averaging epochs afterwards).
+        valid_every_steps: validation period (and once more at the end of the run).
+        log_every_steps: when stderr is not a terminal (a log file, CI), one progress line per
+            this many steps instead of the live progress bar.
         precision: ``auto`` (bf16 on GPUs that support it, else fp16; fp32 on CPU), ``fp32``,
             ``bf16`` or ``fp16``.
         device: ``auto``, ``cpu`` or ``cuda``.
@@ -163,12 +193,13 @@ class TrainConfig:
     num_epochs: int = 30
     max_steps: int | None = None
     accum_grad: int = 1
-    ref_duration_s: float = 600.0
+    ref_duration_s: float = REF_DURATION_S
     average_period: int = 200
     average_start_step: int = 0
     export_averaged: bool = True
     save_every_steps: int = 4000
     keep_last: int = 3
+    keep_epochs: int | None = None
     valid_every_steps: int = 3000
     log_every_steps: int = 50
     precision: str = "auto"
@@ -177,9 +208,21 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("accum_grad", "average_period", "save_every_steps", "valid_every_steps"):
+        names = (
+            "accum_grad",
+            "average_period",
+            "save_every_steps",
+            "keep_last",
+            "valid_every_steps",
+            "log_every_steps",
+        )
+        for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.keep_epochs is not None and self.keep_epochs < 0:
+            raise ValueError(
+                f"keep_epochs={self.keep_epochs} must be >= 0, or null to keep every epoch's"
+            )
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision={self.precision!r}; choose auto, fp32, bf16 or fp16")
 

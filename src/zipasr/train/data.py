@@ -1,21 +1,28 @@
-"""The trainer's data: tokenizer, screened utterances, and the resumable loaders."""
+"""The trainer's data: tokenizer, screened utterances, and the resumable loaders.
+
+The loaders come from the public :func:`zipasr.data.make_loader`, as in a loop of your own; this
+module only maps the ``data`` section of the config and the process's rank onto
+:class:`~zipasr.data.LoaderConfig`.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from lhotse import CutSet
 
 from zipasr.data import (
     AsrDataset,
+    LoaderConfig,
     ResumableBucketingSampler,
     SkipReport,
     Tokenizer,
     load_cuts,
+    make_loader,
     precompute_features,
     screen_cuts,
     spec_augment,
@@ -66,37 +73,29 @@ def _with_features(cuts: CutSet, name: str, exp_dir: Path, info: DistInfo) -> Cu
     return CutSet.from_file(manifest).to_eager()
 
 
-def _loader(
-    cuts: CutSet, dataset: AsrDataset, config: DataConfig, seed: int, shuffle: bool, info: DistInfo
-) -> tuple[torch.utils.data.DataLoader, ResumableBucketingSampler]:
-    sampler = ResumableBucketingSampler(
-        cuts,
-        max_duration=config.max_duration_s,
+def loader_config(config: DataConfig, seed: int, info: DistInfo, *, shuffle: bool) -> LoaderConfig:
+    """The loader settings of ``config`` for process ``info``."""
+    return LoaderConfig(
+        max_duration_s=config.max_duration_s,
         num_buckets=config.num_buckets,
         shuffle=shuffle,
         seed=seed,
-        world_size=info.world_size,
-        rank=info.rank,
-        # Every process must take the same number of steps, or DDP waits forever.
-        drop_last=info.enabled,
-    )
-    loader = torch.utils.data.DataLoader(
-        dataset,  # type: ignore[arg-type]  # indexed by CutSets
-        sampler=sampler,
-        batch_size=None,
         num_workers=config.num_workers,
-        persistent_workers=config.num_workers > 0,
-        # Its own generator: creating an iterator must not draw from the global RNG, which a
-        # resumed run restores from the checkpoint.
-        generator=torch.Generator().manual_seed(seed),
+        rank=info.rank,
+        world_size=info.world_size,
     )
-    return loader, sampler
 
 
-def prepare_data(config: DataConfig, exp_dir: Path, seed: int, info: DistInfo) -> TrainData:
+def prepare_data(
+    config: DataConfig,
+    exp_dir: Path,
+    seed: int,
+    info: DistInfo,
+    sampler_state: dict[str, Any] | None = None,
+) -> TrainData:
     """Reads the manifests, trains or loads the tokenizer, screens out untrainable utterances
-    and builds the training loader (augmented, shuffled, sharded over processes) and the
-    validation loader (plain, unsharded)."""
+    and builds the training loader (augmented, shuffled, sharded over processes; resumed at
+    ``sampler_state`` if given) and the validation loader (plain, unsharded)."""
     if not config.train_manifest:
         raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
     skips = SkipReport()
@@ -110,22 +109,21 @@ def prepare_data(config: DataConfig, exp_dir: Path, seed: int, info: DistInfo) -
     cut_transforms = [speed_perturbation(seed=seed)] if config.speed_perturb else []
     feature_transforms = [spec_augment()] if config.spec_augment else []
     train_set = AsrDataset(tokenizer, cut_transforms, feature_transforms)
-    train_loader, sampler = _loader(train_cuts, train_set, config, seed, config.shuffle, info)
+    train_loader, sampler = make_loader(
+        train_cuts,
+        train_set,
+        loader_config(config, seed, info, shuffle=config.shuffle),
+        sampler_state=sampler_state,
+    )
     valid_loader = None
     if config.valid_manifest:
         valid_cuts = screen_cuts(load_cuts(config.valid_manifest, skips), tokenizer, skips)
         if config.precompute_features:
             valid_cuts = _with_features(valid_cuts, "valid", exp_dir, info)
         single = DistInfo(0, 1, info.local_rank, info.device)  # validation runs on rank 0
-        valid_loader, _ = _loader(valid_cuts, AsrDataset(tokenizer), config, seed, False, single)
+        valid_loader, _ = make_loader(
+            valid_cuts, AsrDataset(tokenizer), loader_config(config, seed, single, shuffle=False)
+        )
     if skips.total and info.is_main:
         log.info(skips.summary())
     return TrainData(tokenizer, train_loader, sampler, valid_loader, skips)
-
-
-def tokenizer_blob(tokenizer: Tokenizer) -> dict[str, bytes | str]:
-    """The tokenizer as bytes, for checkpoints (and its pieces as JSON, for reading)."""
-    return {
-        "bpe.model": tokenizer.model_path.read_bytes(),
-        "pieces": json.dumps(tokenizer.pieces()),
-    }

@@ -89,6 +89,7 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
         average_start_step=steps // 2,
         save_every_steps=steps // 4,
         keep_last=1,
+        keep_epochs=0,
         valid_every_steps=steps // 4,
         threads=None,
     )
@@ -116,7 +117,8 @@ def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
     ``out_dir/model`` and returns the test-split WERs: offline with modified beam search (beam 4)
     and greedy search, and streaming (simulated, greedy)."""
     from zipasr.data.synth import build_corpus
-    from zipasr.models.storage import load, save
+    from zipasr.loading import load
+    from zipasr.models.storage import save
     from zipasr.recognize import (
         DecodeOptions,
         decode_manifest,

@@ -3,8 +3,9 @@
 Set-up (processes, seeds, data, model, optimizer, schedule, average, precision), an optional
 resume from a checkpoint, then epochs of optimizer steps. After each step: the running average,
 then validation every ``valid_every_steps``, then a checkpoint every ``save_every_steps``. Each
-epoch ends with a checkpoint; the run ends with the final model exported to ``exp_dir/model``
-(:func:`zipasr.load` reads it) and a training-curve PNG.
+epoch ends with a checkpoint; older checkpoints are deleted as ``keep_last`` and ``keep_epochs``
+say. The run ends with the final model exported to ``exp_dir/model`` (:func:`zipasr.load` reads
+it) and a training-curve PNG.
 
 A resumed run continues bit for bit on the same hardware (CPU, ``data.num_workers=0``): the
 checkpoint restores the weights, optimizer, schedule, average, sampler position and every RNG.
@@ -17,7 +18,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +26,20 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from zipasr.losses import LossWeights
 from zipasr.models import AsrModel
 from zipasr.models.storage import save
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.train import checkpoint, distributed
 from zipasr.train.averaging import ModelAverager
-from zipasr.train.config import TrainConfig, save_config, to_dict
-from zipasr.train.data import prepare_data, tokenizer_blob
+from zipasr.train.checkpoint import ProcessState, TrainCheckpoint, TrainState
+from zipasr.train.config import TrainConfig, save_config
+from zipasr.train.data import prepare_data
 from zipasr.train.distributed import DistInfo
 from zipasr.train.precision import check_grad_scale, grow_small_scale, resolve_precision
 from zipasr.train.report import Reporter, plot_curve
 from zipasr.train.step import Learner, StepStats
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainState:
-    """Where the run is: optimizer steps taken, the current epoch (1-based), batches of it
-    consumed, and the loss history (step, loss per frame) for the curve."""
-
-    step: int = 0
-    epoch: int = 1
-    batches_in_epoch: int = 0
-    train_curve: list[tuple[int, float]] = field(default_factory=list)
-    valid_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -113,17 +102,18 @@ def _train(
     exp_dir = Path(config.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     resume_from = _resume_path(config, exp_dir)
-    ckpt = checkpoint.load_checkpoint(resume_from) if resume_from else None
+    ckpt = TrainCheckpoint.load(resume_from) if resume_from else None
     if info.is_main:
         if ckpt is not None and config.data.tokenizer is None:
             (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
-            (exp_dir / "tokenizer" / "bpe.model").write_bytes(ckpt["tokenizer"]["bpe.model"])
+            (exp_dir / "tokenizer" / "bpe.model").write_bytes(ckpt.tokenizer)
         save_config(config, exp_dir / "config.yaml")
     distributed.barrier()
 
     # Same weights on every process; then each process its own dropout and augmentation draws.
     seed_everything(config.seed)
-    data = prepare_data(config.data, exp_dir, config.seed, info)
+    sampler_state = ckpt.sampler if ckpt is not None else None
+    data = prepare_data(config.data, exp_dir, config.seed, info, sampler_state)
     model_config = config.model.build(data.tokenizer.vocab_size)
     model = AsrModel(model_config, tokens=data.tokenizer.pieces()).to(info.device)
     _check_chunking(config, model)
@@ -137,18 +127,15 @@ def _train(
     precision = resolve_precision(config.precision, info.device)
     state = TrainState()
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        averager.load_state_dict(ckpt["model_avg"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if precision.scaler is not None and ckpt.get("grad_scaler"):
-            precision.scaler.load_state_dict(ckpt["grad_scaler"])
-        state = TrainState(**ckpt["state"])
-        if state.batches_in_epoch:
-            data.sampler.load_state_dict(ckpt["sampler"])
-        own = ckpt["processes"][min(info.rank, len(ckpt["processes"]) - 1)]
-        checkpoint.restore_rng_states(own["rng"], chunk_gen)
-        checkpoint.restore_regularizer_state(model, own["regularizers"])
+        state = ckpt.restore(
+            model=model,
+            averager=averager,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            grad_scaler=precision.scaler,
+            chunk_generator=chunk_gen,
+            rank=info.rank,
+        )
         del ckpt
 
     wrapped: torch.nn.Module = model
@@ -156,22 +143,17 @@ def _train(
         ids = [info.device.index] if info.device.type == "cuda" else None
         wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
     learner = Learner(
-        wrapped,
-        optimizer,
-        scheduler,
-        precision,
-        info.device,
-        LossWeights(
-            config.loss.simple_loss_scale,
-            config.loss.ctc_loss_scale,
-            warm_step=config.loss.warm_step,
-        ),
-        config.loss,
-        config.data.max_duration_s,
-        info.world_size,
-        config.ref_duration_s,
+        model=wrapped,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        precision=precision,
+        device=info.device,
+        loss=config.loss,
+        max_duration_s=config.data.max_duration_s,
+        world_size=info.world_size,
+        ref_duration_s=config.ref_duration_s,
     )
-    reporter = Reporter(exp_dir, config.max_steps, state.step, info.is_main)
+    reporter = Reporter(exp_dir, config.max_steps, state.step, info.is_main, config.log_every_steps)
     reporter.message(
         f"training {model.num_parameters():,} parameters on {info.world_size} x {info.device} "
         f"({precision.name}); "
@@ -179,12 +161,8 @@ def _train(
     )
 
     def save_checkpoint(epoch_end: bool) -> None:
-        sampler_state = None if epoch_end else data.sampler.state_dict(state.batches_in_epoch)
         # Each process's own random state, so that each resumes its own draws.
-        own = {
-            "rng": checkpoint.rng_states(chunk_gen),
-            "regularizers": checkpoint.regularizer_state(model),
-        }
+        own = ProcessState.capture(model, chunk_gen)
         processes: list[Any] = [own]
         if info.enabled:
             processes = [None] * info.world_size
@@ -194,27 +172,23 @@ def _train(
         saved_state = TrainState(**vars(state))
         if epoch_end:  # resume at the start of the next epoch
             saved_state.epoch, saved_state.batches_in_epoch = state.epoch + 1, 0
-        blob = {
-            "model": model.state_dict(),
-            "model_avg": averager.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "grad_scaler": precision.scaler.state_dict() if precision.scaler else None,
-            "state": vars(saved_state),
-            "sampler": sampler_state,
-            "processes": processes,
-            "config": to_dict(config),
-            "model_config": model.config.to_dict(),
-            "tokenizer": tokenizer_blob(data.tokenizer),
-        }
-        path = checkpoint.save_atomic(blob, checkpoint.checkpoint_path(exp_dir, state.step))
-        checkpoint.remove_stale(exp_dir, config.keep_last, keep=epoch_end_steps)
-        if epoch_end:
-            epoch_end_steps.add(state.step)
+        path = TrainCheckpoint(
+            model=model.state_dict(),
+            model_avg=averager.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            grad_scaler=precision.scaler.state_dict() if precision.scaler else None,
+            state=saved_state,
+            sampler=None if epoch_end else data.sampler.state_dict(state.batches_in_epoch),
+            processes=processes,
+            config=config,
+            model_config=model.config,
+            tokenizer=data.tokenizer.model_path.read_bytes(),
+        ).save(checkpoint.checkpoint_path(exp_dir, state.step))
+        checkpoint.remove_stale(exp_dir, config.keep_last, _kept_epoch_ends(config, state))
         if on_checkpoint is not None:
             on_checkpoint(path)
 
-    epoch_end_steps: set[int] = set()
     start, audio_s = time.perf_counter(), 0.0
     finished = config.max_steps is not None and state.step >= config.max_steps
     while not finished and state.epoch <= config.num_epochs:
@@ -248,6 +222,7 @@ def _train(
             if finished:
                 break
         if not finished:
+            state.epoch_ends.append(state.step)
             save_checkpoint(epoch_end=True)
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     # The same test on every process (only the main one keeps the curve): _validate waits for all.
@@ -268,6 +243,13 @@ def _train(
         reporter.message(data.skips.summary())
     reporter.close()
     return TrainResult(exp_dir, model_dir, state.step, state.train_curve, state.valid_curve)
+
+
+def _kept_epoch_ends(config: TrainConfig, state: TrainState) -> list[int]:
+    """The epoch-end steps whose checkpoints ``keep_epochs`` protects from deletion."""
+    if config.keep_epochs is None:
+        return state.epoch_ends
+    return state.epoch_ends[len(state.epoch_ends) - config.keep_epochs :]
 
 
 def _resume_path(config: TrainConfig, exp_dir: Path) -> Path | None:

@@ -1,10 +1,16 @@
-"""What a run shows while it trains: a tqdm bar, TensorBoard scalars, a final curve PNG."""
+"""What a run shows while it trains: progress, TensorBoard scalars, a final curve PNG.
+
+On a terminal, progress is a live tqdm bar. When the output is not a terminal (a log file, CI,
+``nohup``), a bar would write a carriage-return update per step into the file, so the reporter
+writes one plain line every ``log_every_steps`` steps instead.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -14,22 +20,40 @@ class Reporter:
 
     Args:
         exp_dir: TensorBoard logs go to ``exp_dir/tensorboard``.
-        total_steps: the bar's length (None: unknown).
+        total_steps: the run's length in steps (None: unknown).
         initial_step: where a resumed run starts.
         enabled: False on processes other than rank 0.
+        log_every_steps: period of the progress lines when ``stream`` is not a terminal.
+        stream: where progress goes (stderr).
     """
 
     def __init__(
-        self, exp_dir: Path, total_steps: int | None, initial_step: int, enabled: bool
+        self,
+        exp_dir: Path,
+        total_steps: int | None,
+        initial_step: int,
+        enabled: bool,
+        log_every_steps: int = 50,
+        stream: TextIO | None = None,
     ) -> None:
         self.enabled = enabled
+        self.total_steps = total_steps
+        self.log_every_steps = log_every_steps
+        self.stream = stream if stream is not None else sys.stderr
         self.bar: Any = None
         self.writer: Any = None
         if not enabled:
             return
-        from tqdm import tqdm
+        if self.stream.isatty():
+            from tqdm import tqdm
 
-        self.bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total_steps,
+                initial=initial_step,
+                unit="step",
+                dynamic_ncols=True,
+                file=self.stream,
+            )
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -40,11 +64,16 @@ class Reporter:
             )
 
     def step(self, step: int, scalars: dict[str, float], postfix: dict[str, str]) -> None:
-        """One optimizer step done: advance the bar and log ``scalars`` under ``train/``."""
+        """One optimizer step done: show progress and log ``scalars`` under ``train/``."""
         if not self.enabled:
             return
-        self.bar.set_postfix(postfix, refresh=False)
-        self.bar.update(1)
+        if self.bar is not None:
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
+        elif step % self.log_every_steps == 0 or step == self.total_steps:
+            of = f"/{self.total_steps}" if self.total_steps is not None else ""
+            fields = " ".join(f"{k} {v}" for k, v in postfix.items())
+            self._line(f"step {step}{of}: {fields}")
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
@@ -54,13 +83,20 @@ class Reporter:
             self.writer.add_scalar(name, value, step)
 
     def message(self, text: str) -> None:
-        """A line above the bar (the trainer's only prints)."""
+        """A line of its own (above the bar, if there is one): the trainer's only prints."""
         if self.enabled:
-            self.bar.write(text)
+            self._line(text)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.enabled:
-            self.bar.close()
+            if self.bar is not None:
+                self.bar.close()
             if self.writer is not None:
                 self.writer.close()
 

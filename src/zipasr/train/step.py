@@ -1,9 +1,9 @@
 """One optimizer step and one validation pass: the arithmetic of training, without the loop.
 
-Losses are sums over utterances (the recipe's reduction, spec 6.7), weighted by
-:class:`~zipasr.losses.LossWeights` at the current step. Under DDP every process
-back-propagates its own batch and DDP averages the gradients; the loss is multiplied by the
-world size first, so the update equals that of one process summing the whole global batch.
+Losses are sums over utterances (the recipe's reduction, spec 6.7), weighted by the
+:class:`~zipasr.losses.LossWeights` (the ``loss`` config) at the current step. Under DDP every
+process back-propagates its own batch and DDP averages the gradients; the loss is multiplied by
+the world size first, so the update equals that of one process summing the whole global batch.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from zipasr.data import Batch
-from zipasr.losses import LossWeights
-from zipasr.losses.schedule import LossScales
+from zipasr.losses import LossScales
 from zipasr.models import AsrLosses, AsrModel
 from zipasr.nn.schedule import REF_DURATION_S
 from zipasr.optim import Eden, ScaledAdam
@@ -48,34 +47,18 @@ class StepStats:
         self.utterances += len(batch)
 
 
-def weighted_loss(losses: AsrLosses, scales: LossScales) -> Tensor:
-    """The recipe's total: simple and pruned transducer losses and CTC, each scaled."""
-    total: Tensor | None = None
-    for value, scale in (
-        (losses.simple, scales.simple),
-        (losses.pruned, scales.pruned),
-        (losses.ctc, scales.ctc),
-    ):
-        if value is not None:
-            total = value * scale if total is None else total + value * scale
-    assert total is not None, "AsrModelConfig guarantees at least one head"
-    return total
-
-
-@dataclass
+@dataclass(kw_only=True)
 class Learner:
     """What an optimizer step needs: the model (DDP-wrapped or not), optimizer, schedule,
     precision and the loss settings. ``max_duration_s`` (per process and batch), the number of
-    accumulated batches and ``world_size`` drive the training clock (spec 3.10): after ``n``
-    steps it reads ``n * max_duration_s * accum * world_size / ref_duration_s`` reference
-    batches."""
+    accumulated batches, ``world_size`` and ``ref_duration_s`` drive the training clock
+    (spec 3.10, :meth:`~zipasr.nn.TrainingClock.set_step`)."""
 
     model: nn.Module
     optimizer: ScaledAdam
     scheduler: Eden
     precision: Precision
     device: torch.device
-    loss_weights: LossWeights
     loss: LossConfig
     max_duration_s: float
     world_size: int = 1
@@ -107,7 +90,7 @@ class Learner:
                 chunk_frames=chunk[0],
                 left_context_frames=chunk[1],
             )
-        return weighted_loss(losses, scales), losses
+        return _total(losses, scales), losses
 
     def step(
         self, batches: list[Batch], step: int, chunk: tuple[int | None, int | None]
@@ -117,9 +100,14 @@ class Learner:
         model, stats = self.model, StepStats()
         # The recipe sets the clock from the count before this batch, the loss scales and the
         # learning rate from the count after it (spec 3.10, 5.5).
-        audio_s = self.max_duration_s * len(batches) * self.world_size
-        self.asr.clock.ref_batches = (step - 1) * audio_s / self.ref_duration_s
-        scales = self.loss_weights.at(step)
+        self.asr.clock.set_step(
+            step - 1,
+            max_duration_s=self.max_duration_s,
+            accum_grad=len(batches),
+            world_size=self.world_size,
+            ref_duration_s=self.ref_duration_s,
+        )
+        scales = self.loss.at(step)
         model.train(self.regularize)
         for i, batch in enumerate(batches):
             last = i == len(batches) - 1
@@ -146,13 +134,17 @@ class Learner:
     def validate(self, loader: torch.utils.data.DataLoader, step: int) -> StepStats:
         """Losses on ``loader`` in eval mode with full context (this process's model only)."""
         model, stats = self.asr, StepStats()
-        scales = self.loss_weights.at(step)
+        scales = self.loss.at(step)
         model.eval()
         for batch in loader:
             if len(batch):
                 batch = batch.to(self.device)
                 with autocast(self.precision, self.device):
                     losses = model(batch.features, batch.feature_lengths, batch.token_ids)
-                stats.add(weighted_loss(losses, scales), losses, batch)
+                stats.add(_total(losses, scales), losses, batch)
         model.train()
         return stats
+
+
+def _total(losses: AsrLosses, scales: LossScales) -> Tensor:
+    return scales.total(losses.simple, losses.pruned, losses.ctc)
