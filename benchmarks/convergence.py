@@ -304,7 +304,6 @@ def _train_run(
 ) -> dict[str, Any] | None:
     from torch.nn.parallel import DistributedDataParallel
 
-    from zipasr.losses import LossWeights
     from zipasr.optim import Eden, ScaledAdam
     from zipasr.train import distributed
     from zipasr.train.config import LossConfig
@@ -338,16 +337,15 @@ def _train_run(
     if info.enabled:  # unused parameters: the Zipformer skips layers at random in training
         wrapped = DistributedDataParallel(model, find_unused_parameters=True)
     learner = Learner(
-        wrapped,
-        optimizer,  # type: ignore[arg-type]  # any torch optimizer steps the same way
-        scheduler,
-        resolve_precision("fp32", cpu),
-        cpu,
-        LossWeights(loss.simple_loss_scale, loss.ctc_loss_scale, warm_step=loss.warm_step),
-        loss,
-        per_process.max_duration_s,
-        world,
-        s.ref_duration_s,
+        model=wrapped,
+        optimizer=optimizer,  # type: ignore[arg-type]  # any torch optimizer steps the same way
+        scheduler=scheduler,
+        precision=resolve_precision("fp32", cpu),
+        device=cpu,
+        loss=loss,
+        max_duration_s=per_process.max_duration_s,
+        world_size=world,
+        ref_duration_s=s.ref_duration_s,
     )
     curve: list[tuple[float, int, float]] = []  # (training seconds, step, loss per frame)
     evals: list[tuple[float, int, float]] = []  # (training seconds, step, dev WER)
