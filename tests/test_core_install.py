@@ -82,6 +82,7 @@ def test_offline_decoding_without_extras():
     "code, extra",
     [
         ("import zipasr.data", "data"),
+        ("import zipasr.train", "train"),
         ("import zipasr.audio, torch; zipasr.audio.fbank(torch.zeros(1600), 16000)", "data"),
         ("import zipasr.audio; zipasr.audio.online_fbank()", "data"),
         ("import zipasr.audio; zipasr.audio.read_audio('x.wav')", "data"),

@@ -1,7 +1,15 @@
 """Training: config, the loop, checkpoints, model averaging, DDP and the embedded demo.
 
-Needs the ``train`` and ``data`` extras. Nothing outside ``zipasr.train`` imports it.
+Needs the ``train`` extra (which includes ``data``); without it, importing this package raises
+:class:`zipasr.optional.MissingExtraError`, which says so. Nothing in the library imports it.
 """
+
+# ruff: noqa: E402  (the extra is checked before the modules that import it)
+from zipasr.optional import require_extra
+
+require_extra("train", "training (zipasr.train)")
+
+# isort: split
 
 from zipasr.train.config import TrainConfig, load_config, save_config
 from zipasr.train.loop import TrainResult, train
