@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -88,6 +90,12 @@ def test_state_stack_and_select_round_trip():
         batched, _ = model.forward_chunk(window, state)
         alone, _ = model.forward_chunk(window[1:2], state.select(1))
     assert torch.allclose(batched[1:2], alone, atol=1e-5)
+
+
+def test_layer_state_tensors_are_its_fields_in_order():
+    layer = zipasr.Zipformer(tiny_config(causal=True)).initial_state(1, 32).layers[0]
+    names = [f.name for f in dataclasses.fields(layer)]
+    assert all(t is getattr(layer, n) for t, n in zip(layer.tensors(), names, strict=True))
 
 
 def test_streaming_errors():

@@ -3,13 +3,15 @@ outputs equal to PyTorch's (<= 1e-4) for the offline and streaming encoders, dec
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
-from zipasr.export.adapters import flat_state, state_names
+from zipasr.export.adapters import flat_state, keep_convolutions, state_names
 from zipasr.export.metadata import read_metadata
 from zipasr.testing import random_features
 
@@ -75,6 +77,22 @@ def test_exported_graphs_keep_the_convolutions(exports, model):
     for name, expected in (("encoder", depthwise), ("decoder", 1)):
         graph = onnx.load(str(exported.files[name])).graph
         assert sum(n.op_type == "Conv" for n in graph.node) >= expected, name
+
+
+def test_keep_convolutions_changes_no_output(model):
+    """Export's convolution calls compute what the eager shortcuts compute."""
+    kept = copy.deepcopy(model)
+    keep_convolutions(kept)
+    window = torch.randn(2, model.encoder.chunk_input_frames(CHUNK), 80)
+    contexts = torch.tensor([[-1, 0], [5, 7]])
+
+    def outputs(m):
+        with torch.no_grad():
+            enc, _ = m.encode_chunk(window, m.initial_state(2, LEFT))
+            return enc, m.predict(contexts, need_pad=False)
+
+    for a, b in zip(outputs(model), outputs(kept)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["offline_transducer", "offline_ctc"])

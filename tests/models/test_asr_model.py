@@ -66,14 +66,16 @@ def test_encode_chunk_is_the_encoders():
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("as_matmul", [True, False], ids=["matmul", "convolution"])
 @pytest.mark.parametrize("context_size", [2, 3])
-def test_decoder_one_position_equals_the_padded_sequence(context_size):
-    # Decoding computes the context convolution as grouped matrix products; it must be the
-    # training path's convolution at the last position.
+def test_decoder_one_position_equals_the_padded_sequence(context_size, as_matmul):
+    # Decoding computes the context convolution as grouped matrix products (export keeps the
+    # convolution call); either must be the training path's convolution at the last position.
     from zipasr.models.decoder import StatelessDecoder
 
     torch.manual_seed(0)
     decoder = StatelessDecoder(vocab_size=30, dim=32, context_size=context_size).eval()
+    decoder.context_as_matmul = as_matmul
     y = torch.randint(-1, 30, (5, 7))
     with torch.no_grad():
         full = decoder(y, need_pad=True)

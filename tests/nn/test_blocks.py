@@ -15,7 +15,7 @@ from zipasr.nn import (
     swoosh_l,
     swoosh_r,
 )
-from zipasr.nn.depthwise import DepthwiseConv1d, depthwise_conv_time
+from zipasr.nn.depthwise import DepthwiseConv1d, depthwise_conv_time, prefers_direct
 
 SWOOSH = [(swoosh_l, 4.0, 0.035), (swoosh_r, 1.0, 0.313261687)]
 
@@ -100,7 +100,7 @@ def test_chunk_causal_conv_sees_nothing_past_its_chunk():
     x = torch.randn(2, 40, 4)  # (B, T, C)
     y = x.clone()
     y[:, 24:] += 1.0
-    a, b = conv(x, 8), conv(y, 8)
+    (a, _), (b, _) = conv(x, 8), conv(y, 8)
     assert torch.equal(a[:, :24], b[:, :24])
     assert not torch.equal(a[:, 24:], b[:, 24:])
 
@@ -166,15 +166,41 @@ def test_chunk_causal_conv_gain_edges():
 
 
 def test_streaming_chunk_gain_equals_the_padded_formula():
-    """forward_chunk slices the gain for chunks up to the kernel size instead of padding it."""
-    from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
-
+    """A streaming step slices the gain for chunks up to the kernel size instead of padding it."""
     conv = ChunkCausalDepthwiseConv1d(8, 15)
     with torch.no_grad():
         conv.chunkwise_scale.normal_()
     for frames in (1, 4, 15, 20):
         x = torch.randn(2, frames, 8)
         cache = torch.zeros(2, 7, 8)
-        out, _ = conv.forward_chunk(x, cache)  # the first chunk: nothing before it
-        expected = conv(x, chunk_frames=frames)
+        out, _ = conv(x, cache=cache)  # the first chunk: nothing before it
+        expected, none = conv(x, chunk_frames=frames)
+        assert none is None
         assert torch.allclose(out, expected, atol=1e-6), frames
+
+
+@pytest.mark.parametrize("direct_max_work", [0, 512], ids=["convolution", "direct"])
+@pytest.mark.parametrize("chunk", [2, 8, 16])
+def test_chunk_causal_conv_streams_like_its_chunked_forward(direct_max_work, chunk):
+    """Chunk by chunk with a cache (short chunks summing their taps directly, or not) equals
+    the whole input convolved with chunk_frames=chunk."""
+    torch.manual_seed(0)
+    conv = ChunkCausalDepthwiseConv1d(6, 15)
+    conv.direct_max_work = direct_max_work
+    with torch.no_grad():
+        conv.chunkwise_scale.normal_()
+    x = torch.randn(2, 4 * chunk, 6)
+    expected, _ = conv(x, chunk_frames=chunk)
+    cache, outputs = torch.zeros(2, 7, 6), []
+    for k in range(4):
+        out, cache = conv(x[:, k * chunk : (k + 1) * chunk], cache=cache)
+        outputs.append(out)
+    assert torch.allclose(torch.cat(outputs, dim=1), expected, atol=1e-5)
+    assert torch.equal(cache, x[:, -7:])  # the last K//2 input frames
+
+
+def test_prefers_direct_only_for_short_cpu_inputs_below_the_threshold():
+    x = torch.zeros(1, 4, 8)
+    assert prefers_direct(x, 4, 31)
+    assert not prefers_direct(x, 4, 31, max_work=0)
+    assert not prefers_direct(x, 100, 31)

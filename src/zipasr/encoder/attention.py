@@ -40,7 +40,9 @@ class RelPositionAttentionWeights(nn.Module):
     """Multi-head attention weights with relative positional scores and no 1/sqrt(d) scaling.
 
     scores[h, b, i, j] = q_i . k_j + p_i . R(j - i), R a projection of the positional encoding.
-    Masked positions get the score -1000, then softmax over keys.
+    Masked positions get the score -1000, then softmax over keys. Streaming passes the keys of
+    the L frames before x as ``cached_key``; they come first among the K = L + T keys, and the
+    last L keys are returned as the new cache.
 
     Args:
         dim: C.
@@ -50,8 +52,9 @@ class RelPositionAttentionWeights(nn.Module):
         pos_dim: P (positional encoding size).
 
     Shapes:
-        x: (T, B, C); pos: (1, 2T - 1, P); attn_mask: (T, T) bool, True = masked;
-        key_padding_mask: (B, T) bool, True = padding  ->  (H, B, T, T)
+        x: (T, B, C); pos: (1, T + K - 1, P); mask: bool broadcastable to (B, T, K), True =
+        masked, or None; cached_key: (L, B, H * Q) or None  ->  weights (H, B, T, K) and the
+        new (L, B, H * Q) or None
     """
 
     def __init__(
@@ -86,30 +89,9 @@ class RelPositionAttentionWeights(nn.Module):
         self,
         x: Tensor,
         pos: Tensor,
-        attn_mask: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
-    ) -> Tensor:
-        mask = attn_mask
-        if key_padding_mask is not None:
-            kpm = key_padding_mask.unsqueeze(1)  # (B, 1, T)
-            mask = kpm if mask is None else mask | kpm
-        return self._weights(x, pos, mask, None)[0]
-
-    def forward_chunk(
-        self, x: Tensor, pos: Tensor, key_padding_mask: Tensor, cached_key: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Streaming: one chunk attends to itself and to L cached keys.
-
-        x: (T, B, C); pos: (1, 2T + L - 1, P); key_padding_mask: (B, L + T) bool over cache and
-        chunk; cached_key: (L, B, H * Q)  ->  weights (H, B, T, L + T) and the new (L, B, H * Q).
-        """
-        weights, keys = self._weights(x, pos, key_padding_mask.unsqueeze(1), cached_key)
-        return weights, keys[keys.shape[0] - cached_key.shape[0] :]
-
-    def _weights(
-        self, x: Tensor, pos: Tensor, mask: Tensor | None, cached_key: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
-        """Attention weights (H, B, T, K) over K = (cached +) current keys, and the keys."""
+        mask: Tensor | None = None,
+        cached_key: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
         t, b, _ = x.shape
         h, q_dim, p_dim = self.num_heads, self.query_head_dim, self.pos_head_dim
         y = self.in_proj(x)
@@ -127,14 +109,18 @@ class RelPositionAttentionWeights(nn.Module):
         scores = self.score_limit(scores + self.pos_skip(pos_scores))
         if mask is not None:
             scores = scores.masked_fill(mask, MASKED_SCORE)
-        return scores.softmax(dim=-1), keys
+        return scores.softmax(dim=-1), _last(keys, cached_key)
 
 
 class SelfAttention(nn.Module):
     """Applies given attention weights to a fresh value projection.
 
+    Streaming passes the values of the L frames before x as ``cached_value`` (the first L of the
+    weights' K keys) and gets the last L values back as the new cache.
+
     Shapes:
-        x: (T, B, C); weights: (H, B, T, T)  ->  (T, B, C)
+        x: (T, B, C); weights: (H, B, T, K); cached_value: (L, B, H * V) or None  ->  (T, B, C)
+        and the new (L, B, H * V) or None
     """
 
     def __init__(self, dim: int, num_heads: int, value_head_dim: int, clock: TrainingClock) -> None:
@@ -144,20 +130,9 @@ class SelfAttention(nn.Module):
         self.out_proj = scaled_linear(num_heads * value_head_dim, dim, initial_scale=0.05)
         self.whiten = Whiten(1, whitening_schedule(7.5, ratio=3.0), grad_scale=0.01, clock=clock)
 
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        return self._attend(x, weights, None)[0]
-
-    def forward_chunk(
-        self, x: Tensor, weights: Tensor, cached_value: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Streaming: x (T, B, C), weights (H, B, T, L + T), cached_value (L, B, H * V) ->
-        output (T, B, C) and the new (L, B, H * V)."""
-        out, values = self._attend(x, weights, cached_value)
-        return out, values[values.shape[0] - cached_value.shape[0] :]
-
-    def _attend(
-        self, x: Tensor, weights: Tensor, cached_value: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, weights: Tensor, cached_value: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         t, b, _ = x.shape
         values = self.in_proj(x)
         if cached_value is not None:
@@ -165,4 +140,9 @@ class SelfAttention(nn.Module):
         v = values.reshape(-1, b, self.num_heads, self.value_head_dim).permute(2, 1, 0, 3)
         o = torch.matmul(weights, v)  # (H, B, T, V)
         o = o.permute(2, 1, 0, 3).reshape(t, b, -1)
-        return self.whiten(self.out_proj(o)), values
+        return self.whiten(self.out_proj(o)), _last(values, cached_value)
+
+
+def _last(frames: Tensor, cache: Tensor | None) -> Tensor | None:
+    """The new cache: the last ``len(cache)`` of ``frames`` (time-major), or None without one."""
+    return None if cache is None else frames[frames.shape[0] - cache.shape[0] :]

@@ -19,7 +19,9 @@ class ConvolutionModule(nn.Module):
 
     Padded frames are zeroed right before the depthwise convolution, so padding never leaks
     into valid frames through it. In causal mode the convolution is chunk-causal
-    (:class:`ChunkCausalDepthwiseConv1d`) and ``chunk_frames`` selects the chunk.
+    (:class:`ChunkCausalDepthwiseConv1d`) and ``chunk_frames`` selects the chunk; a causal
+    module also streams: with a ``cache`` of the gated values of the K//2 frames before x
+    (which is then one chunk), it returns the new cache.
 
     Args:
         dim: C.
@@ -27,12 +29,13 @@ class ConvolutionModule(nn.Module):
         causal: use the chunk-causal convolution.
 
     Shapes:
-        x: (T, B, C); key_padding_mask: (B, T) bool, True = padding  ->  (T, B, C)
+        x: (T, B, C); padding_mask: (B, T) bool, True = padding; cache: (B, C, K//2) or None
+        ->  (T, B, C) and the new cache or None
     """
 
     def __init__(self, dim: int, kernel_size: int, causal: bool, clock: TrainingClock) -> None:
         super().__init__()
-        self.dim, self.causal = dim, causal
+        self.dim = dim
         self.in_proj = nn.Linear(dim, 2 * dim)  # [value | sigmoid gate]
         self.depthwise: nn.Module
         if causal:
@@ -52,13 +55,13 @@ class ConvolutionModule(nn.Module):
         )  # fmt: skip
         self.whiten = Whiten(1, whitening_schedule(7.5), grad_scale=0.01, clock=clock)
 
-    def glu(self, x: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+    def glu(self, x: Tensor, padding_mask: Tensor | None) -> Tensor:
         """(T, B, C) -> the gated value as (B, T, C), zero on padded frames."""
         y = self.in_proj(x)
         a = y[..., : self.dim] * torch.sigmoid(self.gate_balancer(y[..., self.dim :]))
         a = a.transpose(0, 1)
-        if key_padding_mask is not None:
-            a = a.masked_fill(key_padding_mask.unsqueeze(-1), 0.0)
+        if padding_mask is not None:
+            a = a.masked_fill(padding_mask.unsqueeze(-1), 0.0)
         return a.contiguous()
 
     def project(self, a: Tensor) -> Tensor:
@@ -67,23 +70,17 @@ class ConvolutionModule(nn.Module):
         return self.out_proj(a).transpose(0, 1)
 
     def forward(
-        self, x: Tensor, key_padding_mask: Tensor | None = None, chunk_frames: int | None = None
-    ) -> Tensor:
-        a = self.glu(x, key_padding_mask)
-        if self.causal:
-            a = self.depthwise(a, chunk_frames)
-        else:
-            a = self.depthwise(a)
-        return self.project(a)
-
-    def forward_chunk(
-        self, x: Tensor, key_padding_mask: Tensor, cache: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        """Streaming (causal models): x (T, B, C) one chunk, key_padding_mask (B, T), cache
-        (B, C, K//2) the gated values of the previous K//2 frames -> (T, B, C) and the new cache.
-        """
+        self,
+        x: Tensor,
+        padding_mask: Tensor | None = None,
+        chunk_frames: int | None = None,
+        cache: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        a = self.glu(x, padding_mask)
         if not isinstance(self.depthwise, ChunkCausalDepthwiseConv1d):
-            raise ValueError("streaming needs a causal model (ZipformerConfig.causal=True)")
-        a = self.glu(x, key_padding_mask)
-        a, cache = self.depthwise.forward_chunk(a, cache.transpose(1, 2))
-        return self.project(a), cache.transpose(1, 2)
+            if cache is not None:
+                raise ValueError("streaming needs a causal model (ZipformerConfig.causal=True)")
+            return self.project(self.depthwise(a)), None
+        # The cache keeps the reference's (B, C, K//2) layout; the convolution takes (B, K//2, C).
+        a, cache = self.depthwise(a, chunk_frames, None if cache is None else cache.transpose(1, 2))
+        return self.project(a), None if cache is None else cache.transpose(1, 2)

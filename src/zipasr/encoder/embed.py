@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,12 +20,9 @@ DEPTHWISE_KERNEL = 7
 CONVNEXT_CONTEXT = DEPTHWISE_KERNEL // 2
 
 
-_Frames = TypeVar("_Frames", int, Tensor)
-
-
-def embedded_frames(feature_frames: _Frames) -> _Frames:
-    """50 Hz frames the front end emits for ``feature_frames`` 100 Hz frames: (T - 7) // 2."""
-    return (feature_frames - 7) // 2
+def freq_bins(in_features: int) -> int:
+    """Frequency bins left after the front end's two stride-2 convolutions (80 -> 19)."""
+    return ((in_features - 1) // 2 - 1) // 2
 
 
 class ConvNeXt(nn.Module):
@@ -36,6 +31,14 @@ class ConvNeXt(nn.Module):
     The two 1x1 convolutions are applied as matrix products over a channels-last view, which is
     what they are; the parameters keep nn.Conv2d's layout. With channels-last input (as the
     front end makes it) no layout copy is made.
+
+    Streaming passes the 3 frames before x as ``cache`` (the last ones emitted before). The
+    last 3 frames of x are then look-ahead only: they are not emitted, and come again at the
+    start of the next window; the 3 frames before them are the new cache.
+
+    Shapes:
+        x: (B, C, T, F); cache: (B, C, 3, F) or None  ->  (B, C, T, F), or (B, C, T - 3, F)
+        and the new cache with one
     """
 
     def __init__(self, channels: int, hidden: int, clock: TrainingClock) -> None:
@@ -54,25 +57,20 @@ class ConvNeXt(nn.Module):
         )
         self.out_whiten = Whiten(1, 5.0, grad_scale=0.01, clock=clock)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.layer_drop(self.pointwise(self.depthwise(x)))
-        x = self.out_balancer(x)
-        return self.out_whiten(x.transpose(1, 3)).transpose(1, 3)
-
-    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        """Streaming: (B, C, t, F) -> (B, C, t - 3, F) and the new (B, C, 3, F) cache.
-
-        The last 3 frames of the chunk are only look-ahead; they come again at the start of the
-        next window. ``cache`` holds the 3 frames before the chunk (the last ones emitted).
-        """
-        context = CONVNEXT_CONTEXT
-        frames = torch.cat((cache, x), dim=2)
-        h = F.conv2d(
-            frames, self.depthwise.weight, self.depthwise.bias, padding=(0, DEPTHWISE_KERNEL // 2),
-            groups=self.depthwise.groups,
-        )  # fmt: skip
-        emitted = x.shape[2] - context
-        return x[:, :, :emitted] + self.pointwise(h), x[:, :, emitted - context : emitted]
+    def forward(self, x: Tensor, cache: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        if cache is None:
+            h = self.depthwise(x)  # zero padding on both sides
+        else:
+            # In time, the cache stands in for the zero padding before x, and no frame is
+            # padded after it.
+            h = F.conv2d(
+                torch.cat((cache, x), dim=2), self.depthwise.weight, self.depthwise.bias,
+                padding=(0, DEPTHWISE_KERNEL // 2), groups=self.depthwise.groups,
+            )  # fmt: skip
+            emitted = x.shape[2] - CONVNEXT_CONTEXT
+            x, cache = x[:, :, :emitted], x[:, :, emitted - CONVNEXT_CONTEXT : emitted]
+        x = self.out_balancer(x + self.layer_drop(self.pointwise(h)))
+        return self.out_whiten(x.transpose(1, 3)).transpose(1, 3), cache
 
     def pointwise(self, h: Tensor) -> Tensor:
         """1x1 conv -> SwooshL -> 1x1 conv, as matrix products over channels-last views."""
@@ -87,12 +85,17 @@ class Conv2dSubsampling(nn.Module):
     """Front end: three 3x3 convolutions (time stride 1, 2, 1), a ConvNeXt block, a linear
     projection and BiasNorm. 100 Hz -> 50 Hz; 80 bins -> 19 after the strides.
 
+    Streaming passes the ConvNeXt's ``cache`` (see :class:`ConvNeXt`): the window of T frames
+    then emits 3 frames fewer, and consecutive windows overlap by 13 frames (2 * 3 + 7).
+
     Args:
         in_features: feature bins (80).
         out_dim: C0, the first stack's width.
 
     Shapes:
-        x: (B, T, in_features) -> (B, (T - 7) // 2, out_dim)
+        x: (B, T, in_features); cache: (B, 128, 3, 19) or None  ->  (B, T', out_dim) with
+        T' = (T - 7) // 2 (:func:`zipasr.frontend.embedded_frames`), 3 fewer with a cache,
+        and the new cache or None
     """
 
     def __init__(self, in_features: int, out_dim: int, clock: TrainingClock) -> None:
@@ -106,8 +109,7 @@ class Conv2dSubsampling(nn.Module):
         self.balancer2 = Balancer(c2, 1, max_abs=4.0, clock=clock)
         self.balancer3 = Balancer(c3, 1, max_abs=4.0, clock=clock)
         self.convnext = ConvNeXt(c3, CONVNEXT_HIDDEN, clock)
-        self.freq_bins = ((in_features - 1) // 2 - 1) // 2
-        self.proj = nn.Linear(c3 * self.freq_bins, out_dim)
+        self.proj = nn.Linear(c3 * freq_bins(in_features), out_dim)
         self.whiten = Whiten(1, whitening_schedule(4.0), grad_scale=0.02, clock=clock)
         self.norm = BiasNorm(out_dim)
         self.dropout = SharedDropout(Schedule((0.0, 0.3), (20000.0, 0.1)), 1, clock)
@@ -143,11 +145,6 @@ class Conv2dSubsampling(nn.Module):
         x = self.norm(self.whiten(F.linear(x, weight, self.proj.bias)))
         return self.dropout(x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.project(self.convnext(self.conv_stack(x)))
-
-    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        """Streaming: (B, T, F) feature window -> (B, (T - 7) // 2 - 3, C0) and the new ConvNeXt
-        cache (B, 128, 3, 19). Consecutive windows overlap by 13 frames (2 * 3 + 7)."""
-        x, cache = self.convnext.forward_chunk(self.conv_stack(x), cache)
+    def forward(self, x: Tensor, cache: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        x, cache = self.convnext(self.conv_stack(x), cache)
         return self.project(x), cache

@@ -28,6 +28,10 @@ class ZipformerLayer(nn.Module):
     (head 0) and both SelfAttention modules. The block is FF -> NLA -> SA -> Conv -> FF ->
     mid-bypass -> SA -> Conv -> FF -> BiasNorm -> bypass.
 
+    The same sequence streams: given a :class:`LayerState` (the caches of the L frames before
+    x, which is then one chunk), the attentions and convolutions also see those frames, and
+    the new state is returned.
+
     Args:
         dim: C.
         num_heads: H.
@@ -37,8 +41,9 @@ class ZipformerLayer(nn.Module):
         skip_rate: layer-skip schedule (training only).
 
     Shapes:
-        x: (T, B, C); pos: (1, 2T - 1, P); attn_mask: (T, T) bool or None;
-        key_padding_mask: (B, T) bool or None  ->  (T, B, C)
+        x: (T, B, C); pos: (1, 2T + L - 1, P); attn_mask: bool broadcastable to (B, T, L + T),
+        True = masked, or None; padding_mask: (B, T) bool, True = padding, or None
+        ->  (T, B, C) and the new state (None without one)
     """
 
     def __init__(
@@ -104,55 +109,37 @@ class ZipformerLayer(nn.Module):
         x: Tensor,
         pos: Tensor,
         attn_mask: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
+        padding_mask: Tensor | None = None,
         chunk_frames: int | None = None,
-    ) -> Tensor:
+        state: LayerState | None = None,
+    ) -> tuple[Tensor, LayerState | None]:
+        # Streaming: the caches of the frames before x, which come back updated.
+        key, nonlin_attn, value1, value2, conv1, conv2 = (
+            state.tensors() if state is not None else [None] * 6
+        )
         x_in = x
-        w = self.attn_weights(x, pos, attn_mask, key_padding_mask)  # (H, B, T, T)
+        w, key = self.attn_weights(x, pos, attn_mask, key)  # w: (H, B, T, L + T)
         # NLA and both self-attentions are dropped together for an utterance.
         keep = self.attn_skip.sample(x) if self.training else None
 
         x = x + self.ff1(x)
-        nla = self.nonlin_balancer(self.nonlin_attn(x, self.constant_attn(w[:1])))
-        x = x + self.attn_skip(nla, keep)
-        x = x + self.attn_skip(self.self_attn1(x, w), keep)
-        x = x + self.conv_skip(self.conv1(x, key_padding_mask, chunk_frames))
+        nla, nonlin_attn = self.nonlin_attn(x, self.constant_attn(w[:1]), nonlin_attn)
+        x = x + self.attn_skip(self.nonlin_balancer(nla), keep)
+        out, value1 = self.self_attn1(x, w, value1)
+        x = x + self.attn_skip(out, keep)
+        out, conv1 = self.conv1(x, padding_mask, chunk_frames, conv1)
+        x = x + self.conv_skip(out)
         x = x + self.ff2_skip(self.ff2_balancer(self.ff2(x)))
         x = self.bypass_mid(x_in, x)
 
-        x = x + self.attn_skip(self.self_attn2(x, w), keep)
-        x = x + self.conv_skip(self.conv2(x, key_padding_mask, chunk_frames))
+        out, value2 = self.self_attn2(x, w, value2)
+        x = x + self.attn_skip(out, keep)
+        out, conv2 = self.conv2(x, padding_mask, chunk_frames, conv2)
+        x = x + self.conv_skip(out)
         x = x + self.ff3_skip(self.ff3_balancer(self.ff3(x)))
         x = self.norm(self.norm_balancer(x))
         x = self.bypass(x_in, x)
-        return self.out_whiten(self.out_balancer(x))
-
-    def forward_chunk(
-        self, x: Tensor, pos: Tensor, key_padding_mask: Tensor, state: LayerState
-    ) -> tuple[Tensor, LayerState]:
-        """Streaming (eval, causal models): the same block on one chunk, with the caches of
-        ``state`` standing in for the frames before it.
-
-        Shapes:
-            x: (T, B, C); pos: (1, 2T + L - 1, P); key_padding_mask: (B, L + T) bool over the
-            cached and the current frames  ->  (T, B, C) and the new state
-        """
-        x_in = x
-        chunk_mask = key_padding_mask[:, state.key.shape[0] :]
-        w, key = self.attn_weights.forward_chunk(x, pos, key_padding_mask, state.key)
-        x = x + self.ff1(x)
-        out, nonlin_attn = self.nonlin_attn.forward_chunk(x, w[:1], state.nonlin_attn)
-        x = x + out
-        out, value1 = self.self_attn1.forward_chunk(x, w, state.value1)
-        x = x + out
-        out, conv1 = self.conv1.forward_chunk(x, chunk_mask, state.conv1)
-        x = x + out
-        x = x + self.ff2(x)
-        x = self.bypass_mid(x_in, x)
-        out, value2 = self.self_attn2.forward_chunk(x, w, state.value2)
-        x = x + out
-        out, conv2 = self.conv2.forward_chunk(x, chunk_mask, state.conv2)
-        x = x + out
-        x = x + self.ff3(x)
-        x = self.bypass(x_in, self.norm(x))
+        x = self.out_whiten(self.out_balancer(x))
+        if state is None:
+            return x, None
         return x, LayerState(key, nonlin_attn, value1, value2, conv1, conv2)

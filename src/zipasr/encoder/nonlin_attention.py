@@ -14,12 +14,16 @@ from zipasr.regularizers.whiten import whitening_schedule
 class NonlinAttention(nn.Module):
     """out = W_out((A @ (a * tanh(s))) * g) with (s, a, g) = W_in(x) and A one head's weights.
 
+    Streaming passes the gated values of the L frames before x as ``cached`` (the first L of
+    the weights' K keys) and gets the last L back as the new cache.
+
     Args:
         dim: C.
         hidden: h, the width of the gated value (3C/4 in the recipe).
 
     Shapes:
-        x: (T, B, C); weights: (1, B, T, T)  ->  (T, B, C)
+        x: (T, B, C); weights: (1, B, T, K); cached: (1, B, L, h) or None  ->  (T, B, C) and the
+        new (1, B, L, h) or None
     """
 
     def __init__(self, dim: int, hidden: int, clock: TrainingClock) -> None:
@@ -46,19 +50,13 @@ class NonlinAttention(nn.Module):
         a = self.value_whiten(a * torch.tanh(self.gate_balancer(s)))
         return a, g
 
-    def forward(self, x: Tensor, weights: Tensor) -> Tensor:
-        return self._attend(x, weights, None)[0]
-
-    def forward_chunk(self, x: Tensor, weights: Tensor, cached: Tensor) -> tuple[Tensor, Tensor]:
-        """Streaming: x (T, B, C), weights (1, B, T, L + T), cached gated values (1, B, L, h) ->
-        output (T, B, C) and the new (1, B, L, h)."""
-        out, values = self._attend(x, weights, cached)
-        return out, values[:, :, values.shape[2] - cached.shape[2] :]
-
-    def _attend(self, x: Tensor, weights: Tensor, cached: Tensor | None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, weights: Tensor, cached: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         a, g = self.gated_value(x)
         values = a.permute(1, 0, 2).unsqueeze(0)  # (1, B, T, h)
         if cached is not None:
             values = torch.cat((cached, values), dim=2)
         a = torch.matmul(weights, values).squeeze(0).permute(1, 0, 2)  # (T, B, h)
-        return self.out_whiten(self.out_proj(a * g)), values
+        new_cache = None if cached is None else values[:, :, values.shape[2] - cached.shape[2] :]
+        return self.out_whiten(self.out_proj(a * g)), new_cache

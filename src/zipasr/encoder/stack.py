@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import torch
 from torch import Tensor, nn
 
@@ -47,11 +45,14 @@ class ZipformerStack(nn.Module):
     """Layers at 50 Hz / ``downsampling``. Input and output are at 50 Hz.
 
     With downsampling > 1 the input is downsampled, run through the layers, upsampled, and
-    combined with the input through a learned :class:`Bypass`.
+    combined with the input through a learned :class:`Bypass`. The masks are given at 50 Hz
+    and downsampled with x. Streaming passes the layers' states, whose caches hold the L frames
+    before x (x is then one chunk, T a multiple of the downsampling), and gets the new ones.
 
     Shapes:
-        x: (T, B, C) at 50 Hz; attn_mask: (T, T) bool or None; key_padding_mask: (B, T) bool
-        or None; feature_mask: broadcastable to x, or None  ->  (T, B, C)
+        x: (T, B, C) at 50 Hz; attn_mask: bool broadcastable to (B, T, L + T), True = masked,
+        or None; padding_mask: (B, T) bool or None; feature_mask: broadcastable to x, or None;
+        states: one per layer, or None  ->  (T, B, C) and the new states (None without)
     """
 
     def __init__(
@@ -69,45 +70,31 @@ class ZipformerStack(nn.Module):
         self,
         x: Tensor,
         attn_mask: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
+        padding_mask: Tensor | None = None,
         chunk_frames: int | None = None,
         feature_mask: Tensor | None = None,
-    ) -> Tensor:
+        states: list[LayerState] | None = None,
+    ) -> tuple[Tensor, list[LayerState] | None]:
         ds, x_in = self.downsampling, x
         if self.downsample is not None:
             x = self.downsample(x)
             if attn_mask is not None:
-                attn_mask = attn_mask[::ds, ::ds]
-            if key_padding_mask is not None:
-                key_padding_mask = key_padding_mask[:, ::ds]
+                attn_mask = attn_mask[..., ::ds, ::ds]
+            if padding_mask is not None:
+                padding_mask = padding_mask[:, ::ds]
             if chunk_frames is not None:
                 chunk_frames //= ds
-        pos = self.pos_enc(x.shape[0], device=x.device, dtype=x.dtype)
+        left = 0 if states is None else states[0].key.shape[0]
+        pos = self.pos_enc(x.shape[0], left, device=x.device, dtype=x.dtype)
         if feature_mask is not None:
             x = x * feature_mask
-        for layer in self.layers:
-            x = layer(x, pos, attn_mask, key_padding_mask, chunk_frames)
+        new_states = []
+        for i, layer in enumerate(self.layers):
+            state = None if states is None else states[i]
+            x, state = layer(x, pos, attn_mask, padding_mask, chunk_frames, state)
+            new_states.append(state)
             if feature_mask is not None:
                 x = x * feature_mask
-        if self.downsample is None or self.bypass is None:
-            return x
-        return self.bypass(x_in, upsample(x, ds, x_in.shape[0]))
-
-    def forward_chunk(
-        self, x: Tensor, key_padding_mask: Tensor, states: list[LayerState]
-    ) -> tuple[Tensor, list[LayerState]]:
-        """Streaming: one chunk at 50 Hz, x (T, B, C) with T a multiple of the downsampling;
-        key_padding_mask (B, L + T) at 50 Hz over cache and chunk -> (T, B, C), new states."""
-        ds, x_in = self.downsampling, x
-        if self.downsample is not None:
-            x = self.downsample(x)
-            key_padding_mask = key_padding_mask[:, ::ds]
-        left = states[0].key.shape[0]
-        pos = self.pos_enc(x.shape[0], left, device=x.device, dtype=x.dtype)
-        new_states = []
-        for layer, state in zip(cast(list[ZipformerLayer], self.layers), states):
-            x, state = layer.forward_chunk(x, pos, key_padding_mask, state)
-            new_states.append(state)
-        if self.downsample is None or self.bypass is None:
-            return x, new_states
-        return self.bypass(x_in, upsample(x, ds, x_in.shape[0])), new_states
+        if self.downsample is not None and self.bypass is not None:
+            x = self.bypass(x_in, upsample(x, ds, x_in.shape[0]))
+        return x, None if states is None else new_states

@@ -7,13 +7,13 @@ only has to name them. L_i is the left context at stack i's frame rate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from zipasr.encoder.config import ZipformerConfig
-from zipasr.encoder.embed import CONV_CHANNELS, CONVNEXT_CONTEXT
+from zipasr.encoder.embed import CONV_CHANNELS, CONVNEXT_CONTEXT, freq_bins
 
 # The axis that holds the batch, per field.
 _LAYER_BATCH_AXIS = {"key": 1, "nonlin_attn": 1, "value1": 1, "value2": 1, "conv1": 0, "conv2": 0}
@@ -38,8 +38,9 @@ class LayerState:
     conv2: Tensor
 
     def tensors(self) -> list[Tensor]:
-        """The six tensors in the reference's order."""
-        return [getattr(self, f.name) for f in fields(self)]
+        """The six tensors in the reference's order (the fields' order). Spelled out: each
+        layer of each streaming step unpacks them, and ``dataclasses.fields`` is slow."""
+        return [self.key, self.nonlin_attn, self.value1, self.value2, self.conv1, self.conv2]
 
 
 @dataclass
@@ -101,8 +102,9 @@ class EncoderState:
                         conv2=zeros(batch_size, dim, half),
                     )
                 )
-        bins = ((config.feature_dim - 1) // 2 - 1) // 2
-        embed = zeros(batch_size, CONV_CHANNELS[-1], CONVNEXT_CONTEXT, bins)
+        embed = zeros(
+            batch_size, CONV_CHANNELS[-1], CONVNEXT_CONTEXT, freq_bins(config.feature_dim)
+        )
         processed = torch.zeros(batch_size, dtype=torch.int64, device=device)
         return cls(layers, embed, processed)
 

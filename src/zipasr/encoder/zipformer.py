@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import torch
 from torch import Tensor, nn
 
@@ -12,13 +10,14 @@ from zipasr.encoder.embed import Conv2dSubsampling
 from zipasr.encoder.layer import ZipformerLayer
 from zipasr.encoder.masks import chunk_causal_mask, padding_mask
 from zipasr.encoder.stack import SimpleDownsample, ZipformerStack
-from zipasr.encoder.state import EncoderState
+from zipasr.encoder.state import EncoderState, LayerState
 from zipasr.frontend import (
     MIN_FEATURE_FRAMES,
     OUTPUT_DOWNSAMPLING,
     STREAMING_OVERLAP,
     chunk_input_frames,
     embedded_frames,
+    encoder_frames,
 )
 from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import FeatureMask
@@ -120,8 +119,10 @@ class Zipformer(nn.Module):
         """Encodes a padded batch.
 
         Args:
-            features: (B, T, 80) float log-mel fbank at 100 Hz, padded at the end.
-            lengths: (B,) int64 valid frames per utterance, each in [9, T].
+            features: (B, T, 80) float log-mel fbank at 100 Hz, padded at the end, T >= 9.
+            lengths: (B,) int64 valid frames per utterance, each in [9, T]. Only their shape
+                and dtype are checked here (reading the values would wait for the device);
+                entry points check the values once with :func:`check_lengths`.
             chunk_frames: causal models only: simulate streaming with chunks of this many 50 Hz
                 frames (a multiple of every stack's downsampling); None = full context.
             left_context_frames: with ``chunk_frames``: how many 50 Hz frames of past context
@@ -131,44 +132,16 @@ class Zipformer(nn.Module):
             (B, T', C) encoder output at 25 Hz with T' = ((T - 7) // 2 + 1) // 2, and the (B,)
             valid output lengths. Frames beyond an utterance's length are padding.
         """
-        self._check_input(features, lengths)
+        self._check_shapes(features, lengths)
         self.config.check_chunking(chunk_frames, left_context_frames)
-        x = self.embed(features)  # (B, T, C0) at 50 Hz
-        lengths = embedded_frames(lengths)
-        x, lengths = self.encode_embedded(
-            x.permute(1, 0, 2), lengths, chunk_frames, left_context_frames
-        )
-        return x.permute(1, 0, 2), lengths
-
-    def encode_embedded(
-        self,
-        x: Tensor,
-        lengths: Tensor,
-        chunk_frames: int | None = None,
-        left_context_frames: int | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """The stacks, on front-end output. x: (T, B, C0) at 50 Hz, lengths (B,) ->
-        (ceil(T / 2), B, C) at 25 Hz and (B,) lengths."""
-        t = x.shape[0]
-        key_padding_mask = padding_mask(lengths, t)
-        attn_mask = None
+        t = embedded_frames(features.shape[1])
+        padding = padding_mask(embedded_frames(lengths), t)  # (B, T) at 50 Hz
+        attn_mask = padding.unsqueeze(1)  # no query attends to padding
         if chunk_frames is not None:
-            attn_mask = chunk_causal_mask(t, chunk_frames, left_context_frames, x.device)
-        feature_masks = self.feature_mask.sample(x) if self.training else None
-
-        outputs = []
-        for i, stack in enumerate(self.stacks):
-            x = _match_channels(x, self.config.dims[i])
-            x = stack(
-                x,
-                attn_mask,
-                key_padding_mask,
-                chunk_frames,
-                None if feature_masks is None else feature_masks[i],
-            )
-            outputs.append(x)
-        x = self.output_downsample(_combine_stacks(outputs))
-        return x, (lengths + 1) // OUTPUT_DOWNSAMPLING
+            causal = chunk_causal_mask(t, chunk_frames, left_context_frames, features.device)
+            attn_mask = attn_mask | causal  # (B, T, T)
+        x, _ = self._forward_impl(features, attn_mask, padding, chunk_frames, None)
+        return x, encoder_frames(lengths)
 
     def initial_state(
         self, batch_size: int, left_context_frames: int, device: torch.device | str | None = None
@@ -212,26 +185,49 @@ class Zipformer(nn.Module):
             raise ValueError(
                 f"state holds {state.batch_size} streams but features have {features.shape[0]}"
             )
-        x, embed_left_pad = self.embed.forward_chunk(features, state.embed_left_pad)
-        left = state.left_context_frames
-        # Cache slots not yet filled (fewer frames processed than the left context) are masked.
-        slots = torch.arange(left, device=x.device)
+        # Each chunk sees the cached frames and itself; cache slots not yet filled (fewer
+        # frames processed than the left context) are masked.
+        slots = torch.arange(state.left_context_frames, device=features.device)
         unfilled = (state.processed_frames.unsqueeze(1) <= slots).flip(1)
-        mask = torch.cat((unfilled, unfilled.new_zeros(x.shape[0], chunk)), dim=1)
+        attn_mask = torch.cat((unfilled, unfilled.new_zeros(features.shape[0], chunk)), dim=1)
+        x, new_state = self._forward_impl(features, attn_mask.unsqueeze(1), None, None, state)
+        assert new_state is not None
+        return x, new_state
 
-        x = x.permute(1, 0, 2)
-        outputs, layers, offset = [], [], 0
-        for i, stack in enumerate(cast(list[ZipformerStack], self.stacks)):
-            n = self.config.num_layers[i]
+    def _forward_impl(
+        self,
+        features: Tensor,
+        attn_mask: Tensor,
+        padding_mask: Tensor | None,
+        chunk_frames: int | None,
+        state: EncoderState | None,
+    ) -> tuple[Tensor, EncoderState | None]:
+        """The encoder, offline (``state`` None) or one streaming step (the new state is
+        returned). features: (B, T, 80) -> (B, T', C) at 25 Hz; the masks are at 50 Hz: see
+        :class:`ZipformerStack`."""
+        x, embed_cache = self.embed(features, None if state is None else state.embed_left_pad)
+        frames = x.shape[1]
+        x = x.permute(1, 0, 2)  # time-major inside the encoder
+        feature_masks = self.feature_mask.sample(x) if self.training else None
+        outputs: list[Tensor] = []
+        layers: list[LayerState] = []  # the new states, stack 0's first
+        for i, stack in enumerate(self.stacks):
             x = _match_channels(x, self.config.dims[i])
-            x, stack_states = stack.forward_chunk(x, mask, state.layers[offset : offset + n])
-            layers += stack_states
-            offset += n
+            states = None
+            if state is not None:
+                states = state.layers[len(layers) : len(layers) + self.config.num_layers[i]]
+            mask = None if feature_masks is None else feature_masks[i]
+            x, states = stack(x, attn_mask, padding_mask, chunk_frames, mask, states)
+            if states is not None:
+                layers += states
             outputs.append(x)
         x = self.output_downsample(_combine_stacks(outputs)).permute(1, 0, 2)
-        return x, EncoderState(layers, embed_left_pad, state.processed_frames + chunk)
+        if state is None or embed_cache is None:
+            return x, None
+        return x, EncoderState(layers, embed_cache, state.processed_frames + frames)
 
-    def _check_input(self, features: Tensor, lengths: Tensor) -> None:
+    def _check_shapes(self, features: Tensor, lengths: Tensor) -> None:
+        """The checks that read no tensor values (no device sync)."""
         dim = self.config.feature_dim
         if not torch.is_floating_point(features):
             raise ValueError(f"features must be a float tensor, got dtype {features.dtype}")
@@ -250,18 +246,29 @@ class Zipformer(nn.Module):
             )
         if torch.is_floating_point(lengths) or lengths.dtype == torch.bool:
             raise ValueError(f"lengths must be an integer tensor, got dtype {lengths.dtype}")
-        if torch.compiler.is_exporting():
-            return  # the checks below read values, which an exported graph does not have
-        if bool((lengths > features.shape[1]).any()):
-            raise ValueError(
-                f"lengths {lengths.tolist()} exceed the number of feature frames "
-                f"T={features.shape[1]}"
-            )
-        if bool((lengths < MIN_FEATURE_FRAMES).any()):
-            raise ValueError(
-                f"lengths {lengths.tolist()} include utterances shorter than "
-                f"{MIN_FEATURE_FRAMES} frames, the front end's minimum; drop or pad them"
-            )
+
+
+def check_lengths(lengths: Tensor, num_frames: int) -> None:
+    """Raises ValueError unless every length is in [9, ``num_frames``]: what
+    :meth:`Zipformer.forward` needs of its ``lengths`` and does not check itself.
+
+    Reading the values waits for the device, so entry points call this once per batch where
+    the batch is made, not inside a compiled or exported graph.
+
+    Args:
+        lengths: (B,) integer valid feature frames (100 Hz) per utterance.
+        num_frames: T, the padded length of the batch's features (B, T, 80).
+    """
+    if not bool(((lengths > num_frames) | (lengths < MIN_FEATURE_FRAMES)).any()):
+        return  # one device sync on the good path
+    if bool((lengths > num_frames).any()):
+        raise ValueError(
+            f"lengths {lengths.tolist()} exceed the number of feature frames T={num_frames}"
+        )
+    raise ValueError(
+        f"lengths {lengths.tolist()} include utterances shorter than "
+        f"{MIN_FEATURE_FRAMES} frames, the front end's minimum; drop or pad them"
+    )
 
 
 def _match_channels(x: Tensor, dim: int) -> Tensor:

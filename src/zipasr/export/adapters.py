@@ -4,6 +4,8 @@ Each adapter only routes tensors: it calls :class:`~zipasr.models.AsrModel`'s ow
 (``encode``, ``encode_chunk``, the joiner's projections, the CTC head) and reshapes nothing the
 model does not. The streaming adapter is the one place where the typed
 :class:`~zipasr.encoder.state.EncoderState` becomes the flat ``cached_key_0``... tensors.
+:func:`keep_convolutions` is the one place where export computes something differently
+from eager PyTorch (the same sums, as convolution calls).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from torch import Tensor, nn
 
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
+from zipasr.models.decoder import StatelessDecoder
+from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
 
 Head = Literal["transducer", "ctc"]
 
@@ -45,6 +49,22 @@ def flat_state(state: EncoderState) -> dict[str, Tensor]:
 def typed_state(tensors: list[Tensor]) -> EncoderState:
     """Inverse of :func:`flat_state`'s values (in input order)."""
     return EncoderState.from_flat(tensors)
+
+
+def keep_convolutions(model: nn.Module) -> None:
+    """Makes ``model`` (in place) compute every convolution with a convolution call, so that
+    exported graphs keep their Conv nodes (as the reference's do).
+
+    Eager PyTorch sums the taps of a streaming step's short depthwise convolutions directly and
+    computes the decoder's one context position as matrix products: the same sums, faster in
+    PyTorch on CPU, where that was measured; ONNX runtimes were not measured, and have their
+    own Conv kernels.
+    """
+    for module in model.modules():
+        if isinstance(module, ChunkCausalDepthwiseConv1d):
+            module.direct_max_work = 0
+        elif isinstance(module, StatelessDecoder):
+            module.context_as_matmul = False
 
 
 def _head(model: AsrModel, head: Head) -> nn.Module:

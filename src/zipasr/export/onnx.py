@@ -1,7 +1,8 @@
 """Export to the sherpa-onnx layout with ``torch.onnx`` (the dynamo exporter; no TorchScript).
 
-Four variants, from the model as written (only the training-only modules are dropped, with
-:func:`zipasr.strip_training_modules`, on a copy):
+Four variants, from the model as written (on a copy, the training-only modules are dropped
+with :func:`zipasr.strip_training_modules`, and :func:`adapters.keep_convolutions` keeps every
+convolution a convolution):
 
 - offline transducer: encoder.onnx, decoder.onnx, joiner.onnx
   (``OfflineRecognizer.from_transducer``);
@@ -114,6 +115,7 @@ def export_onnx(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = strip_training_modules(copy.deepcopy(model)).eval()  # type: ignore[assignment]
+    adapters.keep_convolutions(model)
     tokens = write_tokens(model.tokens or [], out / "tokens.txt")
     head: adapters.Head = "ctc" if options.ctc else "transducer"
 

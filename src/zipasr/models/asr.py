@@ -89,7 +89,8 @@ class AsrModel(nn.Module):
         """Encoder output, (B, T, 80) fbank -> (B, T', C) at 25 Hz and (B,) lengths.
 
         This is what icefall's ``forward_encoder`` returns (before the joiner's projection).
-        See :meth:`Zipformer.forward` for the arguments.
+        See :meth:`Zipformer.forward` for the arguments; the values of ``lengths`` are checked
+        by :func:`~zipasr.encoder.zipformer.check_lengths`, not here.
         """
         return self.encoder(
             features, lengths, chunk_frames=chunk_frames, left_context_frames=left_context_frames

@@ -23,6 +23,12 @@ class StatelessDecoder(nn.Module):
         dim: D.
         context_size: tokens of context (1 = embedding only).
 
+    Attributes:
+        context_as_matmul: without ``need_pad``, compute the one output position as grouped
+            matrix products instead of a convolution call (the same sums; faster in PyTorch on
+            CPU, where decoding calls this once per emitted token). Export sets it to False so
+            that the exported graph keeps its Conv node.
+
     Shapes:
         y: (B, U) int64  ->  (B, U, D). With ``need_pad`` (training) the sequence is left-padded
         so that every position gets an output; without it (decoding), U must equal
@@ -33,6 +39,7 @@ class StatelessDecoder(nn.Module):
         super().__init__()
         self.vocab_size, self.context_size = vocab_size, context_size
         self.embedding = nn.Embedding(vocab_size, dim)
+        self.context_as_matmul = True
         self.conv: nn.Conv1d | None = None
         if context_size > 1:
             self.conv = nn.Conv1d(dim, dim, context_size, groups=dim // GROUP_SIZE, bias=False)
@@ -54,7 +61,7 @@ class StatelessDecoder(nn.Module):
                 f"without padding the decoder needs exactly context_size={self.context_size} "
                 f"tokens per sequence, got {x.shape[1]}"
             )
-        if need_pad or torch.compiler.is_exporting():  # exported graphs keep the convolution
+        if need_pad or not self.context_as_matmul:
             x = x.transpose(1, 2)
             if need_pad:
                 x = F.pad(x, (self.context_size - 1, 0))
@@ -66,8 +73,8 @@ class StatelessDecoder(nn.Module):
     def _convolve_context(self, x: Tensor) -> Tensor:
         """The context convolution at its single output position, (B, context, D) -> (B, 1, D).
 
-        Decoding calls this once per emitted token; as one matrix product per group it costs a
-        fraction of a convolution call on this one-frame input (same arithmetic).
+        As one matrix product per group it costs a fraction of a convolution call on this
+        one-frame input (same arithmetic).
         """
         assert self.conv is not None
         batch, context, dim = x.shape

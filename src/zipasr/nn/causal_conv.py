@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zipasr.nn.depthwise import depthwise_conv_time, prefers_direct
+from zipasr.nn.depthwise import SMALL_WORK, depthwise_conv_time, prefers_direct
 
 
 class ChunkCausalDepthwiseConv1d(nn.Module):
@@ -23,8 +23,14 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         channels: C.
         kernel_size: K, odd.
 
+    Attributes:
+        direct_max_work: with a cache (a streaming step, whose length is fixed), inputs of at
+            most this many output frames x taps are convolved by summing the taps, without a
+            convolution call (:func:`~zipasr.nn.depthwise.prefers_direct`); 0 keeps every call
+            (export sets 0, so that exported graphs keep their Conv nodes).
+
     Shapes:
-        x: (B, T, C) -> (B, T, C)
+        x: (B, T, C); cache: (B, K//2, C) or None  ->  (B, T, C) and the new cache or None
     """
 
     def __init__(self, channels: int, kernel_size: int) -> None:
@@ -32,6 +38,7 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size={kernel_size} must be odd")
         self.kernel_size = kernel_size
+        self.direct_max_work = SMALL_WORK
         self.causal = nn.Conv1d(channels, channels, (kernel_size + 1) // 2, groups=channels)
         self.chunkwise = nn.Conv1d(channels, channels, kernel_size, groups=channels)
         # Rows: extra gain at the left edge of a chunk, extra gain at the right edge.
@@ -53,32 +60,42 @@ class ChunkCausalDepthwiseConv1d(nn.Module):
         right = F.pad(right, (chunk_frames, 0))[:, k:]
         return 1.0 + (left + right)
 
-    def forward(self, x: Tensor, chunk_frames: int | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, chunk_frames: int | None = None, cache: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Convolves x chunk by chunk (``chunk_frames``; None = one chunk).
+
+        With a ``cache`` (a streaming step), x is one whole chunk and the cache holds the K//2
+        frames before it; the new cache (its last K//2 frames) is returned. Without one, zeros
+        stand before x and None is returned.
+        """
         batch, frames, channels = x.shape
-        chunk = frames if chunk_frames is None or chunk_frames > frames else chunk_frames
-        half = self.kernel_size // 2
-        causal = depthwise_conv_time(x, self.causal.weight, self.causal.bias, half, 0)
-
-        right_pad = -frames % chunk
-        chunks = F.pad(x, (0, 0, 0, right_pad)) if right_pad else x
-        chunks = chunks.reshape(-1, chunk, channels)  # (B * num_chunks, chunk, C)
-        chunks = depthwise_conv_time(chunks, self.chunkwise.weight, self.chunkwise.bias, half, half)
-        chunks = chunks * self.chunk_gain(chunk).t()
-        chunks = chunks.reshape(batch, -1, channels)[:, :frames]
-        return chunks + causal
-
-    def forward_chunk(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
-        """Streaming: one chunk x (B, T, C), its own chunk, after ``cache`` (B, K//2, C), the last
-        K//2 frames before it. Returns the output (B, T, C) and the new cache."""
-        half, frames_in, k = self.kernel_size // 2, x.shape[1], self.kernel_size
-        frames = torch.cat((cache, x), dim=1)
+        half, k = self.kernel_size // 2, self.kernel_size
+        if cache is None:
+            past, left_pad = x, half
+        else:
+            past, left_pad, chunk_frames = torch.cat((cache, x), dim=1), 0, frames
         causal = depthwise_conv_time(
-            frames, self.causal.weight, self.causal.bias, 0, 0,
-            direct=prefers_direct(x, frames_in, half + 1),
+            past, self.causal.weight, self.causal.bias, left_pad, 0,
+            direct=self._direct(x, cache, half + 1),
         )  # fmt: skip
-        chunk = depthwise_conv_time(
-            x, self.chunkwise.weight, self.chunkwise.bias, half, half,
-            direct=prefers_direct(x, frames_in, k),
+
+        chunk = frames if chunk_frames is None or chunk_frames > frames else chunk_frames
+        chunks = x
+        if chunk < frames:  # each chunk is convolved alone: they go to the batch axis
+            right_pad = -frames % chunk
+            chunks = F.pad(x, (0, 0, 0, right_pad)) if right_pad else x
+            chunks = chunks.reshape(-1, chunk, channels)  # (B * num_chunks, chunk, C)
+        chunks = depthwise_conv_time(
+            chunks, self.chunkwise.weight, self.chunkwise.bias, half, half,
+            direct=self._direct(x, cache, k),
         )  # fmt: skip
-        out = chunk * self.chunk_gain(frames_in).t() + causal
-        return out, frames[:, frames.shape[1] - half :]
+        chunks = chunks * self.chunk_gain(chunk).t()
+        if chunk < frames:
+            chunks = chunks.reshape(batch, -1, channels)[:, :frames]
+        return chunks + causal, None if cache is None else past[:, past.shape[1] - half :]
+
+    def _direct(self, x: Tensor, cache: Tensor | None, taps: int) -> bool:
+        # Only a streaming step has a fixed length; a choice by length elsewhere would make
+        # compiled or exported graphs depend on it.
+        return cache is not None and prefers_direct(x, x.shape[1], taps, self.direct_max_work)

@@ -8,8 +8,9 @@ A convolution call has a fixed cost of tens of microseconds, more than the arith
 few-frame inputs that streaming gives the lower-rate stacks. For those, ``direct=True``
 computes the same sums as a product with a strided view of the frame windows and a sum over
 the taps (:func:`prefers_direct` says when that is faster). The choice depends on the length,
-so only callers with a fixed length make it (the streaming chunk step), and exported graphs
-always keep the convolution: the measurement was of PyTorch on CPU, not of ONNX runtimes.
+so only callers with a fixed length make it (the streaming chunk step), and the caller sets
+the threshold: export sets it to 0 (see ``zipasr.export.adapters``), because the measurement
+was of PyTorch on CPU, not of ONNX runtimes.
 """
 
 from __future__ import annotations
@@ -22,16 +23,18 @@ from torch import Tensor, nn
 SMALL_WORK = 512
 
 
-def prefers_direct(x: Tensor, output_frames: int, kernel_size: int) -> bool:
-    """Whether ``direct=True`` is the faster way to convolve ``x`` to this many output frames.
+def prefers_direct(
+    x: Tensor, output_frames: int, kernel_size: int, max_work: int = SMALL_WORK
+) -> bool:
+    """Whether ``direct=True`` is the faster way to convolve ``x`` to this many output frames:
+    output frames x taps at most ``max_work`` (0 = never).
 
-    Measured for float32 on CPU only; elsewhere (other devices, autocast, export) it says no.
+    Measured for float32 on CPU only; elsewhere (other devices, autocast) it says no.
     """
     return (
-        output_frames * kernel_size <= SMALL_WORK
+        output_frames * kernel_size <= max_work
         and x.device.type == "cpu"
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_exporting()
     )
 
 
