@@ -13,6 +13,7 @@ from torch import Tensor
 
 from zipasr.audio import AudioError, fbank, read_audio, to_mono_16k
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
+from zipasr.encoder import check_lengths
 from zipasr.frontend import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
@@ -77,6 +78,7 @@ def decode_features(
         batch = torch.full((len(group), int(lengths.max()), group[0].shape[1]), FBANK_PAD_VALUE)
         for i, f in enumerate(group):
             batch[i, : f.shape[0]] = f
+        check_lengths(lengths, batch.shape[1])  # here, on the CPU, not in the encoder's forward
         enc, enc_lens = model.encode(
             batch.to(device),
             lengths.to(device),

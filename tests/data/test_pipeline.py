@@ -15,6 +15,7 @@ from zipasr.data import (
     Batch,
     LoaderConfig,
     SkipReport,
+    collate,
     cuts_from_folder,
     cuts_from_jsonl,
     cuts_to_jsonl,
@@ -153,3 +154,12 @@ def test_make_loader_shards_resumes_and_leaves_the_global_rng_alone(
     assert [b.ids for b in resumed] == rest
     with pytest.raises(ValueError, match=r"rank=2 must be in \[0, world_size=2\)"):
         LoaderConfig(rank=2, world_size=2)
+
+
+def test_collate_checks_lengths_once_on_the_cpu():
+    """Collate is where a training batch's lengths are checked (the encoder's forward reads no
+    values): a matrix shorter than the front end's 9 frames is refused, naming the lengths."""
+    ok = collate([torch.zeros(9, 80), torch.zeros(20, 80)], [[1], [2]], ["a", "b"], ["1", "2"])
+    assert ok.feature_lengths.tolist() == [9, 20]
+    with pytest.raises(ValueError, match=r"lengths \[8, 20\].*shorter than 9"):
+        collate([torch.zeros(8, 80), torch.zeros(20, 80)], [[1], [2]], ["a", "b"], ["1", "2"])

@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from zipasr.nn import TrainingClock
 from zipasr.regularizers import (
     AbsValuePenalty,
     Balancer,
@@ -22,6 +21,7 @@ from zipasr.regularizers import (
     load_training_state,
     training_state,
 )
+from zipasr.schedule import TrainingClock
 
 
 def all_modules():
@@ -82,7 +82,7 @@ def test_dropouts_act_in_training():
 
 def test_schedules_follow_the_shared_clock():
     clock = TrainingClock()
-    from zipasr.nn import Schedule
+    from zipasr.schedule import Schedule
 
     drop = SharedDropout(Schedule((0.0, 1.0), (100.0, 0.0)), 0, clock).train()
     x = torch.ones(4, 10, 3)

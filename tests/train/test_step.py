@@ -7,8 +7,8 @@ import torch
 
 from zipasr import AsrModel, AsrModelConfig, TransducerConfig
 from zipasr.data import collate
-from zipasr.nn import TrainingClock
 from zipasr.optim import Eden, ScaledAdam
+from zipasr.schedule import TrainingClock
 from zipasr.testing import random_features, tiny_config
 from zipasr.train.config import LossConfig
 from zipasr.train.precision import Precision

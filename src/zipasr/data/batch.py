@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from zipasr.data.guardrails import Skip
+from zipasr.encoder import check_lengths
 from zipasr.frontend import FBANK_PAD_VALUE
 
 
@@ -69,11 +70,16 @@ def collate(
     ids: list[str],
     skipped: list[Skip] | None = None,
 ) -> Batch:
-    """Pads B (T_b, F) feature matrices into a :class:`Batch`."""
+    """Pads B (T_b, F) feature matrices into a :class:`Batch`.
+
+    Raises ValueError for a feature matrix the encoder cannot take (fewer frames than its front
+    end's minimum): the one check of the lengths on the training path, made here on the CPU.
+    """
     num_bins = features[0].shape[1] if features else 80
     lengths = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
     longest = max(lengths.tolist(), default=0)
     padded = torch.full((len(features), longest, num_bins), FBANK_PAD_VALUE)
     for b, f in enumerate(features):
         padded[b, : f.shape[0]] = f
+    check_lengths(lengths, longest)
     return Batch(padded, lengths, token_ids, texts, ids, list(skipped or []))

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from zipasr.nn.scaled_init import scaled_linear
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import AbsValuePenalty, Balancer, RandomDrop, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 #: Score given to masked positions (replaced, not added). Finite, so a fully masked row becomes
 #: uniform instead of NaN, as in the reference.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import LayerSkip, ParamLimit
+from zipasr.schedule import Schedule, TrainingClock
 
 #: While training, the scale is kept softly in [min, 1]; min relaxes from 0.9 to 0.2 so that
 #: early on every module is forced to contribute.

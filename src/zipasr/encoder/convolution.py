@@ -9,9 +9,9 @@ from zipasr.nn.activations import swoosh_r
 from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
 from zipasr.nn.depthwise import DepthwiseConv1d
 from zipasr.nn.scaled_init import scaled_linear
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 
 class ConvolutionModule(nn.Module):

@@ -9,9 +9,9 @@ from torch import Tensor, nn
 from zipasr.nn.activations import swoosh_l, swoosh_r
 from zipasr.nn.bias_norm import BiasNorm
 from zipasr.nn.scaled_init import scaled_conv2d
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, ScaleGrad, SequenceDropout, SharedDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 CONV_CHANNELS = (8, 32, 128)
 CONVNEXT_HIDDEN = 384

@@ -6,9 +6,9 @@ from torch import Tensor, nn
 
 from zipasr.nn.activations import swoosh_l
 from zipasr.nn.scaled_init import scaled_linear
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, SharedDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 #: The recipe's feed-forward dropout: 0.3 at the start of training, 0.1 after 20k batches.
 FEEDFORWARD_DROPOUT = Schedule((0.0, 0.3), (20000.0, 0.1))

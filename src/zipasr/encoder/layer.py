@@ -11,9 +11,9 @@ from zipasr.encoder.feedforward import FeedForward
 from zipasr.encoder.nonlin_attention import NonlinAttention
 from zipasr.encoder.state import LayerState
 from zipasr.nn.bias_norm import BiasNorm
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, ConstantAttention, SequenceDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 # Rates at which whole sub-module outputs are dropped for an utterance (training only).
 ATTENTION_SKIP = Schedule((0.0, 0.2), (4000.0, 0.05), (16000.0, 0.0))

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from zipasr.nn.scaled_init import scaled_linear
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import Balancer, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
+from zipasr.schedule import Schedule, TrainingClock
 
 
 class NonlinAttention(nn.Module):

@@ -9,7 +9,7 @@ from zipasr.encoder.bypass import Bypass
 from zipasr.encoder.layer import ZipformerLayer
 from zipasr.encoder.positional import CompactRelPositionalEncoding
 from zipasr.encoder.state import LayerState
-from zipasr.nn.schedule import TrainingClock
+from zipasr.schedule import TrainingClock
 
 
 class SimpleDownsample(nn.Module):

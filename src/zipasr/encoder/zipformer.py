@@ -19,8 +19,8 @@ from zipasr.frontend import (
     embedded_frames,
     encoder_frames,
 )
-from zipasr.nn.schedule import Schedule, TrainingClock
 from zipasr.regularizers import FeatureMask
+from zipasr.schedule import Schedule, TrainingClock
 
 #: Layer skipping is warmed up stack by stack over this many reference batches.
 LAYER_SKIP_WARMUP = 4000.0

@@ -13,6 +13,7 @@ from pathlib import Path
 from zipasr.encoder.config import ZipformerConfig
 from zipasr.frontend import chunk_input_frames
 from zipasr.models.asr import AsrModel
+from zipasr.optional import require
 
 #: The ``version`` value of every file (the reference's format version).
 FORMAT_VERSION = "1"
@@ -89,8 +90,7 @@ def joiner_metadata(model: AsrModel) -> dict[str, str]:
 
 def add_metadata(path: str | os.PathLike[str], metadata: Mapping[str, str]) -> None:
     """Sets ``metadata`` on the ONNX file at ``path`` (in place; existing keys are replaced)."""
-    import onnx
-
+    onnx = require("onnx", "ONNX metadata")
     model = onnx.load(str(path))
     set_metadata(model, metadata)
     onnx.save(model, str(path))
@@ -108,8 +108,7 @@ def set_metadata(model: object, metadata: Mapping[str, str]) -> None:
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The metadata of the ONNX file at ``path``."""
-    import onnx
-
+    onnx = require("onnx", "ONNX metadata")
     model = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in model.metadata_props}
 

@@ -17,6 +17,7 @@ each with ``tokens.txt``; ``int8`` and ``fp16`` add ``*.int8.onnx`` / ``*.fp16.o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -35,7 +36,9 @@ from zipasr.export.metadata import (
     streaming_metadata,
     write_tokens,
 )
+from zipasr.export.quantize import fp16_files, int8_files
 from zipasr.models.asr import AsrModel
+from zipasr.optional import require_extra
 from zipasr.regularizers import strip_training_modules
 
 #: The dynamo exporter's own opset (it converts down poorly; sherpa-onnx's runtime reads it).
@@ -101,6 +104,7 @@ def export_onnx(
     Raises ValueError, naming the fix, for a model without token table, without the requested
     head, or non-causal with ``streaming``.
     """
+    require_extra("export", "ONNX export")
     options = options or ExportOptions()
     if model.tokens is None:
         raise ValueError(
@@ -139,13 +143,9 @@ def export_onnx(
     fp32 = ExportedModel(files, tokens, options.ctc, options.streaming, "fp32", meta)
     exported = [fp32]
     if options.int8:
-        from zipasr.export.quantize import int8_variant
-
-        exported.append(int8_variant(fp32))
+        exported.append(dataclasses.replace(fp32, files=int8_files(files), precision="int8"))
     if options.fp16:
-        from zipasr.export.quantize import fp16_variant
-
-        exported.append(fp16_variant(fp32))
+        exported.append(dataclasses.replace(fp32, files=fp16_files(files), precision="fp16"))
     return exported
 
 

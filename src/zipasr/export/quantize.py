@@ -9,14 +9,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from zipasr.export.metadata import read_metadata, set_metadata
-
-if TYPE_CHECKING:
-    from zipasr.export.onnx import ExportedModel
+from zipasr.optional import require
 
 
 def _with_suffix(path: Path, precision: str) -> Path:
@@ -25,14 +21,13 @@ def _with_suffix(path: Path, precision: str) -> Path:
 
 def quantize_int8(source: Path, target: Path) -> Path:
     """Writes the dynamically quantised (int8 MatMul weights) copy of ``source`` to ``target``."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(
+    onnx = require("onnx", "int8 export")
+    quantization = require("onnxruntime.quantization", "int8 export")
+    quantization.quantize_dynamic(
         model_input=str(source),
         model_output=str(target),
         op_types_to_quantize=["MatMul"],
-        weight_type=QuantType.QInt8,
+        weight_type=quantization.QuantType.QInt8,
     )
     model = onnx.load(str(target))
     set_metadata(model, read_metadata(source))  # icefall#979: the runtime needs the keys
@@ -42,9 +37,8 @@ def quantize_int8(source: Path, target: Path) -> Path:
 
 def convert_fp16(source: Path, target: Path) -> Path:
     """Writes the float16 copy of ``source`` (float32 inputs and outputs) to ``target``."""
-    import onnx
-    from onnxconverter_common import float16
-
+    onnx = require("onnx", "fp16 export")
+    float16 = require("onnxconverter_common.float16", "fp16 export")
     model = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
     # The converter leaves float32 types on some Cast outputs in value_info, which onnxruntime
     # rejects; the types are inferred again on load.
@@ -54,20 +48,19 @@ def convert_fp16(source: Path, target: Path) -> Path:
     return target
 
 
-def int8_variant(fp32: ExportedModel) -> ExportedModel:
-    """The int8 copy of every file of ``fp32`` but the decoder."""
-    files = {
+def int8_files(fp32: dict[str, Path]) -> dict[str, Path]:
+    """The int8 copy of every file (role -> path) of a float32 export but the decoder."""
+    return {
         role: path if role == "decoder" else quantize_int8(path, _with_suffix(path, "int8"))
-        for role, path in fp32.files.items()
+        for role, path in fp32.items()
     }
-    return dataclasses.replace(fp32, files=files, precision="int8")
 
 
-def fp16_variant(fp32: ExportedModel) -> ExportedModel:
-    """The fp16 copy of every file of ``fp32`` but the decoder (its float32 mask of valid ids
-    is a Cast the converter leaves in float32, so a float16 decoder does not load; it is tiny)."""
-    files = {
+def fp16_files(fp32: dict[str, Path]) -> dict[str, Path]:
+    """The fp16 copy of every file (role -> path) of a float32 export but the decoder (its
+    float32 mask of valid ids is a Cast the converter leaves in float32, so a float16 decoder
+    does not load; it is tiny)."""
+    return {
         role: path if role == "decoder" else convert_fp16(path, _with_suffix(path, "fp16"))
-        for role, path in fp32.files.items()
+        for role, path in fp32.items()
     }
-    return dataclasses.replace(fp32, files=files, precision="fp16")

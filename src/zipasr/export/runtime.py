@@ -16,14 +16,15 @@ from torch import Tensor
 from zipasr.audio import fbank
 from zipasr.decoding import ctc_greedy_search, greedy_search
 from zipasr.export.onnx import ExportedModel
-from zipasr.frontend import SAMPLE_RATE
+from zipasr.frontend import FEATURE_FRAME_RATE, SAMPLE_RATE, chunk_input_frames
 from zipasr.models.asr import AsrModel
+from zipasr.optional import require
 
 
 def tail_padding_s(chunk_frames: int) -> float:
     """Seconds of zeros appended to streamed audio: one window plus one step of feature frames
     (10 ms each), so that every real frame reaches a full window."""
-    return (2 * (2 * chunk_frames) + 13) / 100.0
+    return (chunk_input_frames(chunk_frames) + 2 * chunk_frames) / FEATURE_FRAME_RATE
 
 
 def _chunk_frames(exported: ExportedModel) -> int:
@@ -32,8 +33,7 @@ def _chunk_frames(exported: ExportedModel) -> int:
 
 def sherpa_recognizer(exported: ExportedModel, *, num_threads: int = 1, debug: bool = False) -> Any:
     """Loads ``exported`` with the sherpa-onnx constructor for its variant (greedy search)."""
-    import sherpa_onnx
-
+    sherpa_onnx = require("sherpa_onnx", "running an export with sherpa-onnx")
     f, tokens = exported.files, str(exported.tokens)
     common: dict[str, Any] = {
         "tokens": tokens,

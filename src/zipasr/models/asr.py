@@ -13,7 +13,7 @@ from zipasr.losses import ctc_loss, pruned_rnnt_losses
 from zipasr.models.config import AsrModelConfig
 from zipasr.models.ctc import CtcHead
 from zipasr.models.transducer import TransducerHead
-from zipasr.nn.schedule import TrainingClock
+from zipasr.schedule import TrainingClock
 
 
 @dataclass

@@ -4,15 +4,12 @@ from zipasr.nn.activations import SwooshL, SwooshR, swoosh_l, swoosh_r
 from zipasr.nn.bias_norm import BiasNorm
 from zipasr.nn.causal_conv import ChunkCausalDepthwiseConv1d
 from zipasr.nn.scaled_init import scaled_conv1d, scaled_conv2d, scaled_linear
-from zipasr.nn.schedule import Schedule, TrainingClock
 
 __all__ = [
     "BiasNorm",
     "ChunkCausalDepthwiseConv1d",
-    "Schedule",
     "SwooshL",
     "SwooshR",
-    "TrainingClock",
     "scaled_conv1d",
     "scaled_conv2d",
     "scaled_linear",

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor
 
-from zipasr.nn.schedule import Schedule, TrainingClock, as_schedule
 from zipasr.regularizers.base import TrainingOnly, coin_flip
+from zipasr.schedule import Schedule, TrainingClock, as_schedule
 
 # Default probability of acting on a given call: high early in training, lower later.
 DEFAULT_BALANCER_PROB = Schedule((0.0, 0.5), (8000.0, 0.125), default=0.4)

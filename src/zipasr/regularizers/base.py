@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zipasr.nn.schedule import Schedule, TrainingClock, as_schedule
+from zipasr.schedule import Schedule, TrainingClock, as_schedule
 
 
 class TrainingOnly(nn.Module):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from zipasr.nn.schedule import Schedule, TrainingClock, as_schedule
 from zipasr.regularizers.base import TrainingOnly, coin_flip
+from zipasr.schedule import Schedule, TrainingClock, as_schedule
 
 
 def whitening_metric(x: Tensor, num_groups: int) -> Tensor:

@@ -20,7 +20,7 @@ import yaml
 from zipasr.encoder.config import ZipformerConfig
 from zipasr.losses import LossWeights
 from zipasr.models.config import AsrModelConfig, TransducerConfig
-from zipasr.nn.schedule import REF_DURATION_S
+from zipasr.schedule import REF_DURATION_S
 
 T = TypeVar("T")
 

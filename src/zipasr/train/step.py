@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from zipasr.data import Batch
 from zipasr.losses import LossScales
 from zipasr.models import AsrLosses, AsrModel
-from zipasr.nn.schedule import REF_DURATION_S
 from zipasr.optim import Eden, ScaledAdam
+from zipasr.schedule import REF_DURATION_S
 from zipasr.train.config import LossConfig
 from zipasr.train.precision import Precision, autocast
 
