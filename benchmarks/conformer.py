@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zipasr.nn.schedule import TrainingClock
+from zipasr.schedule import TrainingClock
 
 
 @dataclass(frozen=True)
