@@ -22,6 +22,7 @@ CORE_PATHS = (
     "test_core_install.py",
     "test_layering.py",
     "test_metrics.py",
+    "test_schedule.py",
 )
 
 #: Whether the extras the rest of the suite needs are installed. In a core-only venv the other

@@ -1,4 +1,4 @@
-"""The paper's building blocks: Swoosh, BiasNorm, schedules, chunk-causal convolution."""
+"""The paper's building blocks: Swoosh, BiasNorm, chunk-causal convolution."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import torch
 from zipasr.nn import (
     BiasNorm,
     ChunkCausalDepthwiseConv1d,
-    Schedule,
     SwooshL,
     SwooshR,
-    TrainingClock,
     swoosh_l,
     swoosh_r,
 )
@@ -80,16 +78,6 @@ def test_bias_norm_formula():
     x = torch.randn(5, 3, 6)
     rms = (x - norm.bias).pow(2).mean(-1, keepdim=True).sqrt()
     assert torch.allclose(norm(x), x / rms * torch.exp(torch.tensor(0.3)), atol=1e-6)
-
-
-def test_schedule_is_piecewise_linear_and_clamped():
-    s = Schedule((0.0, 0.3), (20000.0, 0.1), default=0.05)
-    assert s.at(-5) == 0.3 and s.at(10000) == pytest.approx(0.2) and s.at(1e9) == 0.1
-    clock = TrainingClock()
-    clock.set_step(2000, max_duration_s=1200, world_size=5)
-    assert clock.ref_batches == 20000.0 and s(clock) == 0.1
-    with pytest.raises(ValueError, match="sorted"):
-        Schedule((10.0, 1.0), (0.0, 2.0))
 
 
 def test_chunk_causal_conv_sees_nothing_past_its_chunk():
