@@ -28,10 +28,21 @@ CORE_PATHS = (
 #: Whether the extras the rest of the suite needs are installed. In a core-only venv the other
 #: test modules are not even collected (they import the extras at the top); in the full venv
 #: every module is collected, so nothing is hidden there.
-EXTRAS_INSTALLED = all(
-    importlib.util.find_spec(m) is not None
+MISSING_EXTRAS = [
+    m
     for m in ("lhotse", "kaldi_native_fbank", "sentencepiece", "soundfile", "yaml", "onnx")
-)
+    if importlib.util.find_spec(m) is None
+]
+EXTRAS_INSTALLED = not MISSING_EXTRAS
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if EXTRAS_INSTALLED:
+        return None
+    return (
+        f"extras missing ({', '.join(MISSING_EXTRAS)}): only the core tests are collected "
+        f"({', '.join(CORE_PATHS)}); install '.[dev]' for the rest"
+    )
 
 
 def _is_core(path: Path) -> bool:

@@ -7,6 +7,7 @@ are checked on every run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -120,3 +121,17 @@ def test_cli_names_the_missing_extra(argv: list[str], extra: str, tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("zipasr: error: ")
     assert f'pip install "zipasr[{extra}]"' in result.stderr
+
+
+def test_a_broken_install_is_not_called_missing(tmp_path):
+    """An installed package that fails to load for another reason keeps its own error."""
+    (tmp_path / "kaldi_native_fbank.py").write_text("raise ImportError('libfoo.so: bad ELF')\n")
+    result = subprocess.run(
+        [sys.executable, "-c", "import zipasr.audio; zipasr.audio.online_fbank()"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "ImportError: libfoo.so: bad ELF", result.stderr

@@ -46,8 +46,11 @@ def require(module: str, feature: str, *, extra: str | None = None) -> ModuleTyp
     extra = extra or EXTRA_OF[top]
     try:
         return importlib.import_module(module)
-    except ImportError as error:
-        missing = getattr(error, "name", None) or top
+    except ModuleNotFoundError as error:
+        # The module, or one that it imports, is not installed. Any other ImportError (an
+        # installed package whose compiled library fails to load, say) is not a missing extra
+        # and propagates as it is.
+        missing = error.name or top
         raise MissingExtraError(
             f"{feature} needs the '{extra}' extra ({missing} is not installed): "
             f'pip install "zipasr[{extra}]"'

@@ -14,7 +14,7 @@ from torch import Tensor
 from zipasr.audio import AudioError, fbank, read_audio, to_mono_16k
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
 from zipasr.encoder import check_lengths
-from zipasr.frontend import FBANK_PAD_VALUE, MIN_FEATURE_FRAMES, SAMPLE_RATE
+from zipasr.frontend import FBANK_PAD_VALUE, FEATURE_FRAME_RATE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
@@ -57,9 +57,10 @@ def features_of_file(path: str | os.PathLike[str]) -> Tensor:
     samples, rate = read_audio(Path(path))
     feats = fbank(samples, rate)
     if feats.shape[0] < MIN_FEATURE_FRAMES:
+        ms = 1000 // FEATURE_FRAME_RATE
         raise ValueError(
-            f"{path}: {feats.shape[0] * 10} ms of audio is shorter than the model can use "
-            f"({MIN_FEATURE_FRAMES * 10} ms)"
+            f"{path}: {feats.shape[0] * ms} ms of audio is shorter than the model can use "
+            f"({MIN_FEATURE_FRAMES * ms} ms)"
         )
     return feats
 
@@ -114,14 +115,13 @@ def transcribe_files(
 def transcribe_streaming(
     model: AsrModel,
     path: str | os.PathLike[str],
-    config: object | None = None,
+    config: StreamingConfig | None = None,
     on_partial: Callable[[str], None] | None = None,
     piece_s: float = 0.1,
 ) -> Hypothesis:
     """Streams a file through :class:`zipasr.streaming.StreamingRecognizer` in ``piece_s``
     pieces, calling ``on_partial(text)`` whenever the text changes."""
-
-    recognizer = StreamingRecognizer(model, config if isinstance(config, StreamingConfig) else None)
+    recognizer = StreamingRecognizer(model, config)
     samples, rate = read_audio(Path(path))
     audio = to_mono_16k(samples, rate)
     stream = recognizer.create_stream()

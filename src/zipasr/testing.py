@@ -13,19 +13,8 @@ from zipasr.frontend import FBANK_PAD_VALUE
 
 
 def tiny_config(causal: bool = False) -> ZipformerConfig:
-    """A six-stack Zipformer small enough for unit tests (~70k parameters)."""
-    return ZipformerConfig(
-        num_layers=(1, 1, 1, 1, 1, 1),
-        dims=(16, 24, 32, 32, 24, 16),
-        num_heads=(2, 2, 2, 2, 2, 2),
-        feedforward_dims=(32, 48, 64, 64, 48, 32),
-        conv_kernels=(7, 7, 5, 3, 5, 7),
-        query_head_dim=8,
-        value_head_dim=4,
-        pos_head_dim=2,
-        pos_dim=8,
-        causal=causal,
-    )
+    """A six-stack Zipformer small enough for unit tests: :meth:`ZipformerConfig.tiny`."""
+    return ZipformerConfig.tiny(causal)
 
 
 def random_features(

@@ -13,6 +13,7 @@ import torch
 
 from tests.train.conftest import tiny_train_config
 from zipasr import AsrModel, AsrModelConfig, TransducerConfig
+from zipasr.encoder import ZipformerConfig
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.testing import random_features
 from zipasr.train import train
@@ -26,12 +27,14 @@ from zipasr.train.checkpoint import (
     list_checkpoints,
     save_atomic,
 )
-from zipasr.train.config import TrainConfig, tiny_encoder
+from zipasr.train.config import TrainConfig
 
 
 def _objects(seed: int):
     torch.manual_seed(seed)
-    config = AsrModelConfig(tiny_encoder(causal=True), 32, TransducerConfig(16, 16), ctc=True)
+    config = AsrModelConfig(
+        ZipformerConfig.tiny(causal=True), 32, TransducerConfig(16, 16), ctc=True
+    )
     model = AsrModel(config)
     optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
     scheduler = Eden(optimizer, 100.0, 3.5)

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from zipasr.testing import tiny_config
-from zipasr.train.config import ModelSpec, TrainConfig, load_config, save_config
+from zipasr.train.config import TrainConfig, load_config, save_config
 from zipasr.train.demo import demo_config
 
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -69,9 +68,3 @@ def test_recipe_configs_load_and_build(path: Path) -> None:
 
 def test_demo_yaml_mirrors_the_embedded_demo() -> None:
     assert load_config(RECIPES / "demo.yaml") == demo_config("zipasr-demo")
-
-
-def test_tiny_preset_is_the_test_suites_tiny_encoder() -> None:
-    for causal in (False, True):
-        spec = ModelSpec(preset="tiny", causal=causal)
-        assert spec.build(50).encoder == tiny_config(causal=causal)

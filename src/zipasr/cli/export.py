@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from zipasr.optional import require_extra
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds the ``export`` command to ``zipasr``'s sub-commands."""
@@ -29,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Loads the model, exports it, and runs the quality gate when given a dev manifest."""
+    if args.dev:  # the gate reads audio: say so before the export's minute of work
+        require_extra("data", "zipasr export --dev")
     from zipasr.export import ExportOptions, export_onnx
     from zipasr.loading import load
     from zipasr.models.storage import read_tokens

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from zipasr.data.guardrails import Skip
 from zipasr.encoder import check_lengths
-from zipasr.frontend import FBANK_PAD_VALUE
+from zipasr.frontend import FBANK_PAD_VALUE, FEATURE_FRAME_RATE, NUM_MEL_BINS
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Batch:
 
     @property
     def duration_s(self) -> float:
-        """Total audio seconds in the batch (sum of valid frames / 100)."""
-        return float(self.feature_lengths.sum()) / 100.0
+        """Total audio seconds in the batch (sum of valid feature frames at 100 Hz)."""
+        return float(self.feature_lengths.sum()) / FEATURE_FRAME_RATE
 
     def to(self, device: torch.device | str) -> Batch:
         """A copy with the tensors on ``device`` (non-blocking where the memory is pinned)."""
@@ -75,7 +75,7 @@ def collate(
     Raises ValueError for a feature matrix the encoder cannot take (fewer frames than its front
     end's minimum): the one check of the lengths on the training path, made here on the CPU.
     """
-    num_bins = features[0].shape[1] if features else 80
+    num_bins = features[0].shape[1] if features else NUM_MEL_BINS
     lengths = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
     longest = max(lengths.tolist(), default=0)
     padded = torch.full((len(features), longest, num_bins), FBANK_PAD_VALUE)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Seconds per encoder output frame (25 Hz).
 from zipasr.frontend import OUTPUT_FRAME_SHIFT_S
 
 #: sentencepiece's word-boundary marker.

@@ -86,6 +86,23 @@ class ZipformerConfig:
         return max(self.dims)
 
     @classmethod
+    def tiny(cls, causal: bool = False) -> ZipformerConfig:
+        """Six one-layer stacks, about 70k parameters: for unit tests and smoke runs
+        (``zipasr demo --quick``), not for recognising speech."""
+        return cls(
+            num_layers=(1, 1, 1, 1, 1, 1),
+            dims=(16, 24, 32, 32, 24, 16),
+            num_heads=(2, 2, 2, 2, 2, 2),
+            feedforward_dims=(32, 48, 64, 64, 48, 32),
+            conv_kernels=(7, 7, 5, 3, 5, 7),
+            query_head_dim=8,
+            value_head_dim=4,
+            pos_head_dim=2,
+            pos_dim=8,
+            causal=causal,
+        )
+
+    @classmethod
     def small(cls, causal: bool = False) -> ZipformerConfig:
         """Zipformer-S (icefall RESULTS.md: 23.3 M parameters as a transducer)."""
         return cls(

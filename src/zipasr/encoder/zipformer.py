@@ -58,7 +58,7 @@ class Zipformer(nn.Module):
         unmasked_dims: training-only feature-mask boundaries (the recipe's values if None).
 
     Example:
-        >>> import torch, zipasr
+        >>> import torch, zipasr, zipasr.testing
         >>> model = zipasr.Zipformer(zipasr.testing.tiny_config()).eval()
         >>> out, lengths = model(torch.randn(2, 100, 80), torch.tensor([100, 61]))
         >>> tuple(out.shape), lengths.tolist()

@@ -16,7 +16,7 @@ from torch import Tensor
 from zipasr.audio import fbank
 from zipasr.decoding import ctc_greedy_search, greedy_search
 from zipasr.export.onnx import ExportedModel
-from zipasr.frontend import FEATURE_FRAME_RATE, SAMPLE_RATE, chunk_input_frames
+from zipasr.frontend import FEATURE_FRAME_RATE, NUM_MEL_BINS, SAMPLE_RATE, chunk_input_frames
 from zipasr.models.asr import AsrModel
 from zipasr.optional import require
 
@@ -39,7 +39,7 @@ def sherpa_recognizer(exported: ExportedModel, *, num_threads: int = 1, debug: b
         "tokens": tokens,
         "num_threads": num_threads,
         "sample_rate": SAMPLE_RATE,
-        "feature_dim": 80,
+        "feature_dim": NUM_MEL_BINS,
         "decoding_method": "greedy_search",
         "debug": debug,
     }

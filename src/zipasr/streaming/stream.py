@@ -10,7 +10,13 @@ from zipasr.audio import FbankOptions, online_fbank
 from zipasr.decoding.beam import BeamState
 from zipasr.decoding.hypothesis import Hypothesis
 from zipasr.encoder.state import EncoderState
-from zipasr.frontend import FBANK_PAD_VALUE, OUTPUT_FRAME_SHIFT_S, SAMPLE_RATE, encoder_frames
+from zipasr.frontend import (
+    FBANK_PAD_VALUE,
+    NUM_MEL_BINS,
+    OUTPUT_FRAME_SHIFT_S,
+    SAMPLE_RATE,
+    encoder_frames,
+)
 
 
 class Stream:
@@ -81,7 +87,7 @@ class Stream:
         end = min(self.feature_offset + window, self.feature_frames)
         frames = [self.fbank.get_frame(i) for i in range(self.feature_offset, end)]
         feats = torch.full(
-            (window, self.fbank.get_frame(0).shape[0] if frames else 80), FBANK_PAD_VALUE
+            (window, self.fbank.get_frame(0).shape[0] if frames else NUM_MEL_BINS), FBANK_PAD_VALUE
         )
         if frames:
             feats[: len(frames)] = torch.from_numpy(np.stack(frames))

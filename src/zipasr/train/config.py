@@ -27,31 +27,12 @@ T = TypeVar("T")
 PRESETS = ("tiny", "small", "medium", "large")
 
 
-def tiny_encoder(causal: bool = False) -> ZipformerConfig:
-    """The ``tiny`` preset: six one-layer stacks, about 70k encoder parameters, for smoke runs
-    (``zipasr demo --quick``). The same model as ``zipasr.testing.tiny_config``; a test keeps
-    them equal."""
-    return ZipformerConfig(
-        num_layers=(1, 1, 1, 1, 1, 1),
-        dims=(16, 24, 32, 32, 24, 16),
-        num_heads=(2, 2, 2, 2, 2, 2),
-        feedforward_dims=(32, 48, 64, 64, 48, 32),
-        conv_kernels=(7, 7, 5, 3, 5, 7),
-        query_head_dim=8,
-        value_head_dim=4,
-        pos_head_dim=2,
-        pos_dim=8,
-        causal=causal,
-    )
-
-
 @dataclass
 class ModelSpec:
     """The recognizer to train: a named encoder preset plus optional per-field overrides.
 
     Attributes:
-        preset: one of :data:`PRESETS` (``tiny`` is :func:`tiny_encoder`, the others the
-            paper's ``ZipformerConfig.small()`` ... ``large()``).
+        preset: one of :data:`PRESETS` (``ZipformerConfig.tiny()``, ``small()``, ...).
         causal: train the streaming (chunk-causal) variant.
         num_layers, dims, num_heads, feedforward_dims, conv_kernels: per-stack overrides of the
             preset (6 entries each), or None to keep the preset's.
@@ -75,10 +56,7 @@ class ModelSpec:
         """The architecture for a tokenizer of ``vocab_size`` tokens."""
         if self.preset not in PRESETS:
             raise ValueError(f"model.preset={self.preset!r}; choose one of {PRESETS}")
-        if self.preset == "tiny":
-            encoder = tiny_encoder(causal=self.causal)
-        else:
-            encoder = getattr(ZipformerConfig, self.preset)(causal=self.causal)
+        encoder = getattr(ZipformerConfig, self.preset)(causal=self.causal)
         names = ("num_layers", "dims", "num_heads", "feedforward_dims", "conv_kernels")
         overrides = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
         encoder = dataclasses.replace(encoder, **overrides)

@@ -54,14 +54,9 @@ class Reporter:
                 dynamic_ncols=True,
                 file=self.stream,
             )
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # the train extra's tensorboard
 
-            self.writer = SummaryWriter(str(exp_dir / "tensorboard"))
-        except ImportError:  # tensorboard is in the `train` extra
-            log.warning(
-                "tensorboard is not installed; no TensorBoard logs (pip install tensorboard)"
-            )
+        self.writer = SummaryWriter(str(exp_dir / "tensorboard"))
 
     def step(self, step: int, scalars: dict[str, float], postfix: dict[str, str]) -> None:
         """One optimizer step done: show progress and log ``scalars`` under ``train/``."""
@@ -103,17 +98,12 @@ class Reporter:
 
 def plot_curve(
     train: list[tuple[int, float]], valid: list[tuple[int, float]], path: Path
-) -> Path | None:
-    """Writes training (and validation) loss per frame against steps as a PNG; None if
-    matplotlib is missing."""
-    try:
-        import matplotlib
+) -> Path:
+    """Writes training (and validation) loss per frame against steps as a PNG."""
+    import matplotlib  # the train extra's
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed; no training-curve PNG")
-        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
         ax.plot(*zip(*train), label="train", linewidth=1)

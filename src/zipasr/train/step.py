@@ -52,7 +52,7 @@ class Learner:
     """What an optimizer step needs: the model (DDP-wrapped or not), optimizer, schedule,
     precision and the loss settings. ``max_duration_s`` (per process and batch), the number of
     accumulated batches, ``world_size`` and ``ref_duration_s`` drive the training clock
-    (spec 3.10, :meth:`~zipasr.nn.TrainingClock.set_step`)."""
+    (spec 3.10, :meth:`~zipasr.schedule.TrainingClock.set_step`)."""
 
     model: nn.Module
     optimizer: ScaledAdam
