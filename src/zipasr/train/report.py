@@ -96,14 +96,13 @@ class Reporter:
                 self.writer.close()
 
 
-def plot_curve(
-    train: list[tuple[int, float]], valid: list[tuple[int, float]], path: Path
-) -> Path:
+def plot_curve(train: list[tuple[int, float]], valid: list[tuple[int, float]], path: Path) -> Path:
     """Writes training (and validation) loss per frame against steps as a PNG."""
     import matplotlib  # the train extra's
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
         ax.plot(*zip(*train), label="train", linewidth=1)
