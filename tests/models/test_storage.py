@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from unittest import mock
 
 import pytest
@@ -82,3 +83,13 @@ def test_config_dict_round_trip():
         zipasr.AsrModelConfig.from_dict({**config.to_dict(), "colour": "blue"})
     with pytest.raises(ValueError, match="transducer head, a CTC head, or both"):
         zipasr.AsrModelConfig(tiny_config(), transducer=None, ctc=False)
+
+
+def test_saved_directory_has_the_usual_permissions(tmp_path):
+    """The model folder gets the permissions of any new folder (umask), not mkdtemp's 0o700."""
+    old = os.umask(0o022)
+    try:
+        zipasr.save(tiny_model(), tmp_path / "model")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755

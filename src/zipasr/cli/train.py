@@ -22,7 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="synthesise a corpus, train a small streaming model on CPU, report its WER"
     )
     d.add_argument("--out", default="zipasr-demo", help="folder for data/, exp/ and model/")
-    d.add_argument("--quick", action="store_true", help="a tiny smoke run (a few minutes)")
+    d.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 30-step smoke run of the same pipeline (under a minute; its model is "
+        "untrained, so expect empty text and WER 100%%)",
+    )
     d.set_defaults(run=run_demo, extras=("train",))
 
 
@@ -47,6 +52,11 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
     same, total = r.streaming_agreement
     print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
-    print(f"{r.example_file.name}: {r.example_text}")
+    print(f"{r.example_file.name}: {r.example_text or '(empty)'}")
     print(f"model: {r.model_dir} (zipasr transcribe {r.model_dir} FILE.wav); time: {times}")
+    if args.quick:
+        print(
+            "--quick is a 30-step smoke run of the pipeline: its model has not learned yet, so "
+            "empty text and WER 100% are expected; run without --quick to train for real"
+        )
     return 0

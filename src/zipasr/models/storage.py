@@ -34,6 +34,7 @@ def save(model: AsrModel, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0o700 would hide the model from other users
     try:
         header = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict()}
         _write(staging / "config.json", json.dumps(header, indent=2).encode())
@@ -103,3 +104,10 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is set back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
