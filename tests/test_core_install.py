@@ -65,11 +65,8 @@ def test_offline_decoding_without_extras():
         import torch, zipasr
         from zipasr.decoding import greedy_search
         from zipasr.encoder import ZipformerConfig
-        config = ZipformerConfig(num_layers=(1, 1), downsampling=(1, 2), dims=(32, 48),
-                                 num_heads=(2, 2), feedforward_dims=(64, 96),
-                                 conv_kernels=(7, 5), query_head_dim=8, value_head_dim=4,
-                                 pos_head_dim=2, pos_dim=16)
-        model = zipasr.AsrModel(zipasr.AsrModelConfig(config, vocab_size=10)).eval()
+        config = zipasr.AsrModelConfig(ZipformerConfig.tiny(), vocab_size=10)
+        model = zipasr.AsrModel(config).eval()
         with torch.no_grad():
             enc, lens = model.encode(torch.randn(1, 50, 80), torch.tensor([50]))
             print(len(greedy_search(model, enc, lens)))

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from zipasr.audio import AudioError, fbank, read_audio, to_mono_16k
+from zipasr.audio import AudioError, fbank, pad_features, read_audio, to_mono_16k
 from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
-from zipasr.encoder import check_lengths
-from zipasr.frontend import FBANK_PAD_VALUE, FEATURE_FRAME_RATE, MIN_FEATURE_FRAMES, SAMPLE_RATE
+from zipasr.frontend import FEATURE_FRAME_RATE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
@@ -75,11 +74,7 @@ def decode_features(
     hyps: list[Hypothesis] = []
     for start in range(0, len(features), options.batch_size):
         group = features[start : start + options.batch_size]
-        lengths = torch.tensor([f.shape[0] for f in group])
-        batch = torch.full((len(group), int(lengths.max()), group[0].shape[1]), FBANK_PAD_VALUE)
-        for i, f in enumerate(group):
-            batch[i, : f.shape[0]] = f
-        check_lengths(lengths, batch.shape[1])  # here, on the CPU, not in the encoder's forward
+        batch, lengths = pad_features(group)  # checks the lengths, on the CPU
         enc, enc_lens = model.encode(
             batch.to(device),
             lengths.to(device),

@@ -4,7 +4,14 @@ Importing this package needs only the core install; reading files, resampling an
 features need the ``data`` extra (``pip install "zipasr[data]"``), and say so when it is missing.
 """
 
-from zipasr.audio.fbank import FbankOptions, fbank, frames_for_duration, num_frames, online_fbank
+from zipasr.audio.fbank import (
+    FbankOptions,
+    fbank,
+    frames_for_duration,
+    num_frames,
+    online_fbank,
+    pad_features,
+)
 from zipasr.audio.io import AudioError, read_audio, resample, to_mono_16k
 
 __all__ = [
@@ -14,6 +21,7 @@ __all__ = [
     "frames_for_duration",
     "num_frames",
     "online_fbank",
+    "pad_features",
     "read_audio",
     "resample",
     "to_mono_16k",

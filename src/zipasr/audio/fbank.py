@@ -12,6 +12,7 @@ sherpa-onnx passes them. Both libraries come with the ``data`` extra.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 from torch import Tensor
 
 from zipasr.audio.io import to_mono_16k
-from zipasr.frontend import NUM_MEL_BINS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from zipasr.encoder import check_lengths
+from zipasr.frontend import FBANK_PAD_VALUE, NUM_MEL_BINS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from zipasr.optional import require
 
 
@@ -111,3 +113,21 @@ def online_fbank(options: FbankOptions | None = None):  # -> kaldi_native_fbank.
     opts.mel_opts.low_freq = options.low_freq_hz
     opts.mel_opts.high_freq = options.high_freq_hz
     return knf.OnlineFbank(opts)
+
+
+def pad_features(features: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Pads B (T_b, F) feature matrices into a batch the encoder takes.
+
+    Returns the (B, max T_b, F) features, padded with :data:`~zipasr.frontend.FBANK_PAD_VALUE`,
+    and the (B,) int64 lengths. Raises ValueError for a matrix shorter than the front end's
+    minimum (:func:`zipasr.encoder.check_lengths`): the one check of length values, made here on
+    the CPU where batches are made, so that the encoder's forward never waits for the device.
+    """
+    num_bins = features[0].shape[1] if len(features) else NUM_MEL_BINS
+    lengths = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
+    longest = max(lengths.tolist(), default=0)
+    padded = torch.full((len(features), longest, num_bins), FBANK_PAD_VALUE)
+    for b, f in enumerate(features):
+        padded[b, : f.shape[0]] = f
+    check_lengths(lengths, longest)
+    return padded, lengths

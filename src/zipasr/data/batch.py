@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from zipasr.audio import pad_features
 from zipasr.data.guardrails import Skip
-from zipasr.encoder import check_lengths
-from zipasr.frontend import FBANK_PAD_VALUE, FEATURE_FRAME_RATE, NUM_MEL_BINS
+from zipasr.frontend import FEATURE_FRAME_RATE
 
 
 @dataclass
@@ -70,16 +70,7 @@ def collate(
     ids: list[str],
     skipped: list[Skip] | None = None,
 ) -> Batch:
-    """Pads B (T_b, F) feature matrices into a :class:`Batch`.
-
-    Raises ValueError for a feature matrix the encoder cannot take (fewer frames than its front
-    end's minimum): the one check of the lengths on the training path, made here on the CPU.
-    """
-    num_bins = features[0].shape[1] if features else NUM_MEL_BINS
-    lengths = torch.tensor([f.shape[0] for f in features], dtype=torch.int64)
-    longest = max(lengths.tolist(), default=0)
-    padded = torch.full((len(features), longest, num_bins), FBANK_PAD_VALUE)
-    for b, f in enumerate(features):
-        padded[b, : f.shape[0]] = f
-    check_lengths(lengths, longest)
+    """Pads B (T_b, F) feature matrices into a :class:`Batch` (:func:`zipasr.audio.pad_features`,
+    which refuses a matrix shorter than the front end's minimum)."""
+    padded, lengths = pad_features(features)
     return Batch(padded, lengths, token_ids, texts, ids, list(skipped or []))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zipasr.frontend import encoder_frames
-
 _PER_STACK = (
     "num_layers",
     "downsampling",
@@ -126,10 +124,6 @@ class ZipformerConfig:
             feedforward_dims=(512, 768, 1536, 2048, 1536, 768),
             causal=causal,
         )
-
-    def output_frames(self, feature_frames: int) -> int:
-        """Encoder output frames (25 Hz) for ``feature_frames`` input frames (100 Hz)."""
-        return encoder_frames(feature_frames)
 
     def check_chunking(self, chunk_frames: int | None, left_context_frames: int | None) -> None:
         """Raises ValueError unless the simulated-streaming arguments are valid for this model.
