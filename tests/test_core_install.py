@@ -7,12 +7,19 @@ are checked on every run.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Optional top-level modules, blocked in the subprocess to stand for a core-only install.
 EXTRAS = ("lhotse", "kaldi_native_fbank", "sentencepiece", "soundfile", "yaml", "tqdm", "onnx")
@@ -132,3 +139,25 @@ def test_a_broken_install_is_not_called_missing(tmp_path):
     )
     last = result.stderr.strip().splitlines()[-1]
     assert last == "ImportError: libfoo.so: bad ELF", result.stderr
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("lhotse") is None, reason="needs the extras installed to map names"
+)
+def test_extra_of_agrees_with_pyproject():
+    """optional.EXTRA_OF and INCLUDES name the extras pyproject.toml really declares: each
+    module's distribution is listed in that extra, and an including extra requires the other."""
+    from zipasr.optional import EXTRA_OF, INCLUDES
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = {
+        name: {re.split(r"[<>=\[ ;]", spec, maxsplit=1)[0].lower() for spec in specs}
+        for name, specs in declared["optional-dependencies"].items()
+    }
+    dists = importlib.metadata.packages_distributions()
+    for module, extra in EXTRA_OF.items():
+        names = {d.lower().replace("_", "-") for d in dists[module]}
+        assert names & extras[extra], f"{module} ({names}) is not in the {extra} extra"
+    for extra, included in INCLUDES.items():
+        for other in included:
+            assert f"zipasr[{other}]" in declared["optional-dependencies"][extra]
