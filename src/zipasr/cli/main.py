@@ -2,7 +2,9 @@
 
 Only the core install is needed to parse any command line, print help and run ``info``; each
 command imports what it needs when it runs, and a missing optional dependency is reported as
-``zipasr: error: ... pip install "zipasr[<extra>]"`` (exit code 3), not as a traceback.
+``zipasr: error: ... pip install "zipasr[<extra>]"`` (exit code 3), not as a traceback. Every
+other anticipated failure is one ``zipasr: error: ...`` line too (``zipasr.cli.errors`` lists the
+exit codes); ``--debug`` or ``ZIPASR_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from collections.abc import Sequence
 import torch
 
 from zipasr.cli import export, synth, train, transcribe
+from zipasr.cli.errors import EXIT_MISSING_EXTRA, debug_requested, error, report
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.frontend import FEATURE_FRAME_RATE, NUM_MEL_BINS
 from zipasr.optional import MissingExtraError, require_extra
 
-#: Exit code of a command that needs an optional dependency that is not installed.
-EXIT_MISSING_EXTRA = 3
+__all__ = ["EXIT_MISSING_EXTRA", "build_parser", "main"]
 
 PRESETS = {
     "small": ZipformerConfig.small,
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``zipasr`` argument parser with every sub-command (nothing runs; the docs test
     parses the documented command lines with it)."""
     parser = argparse.ArgumentParser(prog="zipasr", description="Zipformer speech recognition")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (also: ZIPASR_DEBUG=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("info", help="show a preset's architecture, size and speed")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -77,9 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for extra in args.extras:  # before any work starts
             require_extra(extra, f"zipasr {args.command}")
         return int(args.run(args) or 0)
-    except MissingExtraError as error:
-        print(f"zipasr: error: {error}", file=sys.stderr)
+    except MissingExtraError as exc:
+        error(str(exc))
         return EXIT_MISSING_EXTRA
+    except (Exception, KeyboardInterrupt) as exc:
+        return report(exc, debug=debug_requested(args.debug))
 
 
 if __name__ == "__main__":

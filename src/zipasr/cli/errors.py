@@ -1,0 +1,94 @@
+"""How ``zipasr`` commands fail: one message format and a documented exit code for each outcome.
+
+Every anticipated failure reaches the user as one line, ``zipasr: error: <what, where, what to
+do>``, on standard error. The traceback is shown only with ``zipasr --debug ...`` or
+``ZIPASR_DEBUG=1``. The exit codes:
+
+=====  ==========================================================================
+code   meaning
+=====  ==========================================================================
+0      success
+1      an error the user can fix: bad input, bad option, unreadable or corrupt file
+2      the command line does not parse (argparse's own code)
+3      the command needs an optional dependency that is not installed
+4      a batch command finished, but some of its inputs failed (each one reported)
+70     a bug in zipasr (an unexpected exception): please report it with ``--debug``
+130    interrupted (Ctrl-C)
+=====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MISSING_EXTRA = 3
+EXIT_PARTIAL = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+#: Setting this environment variable to a non-empty value other than "0" shows tracebacks.
+DEBUG_ENV = "ZIPASR_DEBUG"
+
+
+class CliError(Exception):
+    """An anticipated failure of a command: its message is all the user sees.
+
+    >>> CliError("--batch-size must be at least 1, got 0").code
+    1
+    """
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def debug_requested(flag: bool = False) -> bool:
+    """Whether tracebacks should be shown: the ``--debug`` flag or ``ZIPASR_DEBUG``."""
+    value = os.environ.get(DEBUG_ENV, "")
+    return flag or value not in ("", "0")
+
+
+def error(message: str) -> None:
+    """Prints ``zipasr: error: <message>`` on standard error."""
+    print(f"zipasr: error: {message}", file=sys.stderr)
+
+
+def warn(message: str) -> None:
+    """Prints ``zipasr: warning: <message>`` on standard error."""
+    print(f"zipasr: warning: {message}", file=sys.stderr)
+
+
+#: Exceptions whose message is written for the user: the library raises these for bad input
+#: (ValueError and its subclasses, e.g. zipasr.audio.AudioError) and the OS for files.
+ANTICIPATED: tuple[type[BaseException], ...] = (CliError, ValueError, OSError)
+
+
+def report(exc: BaseException, *, debug: bool) -> int:
+    """Prints ``exc`` the way a user should see it and returns the exit code for it."""
+    if debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        error("interrupted")
+        return EXIT_INTERRUPTED
+    if isinstance(exc, CliError):
+        error(str(exc))
+        return exc.code
+    if isinstance(exc, ANTICIPATED):
+        error(_describe(exc))
+        return EXIT_ERROR
+    error(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in zipasr: please report "
+        "it with the output of the same command run with --debug"
+    )
+    return EXIT_INTERNAL
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
