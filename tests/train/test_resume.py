@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import torch
 from tests.train.conftest import tiny_train_config
 from zipasr.train import train
 from zipasr.train.checkpoint import (
+    CorruptCheckpointError,
+    TrainCheckpoint,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
@@ -22,13 +25,13 @@ from zipasr.train.checkpoint import (
 )
 from zipasr.train.config import save_config
 
-KILL_AFTER = 6  # mid-epoch: an epoch has about 8 batches
-STEPS = 12  # past the first epoch's end
+KILL_AFTER = 12  # mid-epoch 2: an epoch has about 9 batches
+STEPS = 16  # keep_last=2 keeps 14 and 16; the end of epoch 1 is kept as an epoch end
 
 
 def _config(corpus: Path, exp: Path):
     # SpecAugment on: its random draws must be restored too.
-    config = tiny_train_config(corpus, exp, max_steps=STEPS)
+    config = tiny_train_config(corpus, exp, max_steps=STEPS, save_every_steps=2)
     config.data.spec_augment = True
     return config
 
@@ -51,6 +54,8 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(corpus: Path, tmp_path
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     assert latest_checkpoint(killed) == checkpoint_path(killed, KILL_AFTER)
+    epoch_ends = load_checkpoint(latest_checkpoint(killed))["state"]["epoch_ends"]
+    assert epoch_ends and epoch_ends[0] < KILL_AFTER  # an epoch-end checkpoint before the kill
 
     config = _config(corpus, killed)
     config.resume = "auto"
@@ -66,6 +71,31 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(corpus: Path, tmp_path
             assert torch.equal(a[key][name], b[key][name]), (key, name)
     assert a["state"] == b["state"]  # including the loss history of every step
     assert resumed.train_curve == straight.train_curve
+    # The resumed run deleted no checkpoint that the uninterrupted run keeps (epoch ends included).
+    kept = [p.name for p in list_checkpoints(tmp_path / "straight")]
+    assert checkpoint_path(tmp_path / "straight", epoch_ends[0]).name in kept
+    assert [p.name for p in list_checkpoints(killed)] == kept
+
+
+def test_a_corrupt_newest_checkpoint_is_named_and_the_previous_one_used(
+    corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_train_config(corpus, tmp_path, max_steps=6, valid_every_steps=100)
+    train(config)
+    newest = checkpoint_path(tmp_path, 6)
+    newest.write_bytes(newest.read_bytes()[:1000])  # a copy cut short
+    config.resume = "auto"
+    with caplog.at_level(logging.WARNING):
+        result = train(config)
+    assert result.steps == 6
+    assert "checkpoint-6.pt is corrupt or truncated" in caplog.text
+    assert (tmp_path / "checkpoint-6.pt.corrupt").exists()  # set aside, not deleted
+    assert load_checkpoint(newest)["state"]["step"] == 6  # written again by the resumed run
+    with pytest.raises(CorruptCheckpointError, match="checkpoint-6.pt.corrupt is corrupt"):
+        TrainCheckpoint.load(tmp_path / "checkpoint-6.pt.corrupt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CorruptCheckpointError, match="empty.pt is empty"):
+        load_checkpoint(tmp_path / "empty.pt")
 
 
 def test_kill_during_checkpoint_write_keeps_the_previous_one(tmp_path: Path) -> None:

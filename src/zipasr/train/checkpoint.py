@@ -15,6 +15,7 @@ the new checkpoint or none (the previous ones are untouched); stray temporaries 
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import random
@@ -34,6 +35,7 @@ from zipasr.regularizers import load_training_state, training_state
 from zipasr.train.averaging import ModelAverager
 from zipasr.train.config import TrainConfig, from_dict, to_dict
 
+log = logging.getLogger(__name__)
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 _TMP_SUFFIX = ".tmp"
 #: Version of the on-disk layout, checked on load.
@@ -249,6 +251,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"resume={path} is not a checkpoint file; pass 'auto' or a checkpoint-<step>.pt"
         )
+    if path.stat().st_size == 0:
+        raise CorruptCheckpointError(f"{path} is empty (0 bytes): the file is corrupt")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
     except pickle.UnpicklingError as e:
@@ -257,6 +261,37 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "unpickle (a checkpoint from an older zipasr, or not a training checkpoint); "
             f"resume from one this version wrote ({str(e).splitlines()[0]})"
         ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        # torch reports a truncated or overwritten archive as a RuntimeError of its zip reader.
+        raise CorruptCheckpointError(
+            f"{path} is corrupt or truncated and cannot be read ({str(e).splitlines()[0]})"
+        ) from None
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file that exists but cannot be read: truncated, overwritten or empty."""
+
+
+def load_newest(exp_dir: str | Path) -> tuple[Path, TrainCheckpoint] | None:
+    """The newest readable checkpoint of ``exp_dir`` and its contents, or None if there is none.
+
+    A newer checkpoint that cannot be read (a disk filled up, a copy interrupted) is reported
+    by name in a warning, renamed to ``<name>.corrupt`` so that it is neither picked again nor
+    counted among the checkpoints to keep, and the one before it is used.
+    """
+    for path in reversed(list_checkpoints(exp_dir)):
+        try:
+            return path, TrainCheckpoint.load(path)
+        except CorruptCheckpointError as error:
+            aside = path.with_name(path.name + ".corrupt")
+            log.warning(
+                "%s; resuming from the checkpoint before it instead (%s is moved to %s)",
+                error,
+                path.name,
+                aside.name,
+            )
+            os.replace(path, aside)
+    return None
 
 
 def list_checkpoints(exp_dir: str | Path) -> list[Path]:

@@ -101,8 +101,7 @@ def _train(
         torch.set_num_threads(config.threads)
     exp_dir = Path(config.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
-    resume_from = _resume_path(config, exp_dir)
-    ckpt = TrainCheckpoint.load(resume_from) if resume_from else None
+    resume_from, ckpt = _resume(config, exp_dir, info)
     if info.is_main:
         if ckpt is not None and config.data.tokenizer is None:
             (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
@@ -252,12 +251,20 @@ def _kept_epoch_ends(config: TrainConfig, state: TrainState) -> list[int]:
     return state.epoch_ends[len(state.epoch_ends) - config.keep_epochs :]
 
 
-def _resume_path(config: TrainConfig, exp_dir: Path) -> Path | None:
+def _resume(
+    config: TrainConfig, exp_dir: Path, info: DistInfo
+) -> tuple[Path | None, TrainCheckpoint | None]:
+    """The checkpoint to resume from (``config.resume``), read; (None, None) to start afresh."""
     if config.resume is None:
-        return None
-    if config.resume == "auto":
-        return checkpoint.latest_checkpoint(exp_dir)
-    return Path(config.resume)
+        return None, None
+    if config.resume != "auto":
+        return Path(config.resume), TrainCheckpoint.load(config.resume)
+    if info.is_main:  # only the main process sets a corrupt checkpoint aside
+        found = checkpoint.load_newest(exp_dir)
+    distributed.barrier()
+    if not info.is_main:
+        found = checkpoint.load_newest(exp_dir)
+    return found if found is not None else (None, None)
 
 
 def _log_step(
