@@ -9,19 +9,39 @@ import torch
 
 from zipasr.convert.checkpoint import load_icefall
 from zipasr.models.asr import AsrModel
-from zipasr.models.storage import load_dir, read_tokens
+from zipasr.models.storage import check_tokens, load_dir, read_tokens
+from zipasr.weights import check_finite
 
 
-def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AsrModel:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    map_location: str | torch.device = "cpu",
+    tokens: str | os.PathLike[str] | None = None,
+) -> AsrModel:
     """Loads a model in eval mode.
 
     A directory is zipasr's own format (written by :func:`zipasr.save`); a file is taken to be an
     icefall checkpoint and loaded with :func:`zipasr.load_icefall`, with the ``tokens.txt``
-    beside it, if there is one.
+    beside it, if there is one. ``tokens``: a ``tokens.txt`` to use instead of the model's own.
+
+    Raises:
+        FileNotFoundError: ``path`` (or ``tokens``) does not exist.
+        ValueError: a corrupt or mismatched file (named), a token table whose size is not the
+            model's vocabulary size, or weights holding NaN or Inf.
     """
     source = Path(path)
+    if tokens is not None and not Path(tokens).is_file():
+        raise FileNotFoundError(f"{tokens}: no such token table")
     if source.is_file():
-        tokens_file = source.parent / "tokens.txt"
-        tokens = read_tokens(tokens_file) if tokens_file.exists() else None
-        return load_icefall(source, tokens=tokens).to(map_location)
-    return load_dir(source, map_location=map_location)
+        beside = source.parent / "tokens.txt"
+        table = tokens if tokens is not None else beside if beside.exists() else None
+        model = load_icefall(source, tokens=read_tokens(table) if table else None)
+        check_tokens(model.tokens, model.config.vocab_size, table or "tokens.txt")
+        check_finite(model, str(source))
+        return model.to(map_location)
+    model = load_dir(source, map_location=map_location)
+    if tokens is not None:
+        model.tokens = read_tokens(tokens)
+        check_tokens(model.tokens, model.config.vocab_size, tokens)
+    return model

@@ -47,8 +47,13 @@ class DecodeOptions:
         choices = [*DECODERS, "ctc_greedy_search"]
         if self.method not in choices:
             raise ValueError(f"method={self.method!r}; choose one of {choices}")
-        if self.max_symbols_per_frame < 1:
-            raise ValueError(f"max_symbols_per_frame={self.max_symbols_per_frame} must be >= 1")
+        for name in ("beam", "batch_size", "max_symbols_per_frame"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("chunk_frames", "left_context_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be at least 1 (or None: full context)")
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:

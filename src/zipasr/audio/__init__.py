@@ -12,10 +12,11 @@ from zipasr.audio.fbank import (
     online_fbank,
     pad_features,
 )
-from zipasr.audio.io import AudioError, read_audio, resample, to_mono_16k
+from zipasr.audio.io import AudioError, check_samples, read_audio, resample, to_mono_16k
 
 __all__ = [
     "AudioError",
+    "check_samples",
     "FbankOptions",
     "fbank",
     "frames_for_duration",

@@ -46,7 +46,7 @@ def to_mono_16k(waveform: Tensor | np.ndarray, sample_rate: int) -> Tensor:
     Channels are averaged. The first time a given (channels, rate) format is converted, an INFO
     line says so, so that silently converted corpora are visible in the logs.
     """
-    x = torch.as_tensor(waveform, dtype=torch.float32)
+    x = torch.from_numpy(check_samples(waveform))
     if x.dim() not in (1, 2):
         raise ValueError(
             f"waveform has shape {tuple(x.shape)}; pass (num_samples,) or (channels, num_samples)"
@@ -69,17 +69,78 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
     """Reads a sound file as (C, S) float32 samples in [-1, 1] and its sample rate in Hz.
 
     Raises:
-        AudioError: the file is missing, unreadable, or holds no samples.
+        AudioError: the file is missing, a directory, empty, unreadable, holds no samples, or
+            holds NaN or Inf samples; the message names the file.
     """
     soundfile = require("soundfile", "reading audio files")
+    file = Path(path)
+    if not file.exists():
+        raise AudioError(f"{file}: no such audio file")
+    if file.is_dir():
+        raise AudioError(f"{file} is a directory, not an audio file")
+    if file.stat().st_size == 0:
+        raise AudioError(f"{file} is empty (0 bytes)")
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or OSError
-        raise AudioError(f"cannot read audio file {path}: {e}") from e
+        raise AudioError(
+            f"{file}: cannot read it as audio ({e}); zipasr reads WAV, FLAC, OGG and the other "
+            "formats libsndfile knows"
+        ) from e
     if data.shape[0] == 0:
-        raise AudioError(f"audio file {path} holds 0 samples")
-    return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
+        raise AudioError(f"{file} holds 0 samples")
+    samples = check_samples(data.T, where=str(file))
+    return torch.from_numpy(np.ascontiguousarray(samples)), int(rate)
 
 
-class AudioError(RuntimeError):
-    """An audio file that cannot be decoded; the data pipeline skips such utterances."""
+#: Peak magnitude beyond which float samples are reported as out of range: resampling and
+#: lossy codecs overshoot 1.0 a little, integer PCM stored as floats is in the thousands.
+OUT_OF_RANGE_PEAK = 2.0
+
+#: Integer sample types zipasr scales to [-1, 1], by their full-scale value.
+_PCM_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
+
+
+def check_samples(
+    samples: np.ndarray | Tensor, where: str = "audio", *, warn: bool = True
+) -> np.ndarray:
+    """Validates raw samples where they enter and returns them as float32 in [-1, 1].
+
+    - int16 and int32 PCM are scaled by their full scale (2**15, 2**31); other integer types
+      (ambiguous) raise AudioError saying how to convert them.
+    - NaN or Inf samples raise AudioError (nothing useful can be recognised from them).
+    - Float samples that reach beyond :data:`OUT_OF_RANGE_PEAK` pass with a warning: such audio
+      is usually integer PCM stored as floats and is recognised badly (``warn=False``: no
+      warning, e.g. after a stream's first).
+
+    >>> check_samples(np.array([16384, -32768], dtype=np.int16)).tolist()
+    [0.5, -1.0]
+    """
+    data = samples.detach().cpu().numpy() if isinstance(samples, Tensor) else np.asarray(samples)
+    if data.dtype in _PCM_SCALE:
+        return (data.astype(np.float32) / _PCM_SCALE[data.dtype]).astype(np.float32)
+    if data.dtype.kind in "iub":
+        raise AudioError(
+            f"{where}: samples of type {data.dtype} are ambiguous; pass float32 samples in "
+            "[-1, 1] (or int16 / int32 PCM, which zipasr scales)"
+        )
+    if data.dtype.kind != "f":
+        raise AudioError(f"{where}: samples of type {data.dtype} are not audio samples")
+    data = data.astype(np.float32, copy=False)
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise AudioError(f"{where}: {bad} of {data.size} samples are NaN or Inf")
+    if warn and data.size and float(np.abs(data).max()) > OUT_OF_RANGE_PEAK:
+        log.warning(
+            "%s: samples reach %.4g, far outside [-1, 1]; if this is integer PCM stored as "
+            "floats, divide it by 32768 (16-bit) first, or recognition will suffer",
+            where,
+            float(np.abs(data).max()),
+        )
+    return data
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: a file that cannot be decoded, or invalid samples. The data
+    pipeline skips such utterances; the CLI reports them by name."""

@@ -19,6 +19,7 @@ code   meaning
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -45,6 +46,21 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.code = code
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts that must be at least 1 (a bad value is a usage error).
+
+    >>> positive_int("4")
+    4
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def debug_requested(flag: bool = False) -> bool:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from zipasr.cli.errors import positive_int
 from zipasr.decoding import DECODERS
 
 
@@ -19,16 +20,16 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
         choices=[*DECODERS, "ctc_greedy_search"],
         help="decoding method (default: greedy_search)",
     )
-    p.add_argument("--beam", type=int, default=4, help="beam for modified_beam_search")
+    p.add_argument("--beam", type=positive_int, default=4, help="beam for modified_beam_search")
     p.add_argument(
         "--max-symbols",
-        type=int,
+        type=positive_int,
         default=1,
         help="greedy_search, offline: tokens per encoder frame (default 1, as icefall)",
     )
-    p.add_argument("--chunk", type=int, help="causal models: chunk (50 Hz frames)")
-    p.add_argument("--left", type=int, help="causal models: left context (50 Hz frames)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--chunk", type=positive_int, help="causal models: chunk (50 Hz frames)")
+    p.add_argument("--left", type=positive_int, help="causal models: left context (50 Hz frames)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -50,12 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _load(args: argparse.Namespace):  # -> AsrModel
     import zipasr
-    from zipasr.models.storage import read_tokens
 
-    model = zipasr.load(args.model)
-    if args.tokens:
-        model.tokens = read_tokens(args.tokens)
-    return model
+    return zipasr.load(args.model, tokens=args.tokens)
 
 
 def _options(args: argparse.Namespace):  # -> DecodeOptions

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +59,48 @@ def _collect(entries: list[tuple[Path, str, str]], report: SkipReport | None) ->
 
 
 def cuts_from_jsonl(path: str | Path, report: SkipReport | None = None) -> CutSet:
-    """Reads a plain JSONL manifest (see the module docstring) into an eager CutSet."""
+    """Reads a plain JSONL manifest (see the module docstring) into an eager CutSet.
+
+    A line that is not a JSON object, or lacks ``audio`` or ``text``, raises ValueError naming
+    the file and the line; ``"text": null`` or ``""`` is skipped as an empty transcript.
+    """
     path = Path(path)
+    report = report if report is not None else SkipReport()
     entries = []
-    with path.open() as f:
+    for line_no, item in _json_lines(path):
+        if "audio" not in item or "text" not in item:
+            raise ValueError(
+                f"{path}:{line_no} has keys {sorted(item)}; each line needs 'audio' (a path) "
+                "and 'text', and may have 'id'"
+            )
+        audio = path.parent / str(item["audio"])  # an absolute item["audio"] wins
+        cut_id = str(item.get("id", audio.stem))
+        if item["text"] is None or not str(item["text"]).strip():
+            report.add(Skip(cut_id, SkipReason.EMPTY_TEXT, f"{path}:{line_no}: no transcript"))
+            continue
+        entries.append((audio, str(item["text"]), cut_id))
+    return _collect(entries, report)
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file (a UTF-8 BOM is fine)."""
+    with path.open(encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
-            item: dict[str, Any] = json.loads(line)
-            if "audio" not in item or "text" not in item:
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
                 raise ValueError(
-                    f"{path}:{line_no} has keys {sorted(item)}; each line needs 'audio' (a path) "
-                    "and 'text', and may have 'id'"
+                    f"{path}:{line_no}: not valid JSON ({e.msg} at column {e.colno}); a JSONL "
+                    "manifest holds one JSON object per line"
+                ) from None
+            if not isinstance(item, dict):
+                raise ValueError(
+                    f"{path}:{line_no}: a JSON {type(item).__name__}, not an object; each line "
+                    'must be an object such as {"audio": "a.wav", "text": "..."}'
                 )
-            audio = path.parent / item["audio"]  # an absolute item["audio"] wins
-            entries.append((audio, str(item["text"]), str(item.get("id", audio.stem))))
-    return _collect(entries, report)
+            yield line_no, item
 
 
 def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> CutSet:
@@ -91,7 +118,11 @@ def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> Cu
         if not txt.is_file():
             report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"no transcript file {txt.name}"))
             continue
-        entries.append((wav, txt.read_text().strip(), wav.stem))
+        text = txt.read_text(encoding="utf-8-sig").strip()
+        if not text:
+            report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"{txt.name} is empty"))
+            continue
+        entries.append((wav, text, wav.stem))
     return _collect(entries, report)
 
 
@@ -130,9 +161,25 @@ def load_cuts(source: str | Path, report: SkipReport | None = None) -> CutSet:
             f"source={source} does not exist; pass a folder of *.wav + *.txt, a JSONL manifest "
             "or a lhotse CutSet manifest"
         )
+    first = next(_json_lines(source), None) if source.suffix == ".jsonl" else None
     if source.suffix == ".jsonl":
-        with source.open() as f:
-            first = next((line for line in f if line.strip()), "{}")
-        if "audio" in json.loads(first):
+        if first is None:
+            raise ValueError(f"{source} is empty: it lists no utterances")
+        if "audio" in first[1]:
             return cuts_from_jsonl(source, report)
-    return CutSet.from_file(source).to_eager()
+        if not str(first[1].get("type", "")).endswith("Cut"):
+            raise ValueError(
+                f"{source}:{first[0]} has keys {sorted(first[1])}: neither a zipasr JSONL line "
+                "(needs 'audio' and 'text', may have 'id') nor a lhotse cut (has 'type': "
+                "'MonoCut')"
+            )
+    try:
+        cuts = CutSet.from_file(source)
+    except Exception as e:  # lhotse raises many types for a file that is not a cut manifest
+        raise ValueError(
+            f"{source} is not a manifest zipasr reads ({type(e).__name__}: {e}); pass a folder "
+            "of *.wav + *.txt, a JSONL manifest or a lhotse CutSet manifest"
+        ) from None
+    if cuts is None or len(cuts := cuts.to_eager()) == 0:
+        raise ValueError(f"{source} is empty: it lists no utterances")
+    return cuts

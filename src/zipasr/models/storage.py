@@ -21,7 +21,7 @@ import torch
 
 from zipasr.models.asr import AsrModel
 from zipasr.models.config import AsrModelConfig
-from zipasr.weights import assign_weights
+from zipasr.weights import assign_weights, check_finite, load_weights_file
 
 FORMAT, VERSION = "zipasr-model", 1
 
@@ -65,29 +65,65 @@ def load_dir(path: str | os.PathLike[str], *, map_location: str | torch.device =
     :func:`zipasr.load` takes either such a directory or an icefall checkpoint file.
     """
     source = Path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such model directory or checkpoint file")
     config_file = source / "config.json"
     if not config_file.exists():
-        raise FileNotFoundError(f"{source} is not a zipasr model directory (no config.json)")
-    header = json.loads(config_file.read_text())
-    if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise ValueError(
-            f"{config_file}: format {header.get('format')!r} version {header.get('version')!r}, "
-            f"expected {FORMAT!r} version {VERSION}"
+        raise FileNotFoundError(
+            f"{source} is not a zipasr model directory (no config.json); pass the folder "
+            "zipasr train or zipasr.save wrote, or an icefall checkpoint file"
         )
-    config = AsrModelConfig.from_dict(header["model"])
+    try:
+        header = json.loads(config_file.read_text(encoding="utf-8"))
+    except ValueError as error:  # not UTF-8, or not JSON
+        raise ValueError(f"{config_file} is corrupt (not JSON: {error})") from None
+    if not isinstance(header, dict) or (header.get("format"), header.get("version")) != (
+        FORMAT,
+        VERSION,
+    ):
+        found = header if not isinstance(header, dict) else header.get("format")
+        version = header.get("version") if isinstance(header, dict) else None
+        raise ValueError(
+            f"{config_file}: format {found!r} version {version!r}, expected {FORMAT!r} "
+            f"version {VERSION}"
+        )
+    try:
+        config = AsrModelConfig.from_dict(header["model"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{config_file} is corrupt ({type(error).__name__}: {error})") from None
     tokens_file = source / "tokens.txt"
     tokens = read_tokens(tokens_file) if tokens_file.exists() else None
-    state = torch.load(source / "model.pt", map_location=map_location, weights_only=True)
+    check_tokens(tokens, config.vocab_size, tokens_file)
+    state = load_weights_file(source / "model.pt")
+    if not isinstance(state, dict):
+        raise ValueError(f"{source / 'model.pt'} does not hold a state_dict")
     with torch.device("meta"):
         model = AsrModel(config, tokens=tokens)
-    assign_weights(model, state)
-    return model.eval()
+    try:
+        assign_weights(model, state)
+    except KeyError as error:
+        raise ValueError(f"{source / 'model.pt'} does not fit {config_file}: {error}") from None
+    check_finite(model, str(source / "model.pt"))
+    return model.to(map_location).eval()
+
+
+def check_tokens(tokens: list[str] | None, vocab_size: int, where: str | os.PathLike[str]) -> None:
+    """Raises ValueError unless ``tokens`` (if any) has one entry per model output."""
+    if tokens is not None and len(tokens) != vocab_size:
+        raise ValueError(
+            f"{where} has {len(tokens)} tokens but the model has {vocab_size} outputs: it is "
+            "the token table of another model"
+        )
 
 
 def read_tokens(path: str | os.PathLike[str]) -> list[str]:
     """Reads a sherpa-onnx ``tokens.txt`` ("<token> <id>" per line) into a list indexed by id."""
     entries: dict[int, str] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a token table (not UTF-8 text)") from None
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         token, _, index = line.rpartition(" ")

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zipasr.audio import FbankOptions, online_fbank
+from zipasr.audio import FbankOptions, check_samples, online_fbank
+from zipasr.audio.io import OUT_OF_RANGE_PEAK
 from zipasr.decoding.beam import BeamState
 from zipasr.decoding.hypothesis import Hypothesis
 from zipasr.encoder.state import EncoderState
@@ -43,9 +44,18 @@ class Stream:
         #: Encoder output frames (25 Hz) decoded so far.
         self.output_frames = 0
         self.finished = False
+        self._warned_range = False  # out-of-range samples are reported once per stream
 
     def accept_waveform(self, samples: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE) -> None:
-        """Appends audio: (S,) float samples in [-1, 1] at 16 kHz."""
+        """Appends audio: (S,) samples at 16 kHz, float in [-1, 1] or int16 / int32 PCM (scaled
+        to [-1, 1]).
+
+        A piece that is rejected (NaN or Inf samples, wrong shape or rate, an ambiguous integer
+        type) raises :class:`zipasr.audio.AudioError` or ValueError before anything of it is
+        used: the stream is unchanged and takes the next piece as if the bad one never came.
+        Float samples far outside [-1, 1] are accepted with a warning (see
+        :func:`zipasr.audio.check_samples`).
+        """
         if self.finished:
             raise ValueError("accept_waveform after input_finished; create a new stream")
         if sample_rate != SAMPLE_RATE:
@@ -53,8 +63,8 @@ class Stream:
                 f"streams take {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; resample first "
                 "(e.g. zipasr.audio.to_mono_16k)"
             )
-        data = samples.detach().cpu().numpy() if isinstance(samples, Tensor) else samples
-        data = np.asarray(data, dtype=np.float32)
+        data = check_samples(samples, where="accept_waveform", warn=not self._warned_range)
+        self._warned_range |= bool(data.size) and float(np.abs(data).max()) > OUT_OF_RANGE_PEAK
         if data.ndim != 1:
             raise ValueError(f"samples must be 1-D (mono), got shape {data.shape}")
         self.fbank.accept_waveform(SAMPLE_RATE, data)

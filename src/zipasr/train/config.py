@@ -92,6 +92,19 @@ class DataConfig:
     spec_augment: bool = True
     speed_perturb: bool = False
 
+    def __post_init__(self) -> None:
+        if self.vocab_size < 4:
+            raise ValueError(
+                f"data.vocab_size={self.vocab_size} must be at least 4 (blank, sos/eos, unk and "
+                "one piece)"
+            )
+        if not self.max_duration_s > 0:
+            raise ValueError(f"data.max_duration_s={self.max_duration_s} must be positive")
+        if self.num_buckets < 1:
+            raise ValueError(f"data.num_buckets={self.num_buckets} must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError(f"data.num_workers={self.num_workers} must be >= 0")
+
 
 @dataclass
 class OptimConfig:
@@ -197,6 +210,10 @@ class TrainConfig:
         for name in names:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.num_epochs < 1:
+            raise ValueError(f"num_epochs={self.num_epochs} must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps} must be >= 1, or null for no limit")
         if self.keep_epochs is not None and self.keep_epochs < 0:
             raise ValueError(
                 f"keep_epochs={self.keep_epochs} must be >= 0, or null to keep every epoch's"

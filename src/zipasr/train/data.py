@@ -58,7 +58,16 @@ def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: Dis
         return Tokenizer(config.tokenizer)
     path = exp_dir / "tokenizer" / "bpe.model"
     if info.is_main and not path.exists():
-        train_tokenizer(_texts(cuts), path.parent, vocab_size=config.vocab_size)
+        tokenizer = train_tokenizer(_texts(cuts), path.parent, vocab_size=config.vocab_size)
+        if tokenizer.vocab_size != config.vocab_size:
+            log.warning(
+                "data.vocab_size=%d, but the training transcripts yield only %d tokens: the "
+                "model is built with %d (set data.vocab_size: %d to say so)",
+                config.vocab_size,
+                tokenizer.vocab_size,
+                tokenizer.vocab_size,
+                tokenizer.vocab_size,
+            )
     distributed.barrier()
     return Tokenizer(path)
 

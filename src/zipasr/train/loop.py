@@ -102,6 +102,8 @@ def _train(
     exp_dir = Path(config.exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     resume_from, ckpt = _resume(config, exp_dir, info)
+    if ckpt is not None:
+        _check_resumable(config, ckpt.config, resume_from)
     if info.is_main:
         if ckpt is not None and config.data.tokenizer is None:
             (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
@@ -265,6 +267,27 @@ def _resume(
     if not info.is_main:
         found = checkpoint.load_newest(exp_dir)
     return found if found is not None else (None, None)
+
+
+#: What a resumed run may not change: the model, and what its vocabulary is made from.
+_FIXED_ON_RESUME = ("model", "data.vocab_size", "data.tokenizer")
+
+
+def _check_resumable(config: TrainConfig, saved: TrainConfig, path: Path | None) -> None:
+    """Raises ValueError if ``config`` changes what the checkpoint's run was built from."""
+    changed = []
+    for name in _FIXED_ON_RESUME:
+        now, then = config, saved
+        for part in name.split("."):
+            now, then = getattr(now, part), getattr(then, part)
+        if now != then:
+            changed.append(f"{name}: {then!r} in the checkpoint, {now!r} now")
+    if changed:
+        raise ValueError(
+            f"cannot resume from {path}: the config changes what that run was built from ("
+            + "; ".join(changed)
+            + "). Resume with the checkpoint's values, or start a new exp_dir"
+        )
 
 
 def _log_step(
