@@ -4,6 +4,7 @@ outputs equal to PyTorch's (<= 1e-4) for the offline and streaming encoders, dec
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import onnx
@@ -176,3 +177,23 @@ def test_decoder_and_joiner_match_pytorch(exports, model):
         ref_dec = head.joiner.decoder_proj(head.decoder(y, need_pad=False)).squeeze(1)
         ref_logit = head.joiner(enc, ref_dec, project_input=False)
     assert max(max_diff(dec, ref_dec), max_diff(logit, ref_logit)) <= TOLERANCE
+
+
+def test_an_export_prints_nothing_a_user_would_read_as_failure(tmp_path, caplog, recwarn) -> None:
+    """torch's exporter logs "torchvision is not installed" lines and FutureWarnings about its
+    internals; zipasr's export keeps them from the user."""
+    from zipasr.export.onnx import _export_graph
+
+    n = torch.export.Dim("N", min=2)
+    with caplog.at_level(logging.INFO):
+        _export_graph(
+            torch.nn.Linear(4, 3),
+            (torch.zeros(2, 4),),
+            tmp_path / "l.onnx",
+            ["x"],
+            ["y"],
+            ({0: n},),
+        )
+    assert (tmp_path / "l.onnx").stat().st_size > 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning | UserWarning)]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
+from zipasr.cli.errors import positive_int
 from zipasr.optional import require_extra
 
 
@@ -16,13 +19,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--ctc", action="store_true", help="export the CTC head (one model.onnx)")
     p.add_argument("--streaming", action="store_true", help="the chunked streaming encoder")
-    p.add_argument("--chunk", type=int, default=16, help="streaming chunk, 50 Hz frames")
-    p.add_argument("--left", type=int, default=128, help="streaming left context, 50 Hz frames")
+    p.add_argument("--chunk", type=positive_int, default=16, help="streaming chunk, 50 Hz frames")
+    p.add_argument(
+        "--left", type=positive_int, default=128, help="streaming left context, 50 Hz frames"
+    )
     p.add_argument("--int8", action="store_true", help="also write *.int8.onnx")
     p.add_argument("--fp16", action="store_true", help="also write *.fp16.onnx")
     p.add_argument("--tokens", help="tokens.txt, for a model that has no token table")
     p.add_argument("--dev", help="JSONL dev manifest: report each variant's WER vs PyTorch")
-    p.add_argument("--dev-limit", type=int, help="decode at most this many dev utterances")
+    p.add_argument("--dev-limit", type=positive_int, help="decode at most this many dev utterances")
     p.add_argument(
         "--int8-margin", type=float, default=1.0, help="warn above this WER loss (points)"
     )
@@ -35,11 +40,8 @@ def run(args: argparse.Namespace) -> int:
         require_extra("data", "zipasr export --dev")
     from zipasr.export import ExportOptions, export_onnx
     from zipasr.loading import load
-    from zipasr.models.storage import read_tokens
 
-    model = load(args.model)
-    if args.tokens:
-        model.tokens = read_tokens(args.tokens)
+    model = load(args.model, tokens=args.tokens)
     options = ExportOptions(
         ctc=args.ctc,
         streaming=args.streaming,
@@ -48,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
         int8=args.int8,
         fp16=args.fp16,
     )
-    exported = export_onnx(model, args.out, options)
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(
+            f"[{time.perf_counter() - started:5.0f} s] {message} ...", file=sys.stderr, flush=True
+        )
+
+    exported = export_onnx(model, args.out, options, on_progress=progress)
     for variant in exported:
         files = ", ".join(f"{role}={path}" for role, path in variant.files.items())
         print(f"{variant.name}: {files}, tokens={variant.tokens}")

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,10 +98,15 @@ class ExportedModel:
 
 
 def export_onnx(
-    model: AsrModel, out_dir: str | os.PathLike[str], options: ExportOptions | None = None
+    model: AsrModel,
+    out_dir: str | os.PathLike[str],
+    options: ExportOptions | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> list[ExportedModel]:
     """Writes the sherpa-onnx files of ``model`` into ``out_dir``.
 
+    ``on_progress(message)`` is told as each file is started (the encoder takes the longest:
+    about a minute for Zipformer-S on 2 CPU cores).
     Returns the float32 export first, then the int8 and fp16 copies that ``options`` asks for.
     Raises ValueError, naming the fix, for a model without token table, without the requested
     head, or non-causal with ``streaming``.
@@ -124,7 +131,9 @@ def export_onnx(
     head: adapters.Head = "ctc" if options.ctc else "transducer"
 
     files: dict[str, Path] = {}
+    say = on_progress or (lambda message: None)
     with torch.no_grad():
+        say(f"exporting the {'streaming' if options.streaming else 'offline'} encoder")
         if options.streaming:
             meta = streaming_metadata(
                 model.config.encoder, options.chunk_frames, options.left_context_frames, options.ctc
@@ -138,13 +147,17 @@ def export_onnx(
         add_metadata(path, meta)
         files["model" if options.ctc else "encoder"] = path
         if not options.ctc:
+            say("exporting the decoder")
             files["decoder"] = _export_decoder(model, out / "decoder.onnx")
+            say("exporting the joiner")
             files["joiner"] = _export_joiner(model, out / "joiner.onnx")
     fp32 = ExportedModel(files, tokens, options.ctc, options.streaming, "fp32", meta)
     exported = [fp32]
     if options.int8:
+        say("quantising to int8")
         exported.append(dataclasses.replace(fp32, files=int8_files(files), precision="int8"))
     if options.fp16:
+        say("converting to fp16")
         exported.append(dataclasses.replace(fp32, files=fp16_files(files), precision="fp16"))
     return exported
 
@@ -228,18 +241,38 @@ def _export_graph(
     dynamic_shapes: dict[str, Any] | tuple[Any, ...],
 ) -> None:
     """One ``torch.onnx.export`` call (dynamo), weights inside the file."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
     with warnings.catch_warnings():
         # The exporter warns that it renames equal dynamic axes; the names are the ones we give.
         warnings.simplefilter("ignore", UserWarning)
-        torch.onnx.export(
-            module,
-            args,
-            str(path),
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_shapes=dynamic_shapes,
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+        # torch's own deprecation notices about its internals: nothing a user can act on.
+        warnings.simplefilter("ignore", FutureWarning)
+        # "torchvision is not installed. Skipping torchvision::nms" and the like: we need none.
+        registration.setLevel(logging.ERROR)
+        try:
+            _onnx_export(module, args, path, input_names, output_names, dynamic_shapes)
+        finally:
+            registration.setLevel(level)
+
+
+def _onnx_export(
+    module: nn.Module,
+    args: tuple[Tensor, ...],
+    path: Path,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: dict[str, Any] | tuple[Any, ...],
+) -> None:
+    torch.onnx.export(
+        module,
+        args,
+        str(path),
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_shapes=dynamic_shapes,
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )

@@ -17,6 +17,7 @@ import logging
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +143,12 @@ def _train(
     wrapped: torch.nn.Module = model
     if info.enabled:
         ids = [info.device.index] if info.device.type == "cuda" else None
+        # Stochastic depth can leave parameters unused in a step, hence find_unused_parameters
+        # (torch warns once that the first step used them all: that is expected).
         wrapped = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        # The depthwise convolutions' (C, 1, K) weights get gradients whose stride differs only
+        # in the size-1 dimension, which does not matter; torch warns about it all the same.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     learner = Learner(
         model=wrapped,
         optimizer=optimizer,
