@@ -359,3 +359,28 @@ def test_a_file_that_is_not_a_manifest_is_named(manifest_dir) -> None:
     (manifest_dir / "m.jsonl.gz").write_bytes(b"definitely not gzip")
     with pytest.raises(ValueError, match="m.jsonl.gz is not a manifest zipasr reads"):
         load_cuts(manifest_dir / "m.jsonl.gz")
+
+
+# --- training configs and output folders at the command line ------------------------------------
+
+
+def test_a_config_that_is_not_yaml_is_named_with_its_line(capsys, tmp_path) -> None:
+    (tmp_path / "bad.yaml").write_text("model:\n  preset: [small\n")
+    code, _, err = run_cli(capsys, "train", str(tmp_path / "bad.yaml"))
+    assert code == EXIT_ERROR
+    assert err.startswith(f"zipasr: error: {tmp_path / 'bad.yaml'}:3:1: not valid YAML (")
+    assert err.count("\n") == 1
+    code, _, err = run_cli(capsys, "train", str(tmp_path / "missing.yaml"))
+    assert code == EXIT_ERROR and "missing.yaml: No such file or directory" in err
+
+
+@pytest.mark.parametrize("command", ["synth", "demo", "export"])
+def test_an_output_folder_that_cannot_be_made_is_refused_first(capsys, tmp_path, command) -> None:
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / "afile" / "x"
+    argv = {"synth": ["synth"], "demo": ["demo", "--quick"], "export": ["export", "no-model"]}
+    code, _, err = run_cli(capsys, *argv[command], "--out", str(out))
+    assert code == EXIT_ERROR
+    assert (
+        err == f"zipasr: error: --out {out}: cannot be a folder ({tmp_path / 'afile'} is a file)\n"
+    )

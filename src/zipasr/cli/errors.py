@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -61,6 +62,20 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> None:
+    """Raises CliError, before any work starts, unless ``path`` is or can become a writable
+    folder (it, or the nearest of its parents that exists, must be a writable folder)."""
+    target = Path(path)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == target else f" ({existing} is a file)"
+        raise CliError(f"{option} {target}: cannot be a folder{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"{option} {target}: {existing} is not writable")
 
 
 def debug_requested(flag: bool = False) -> bool:

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from zipasr.cli.errors import positive_int
+from zipasr.cli.errors import check_output_dir, positive_int
 from zipasr.optional import require_extra
 
 
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from zipasr.export import ExportOptions, export_onnx
     from zipasr.loading import load
 
+    check_output_dir(args.out)
     model = load(args.model, tokens=args.tokens)
     options = ExportOptions(
         ctc=args.ctc,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from zipasr.cli.errors import check_output_dir
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds the ``synth`` command to ``zipasr``'s sub-commands."""
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """Builds the corpus described by the parsed arguments and prints its statistics."""
     from zipasr.data.synth import build_corpus
 
+    check_output_dir(args.out)
     stats = build_corpus(args.out, args.hours, seed=args.seed, fractions=tuple(args.fractions))
     print(stats.summary())
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from zipasr.cli.errors import check_output_dir
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Adds ``train`` and ``demo`` to ``zipasr``'s sub-commands."""
@@ -44,6 +46,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    check_output_dir(args.out)
     r = demo(args.out, quick=args.quick)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")

@@ -282,9 +282,21 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     overrides, e.g. ``["--optim.base_lr", "0.03", "--resume", "auto"]``."""
     data: dict[str, Any] = {}
     if path is not None:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}{_yaml_problem(error)}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of config sections, got {data!r}")
     data = apply_overrides(data, list(overrides))
     return from_dict(TrainConfig, data)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """``:line:column: not valid YAML (problem)`` on one line, from PyYAML's multi-line text."""
+    mark = getattr(error, "problem_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    return f"{where}: not valid YAML ({getattr(error, 'problem', None) or type(error).__name__})"
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -301,7 +313,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {key}: {part!r} is not a section")
-        node[path[-1]] = yaml.safe_load(raw)
+        try:
+            node[path[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise ValueError(f"override {key} {raw!r}{_yaml_problem(error)}") from None
     return data
 
 
