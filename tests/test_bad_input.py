@@ -175,6 +175,13 @@ def test_samples_far_out_of_range_are_warned_about(caplog) -> None:
     assert not caplog.text
 
 
+def test_the_cli_shows_warnings_as_zipasr_warning_lines(capsys, model_dir, tmp_path) -> None:
+    soundfile.write(tmp_path / "loud.wav", tone(1.0) * 30000, 16000, subtype="FLOAT")
+    code, out, err = run_cli(capsys, "transcribe", str(model_dir), str(tmp_path / "loud.wav"))
+    assert code == 0 and out.startswith(str(tmp_path / "loud.wav"))
+    assert err.startswith(f"zipasr: warning: {tmp_path / 'loud.wav'}: samples reach ")
+
+
 # --- streaming -----------------------------------------------------------------------------------
 
 

@@ -43,10 +43,12 @@ def resample(samples: Tensor, source_rate: int, target_rate: int) -> Tensor:
 def to_mono_16k(waveform: Tensor | np.ndarray, sample_rate: int) -> Tensor:
     """(S,) or (C, S) samples at ``sample_rate`` Hz -> (S',) float32 mono at 16 kHz.
 
-    Channels are averaged. The first time a given (channels, rate) format is converted, an INFO
+    Integer PCM is scaled and NaN/Inf samples are refused as by :func:`check_samples` (which
+    also warns about out-of-range floats: call it on arrays of unknown origin). Channels are
+    averaged. The first time a given (channels, rate) format is converted, an INFO
     line says so, so that silently converted corpora are visible in the logs.
     """
-    x = torch.from_numpy(check_samples(waveform))
+    x = torch.from_numpy(check_samples(waveform, warn=False))  # files warn as they are read
     if x.dim() not in (1, 2):
         raise ValueError(
             f"waveform has shape {tuple(x.shape)}; pass (num_samples,) or (channels, num_samples)"

@@ -20,6 +20,7 @@ code   meaning
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -92,6 +93,19 @@ def error(message: str) -> None:
 def warn(message: str) -> None:
     """Prints ``zipasr: warning: <message>`` on standard error."""
     print(f"zipasr: warning: {message}", file=sys.stderr)
+
+
+class _UserFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"zipasr: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def show_warnings() -> None:
+    """Routes the library's log warnings to standard error as ``zipasr: warning: ...`` lines
+    (commands that log their progress, like ``train``, set up their own logging instead)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UserFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
 
 
 #: Exceptions whose message is written for the user: the library raises these for bad input

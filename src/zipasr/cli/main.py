@@ -18,7 +18,13 @@ from collections.abc import Sequence
 import torch
 
 from zipasr.cli import export, synth, train, transcribe
-from zipasr.cli.errors import EXIT_MISSING_EXTRA, debug_requested, error, report
+from zipasr.cli.errors import (
+    EXIT_MISSING_EXTRA,
+    debug_requested,
+    error,
+    report,
+    show_warnings,
+)
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.frontend import FEATURE_FRAME_RATE, NUM_MEL_BINS
 from zipasr.optional import MissingExtraError, require_extra
@@ -83,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         for extra in args.extras:  # before any work starts
             require_extra(extra, f"zipasr {args.command}")
+        show_warnings()
         return int(args.run(args) or 0)
     except MissingExtraError as exc:
         error(str(exc))

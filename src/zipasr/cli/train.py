@@ -36,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from zipasr.train import load_config, train
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
     result = train(load_config(args.config, args.overrides))
     print(f"trained {result.steps} steps; model in {result.model_dir}")
     return 0
@@ -45,7 +47,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from zipasr.train.demo import run_demo as demo
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
     check_output_dir(args.out)
     r = demo(args.out, quick=args.quick)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
