@@ -391,3 +391,19 @@ def test_an_output_folder_that_cannot_be_made_is_refused_first(capsys, tmp_path,
     assert (
         err == f"zipasr: error: --out {out}: cannot be a folder ({tmp_path / 'afile'} is a file)\n"
     )
+
+
+def test_train_names_a_missing_manifest_before_any_work(capsys, tmp_path) -> None:
+    (tmp_path / "run.yaml").write_text("max_steps: 10\n")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        str(tmp_path / "run.yaml"),
+        "--exp_dir",
+        str(tmp_path / "exp"),
+        "--data.train_manifest",
+        str(tmp_path / "nope.jsonl"),
+    )
+    assert code == EXIT_ERROR
+    assert err == f"zipasr: error: data.train_manifest: {tmp_path / 'nope.jsonl'} does not exist\n"
+    assert not (tmp_path / "exp").exists()

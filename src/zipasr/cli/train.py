@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-from zipasr.cli.errors import check_output_dir
+from zipasr.cli.errors import CliError, check_output_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,13 @@ def run_train(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
-    result = train(load_config(args.config, args.overrides))
+    config = load_config(args.config, args.overrides)
+    check_output_dir(config.exp_dir, "exp_dir")
+    for name in ("train_manifest", "valid_manifest", "tokenizer"):
+        path = getattr(config.data, name)
+        if path and not Path(path).exists():
+            raise CliError(f"data.{name}: {path} does not exist")
+    result = train(config)
     print(f"trained {result.steps} steps; model in {result.model_dir}")
     return 0
 
