@@ -89,6 +89,23 @@ def test_debug_shows_the_traceback(capsys, good_wav, tmp_path, monkeypatch) -> N
     assert "Traceback" in capsys.readouterr().err
 
 
+def test_debug_works_after_the_command_too(capsys, good_wav, tmp_path) -> None:
+    assert main(["transcribe", str(tmp_path / "nope"), str(good_wav), "--debug"]) == EXIT_ERROR
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_worker_process_error_is_shown_as_its_own_line() -> None:
+    from zipasr.cli.errors import report
+
+    class ProcessRaisedException(Exception):  # the shape of torch.multiprocessing's
+        pass
+
+    text = "\n\n-- Process 1 terminated with the following error:\nTraceback (most recent ...)\n"
+    worker = ProcessRaisedException(text + "ValueError: no usable utterance in train.jsonl\n")
+    assert report(worker, debug=False) == EXIT_ERROR
+    assert report(ProcessRaisedException(text + "IndexError: oops"), debug=False) == EXIT_INTERNAL
+
+
 def test_an_unexpected_exception_is_reported_as_a_bug(capsys, monkeypatch, good_wav) -> None:
     import zipasr.cli.transcribe as command
 
@@ -250,8 +267,32 @@ def copy_model(model_dir: Path, tmp_path: Path) -> Path:
         ),
         (
             lambda d: (d / "model.pt").write_bytes(pickle.dumps(object())),
-            ValueError,
-            "model.pt holds objects other than tensors",
+            CorruptFileError,
+            "model.pt is not a torch file",
+        ),
+        (
+            lambda d: (d / "model.pt").write_text("<html>404 Not Found</html>\n"),
+            CorruptFileError,
+            "model.pt is not a torch file",
+        ),
+        (
+            lambda d: (d / "model.pt").write_bytes(bytes((d / "model.pt").stat().st_size)),
+            CorruptFileError,
+            "model.pt is not a torch file",
+        ),
+        (
+            lambda d: (d / "model.pt").write_text(
+                "version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"
+            ),
+            CorruptFileError,
+            "model.pt is a Git LFS pointer, not the weight file itself: run `git lfs pull`",
+        ),
+        (
+            lambda d: (d / "model.pt").write_bytes(
+                (d / "model.pt").read_bytes()[:4] + bytes(range(256)) * 40
+            ),
+            CorruptFileError,
+            "model.pt is corrupt or truncated",
         ),
         (
             lambda d: (d / "config.json").write_text("{ not json"),
@@ -259,9 +300,20 @@ def copy_model(model_dir: Path, tmp_path: Path) -> Path:
             "config.json is corrupt",
         ),
         (lambda d: (d / "config.json").unlink(), FileNotFoundError, "no config.json"),
-        (lambda d: (d / "model.pt").unlink(), FileNotFoundError, "model.pt: no such file"),
+        (lambda d: (d / "model.pt").unlink(), FileNotFoundError, "model.pt: no such weight file"),
     ],
-    ids=["empty", "truncated", "pickled-object", "bad-config", "no-config", "no-weights"],
+    ids=[
+        "empty",
+        "truncated",
+        "raw-pickle",
+        "html",
+        "zero-filled",
+        "lfs-pointer",
+        "garbage-zip",
+        "bad-config",
+        "no-config",
+        "no-weights",
+    ],
 )
 def test_a_damaged_model_directory_is_reported_as_damaged(
     model_dir, tmp_path, damage, error, message
@@ -328,6 +380,13 @@ def test_a_line_that_is_not_json_is_named_by_file_and_line(manifest_dir) -> None
     path = write_lines(manifest_dir / "m.jsonl", "[1, 2]")
     with pytest.raises(ValueError, match=r"m.jsonl:1: a JSON list, not an object"):
         load_cuts(path)
+
+
+def test_a_manifest_that_is_not_utf8_is_named(manifest_dir) -> None:
+    line = json.dumps({"audio": "good.wav", "text": "caf\u00e9"}, ensure_ascii=False) + "\n"
+    (manifest_dir / "latin.jsonl").write_bytes(line.encode() + line.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.jsonl:2: not UTF-8 text"):
+        load_cuts(manifest_dir / "latin.jsonl")
 
 
 @pytest.mark.parametrize("content", ["", "\n\n"])
@@ -407,3 +466,24 @@ def test_train_names_a_missing_manifest_before_any_work(capsys, tmp_path) -> Non
     assert code == EXIT_ERROR
     assert err == f"zipasr: error: data.train_manifest: {tmp_path / 'nope.jsonl'} does not exist\n"
     assert not (tmp_path / "exp").exists()
+
+
+def test_a_given_token_table_replaces_a_broken_one_in_the_folder(model_dir, tmp_path) -> None:
+    target = copy_model(model_dir, tmp_path)
+    (target / "tokens.txt").write_text("a 0\nb 1\n")  # the folder's own table: wrong size
+    with pytest.raises(ValueError, match="tokens.txt has 2 tokens but the model has 30 outputs"):
+        zipasr.load(target)
+    (tmp_path / "good.txt").write_text("".join(f"{t} {i}\n" for i, t in enumerate(TOKENS)))
+    assert zipasr.load(target, tokens=tmp_path / "good.txt").tokens == TOKENS
+
+
+def test_samples_beyond_any_format_are_refused_and_low_precision_tensors_accepted() -> None:
+    with pytest.raises(AudioError, match="samples reach 1e\\+20, beyond any audio format's range"):
+        check_samples(np.array([0.0, 1e20], dtype=np.float32))
+    half = torch.tensor(tone(0.1)).to(torch.bfloat16)
+    assert check_samples(half).dtype == np.float32
+    assert np.allclose(
+        zipasr.audio.to_mono_16k(np.round(tone(0.1) * 32768).astype(np.int16), 16000).numpy(),
+        tone(0.1),
+        atol=1 / 32768,
+    )

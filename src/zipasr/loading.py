@@ -40,8 +40,5 @@ def load(
         check_tokens(model.tokens, model.config.vocab_size, table or "tokens.txt")
         check_finite(model, str(source))
         return model.to(map_location)
-    model = load_dir(source, map_location=map_location)
-    if tokens is not None:
-        model.tokens = read_tokens(tokens)
-        check_tokens(model.tokens, model.config.vocab_size, tokens)
-    return model
+    given = read_tokens(tokens) if tokens is not None else None
+    return load_dir(source, map_location=map_location, tokens=given, tokens_source=tokens or "")

@@ -50,10 +50,12 @@ class DecodeOptions:
         for name in ("beam", "batch_size", "max_symbols_per_frame"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        for name in ("chunk_frames", "left_context_frames"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}={value} must be at least 1 (or None: full context)")
+        if self.chunk_frames is not None and self.chunk_frames < 1:
+            raise ValueError(f"chunk_frames={self.chunk_frames} must be at least 1 (or None)")
+        if self.left_context_frames is not None and self.left_context_frames < 0:
+            raise ValueError(
+                f"left_context_frames={self.left_context_frames} must be at least 0 (or None)"
+            )
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,40 +15,61 @@ from torch import Tensor, nn
 
 
 class CorruptFileError(ValueError):
-    """A weight file that exists but cannot be read: empty, truncated or overwritten."""
+    """A weight file that exists but cannot be read: empty, truncated, overwritten, or not a
+    torch file at all."""
 
 
-def load_weights_file(path: str | os.PathLike[str]) -> Any:
+#: The first bytes of every file ``torch.save`` writes (a zip archive).
+_ZIP_MAGIC = b"PK\x03\x04"
+_LFS_POINTER = b"version https://git-lfs"
+
+
+def load_weights_file(path: str | os.PathLike[str], what: str = "weight file") -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, with errors that say what is wrong.
+
+    ``what`` names the kind of file in messages (e.g. "training checkpoint").
 
     Raises:
         FileNotFoundError: ``path`` does not exist (or is a directory).
-        CorruptFileError: the file is empty, truncated or not a torch file.
+        CorruptFileError: the file is empty, truncated, a Git LFS pointer, or not a torch file.
         ValueError: the file holds objects other than tensors and plain values, which zipasr
             never unpickles (they could run code).
     """
     file = Path(path)
     if not file.exists():
-        raise FileNotFoundError(f"{file}: no such file")
+        raise FileNotFoundError(f"{file}: no such {what}")
     if file.is_dir():
-        raise FileNotFoundError(f"{file} is a directory, not a weight file")
-    if file.stat().st_size == 0:
-        raise CorruptFileError(f"{file} is empty (0 bytes): the file is corrupt")
+        raise FileNotFoundError(f"{file} is a directory, not a {what}")
+    with open(file, "rb") as f:
+        head = f.read(64)
+    if not head:
+        raise CorruptFileError(f"{file} is empty (0 bytes): the {what} is corrupt")
+    if head.startswith(_LFS_POINTER):
+        raise CorruptFileError(
+            f"{file} is a Git LFS pointer, not the {what} itself: run `git lfs pull` in its "
+            "repository"
+        )
+    if not head.startswith(_ZIP_MAGIC):
+        raise CorruptFileError(
+            f"{file} is not a torch file (it does not start as torch.save writes): the {what} "
+            "is corrupt, or another kind of file"
+        )
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's own text goes on to suggest weights_only=False: keep only what it found.
-        found = [x for x in str(error).splitlines() if x.startswith("WeightsUnpickler error:")]
-        detail = f" ({found[0].removeprefix('WeightsUnpickler error:').strip()})" if found else ""
+        text = str(error)
+        if "WeightsUnpickler error" not in text:  # no forbidden object named: damaged data
+            raise CorruptFileError(f"{file} is corrupt: its data cannot be read") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        detail = f" (it holds a {found.group(1)})" if found else ""
         raise ValueError(
             f"{file} holds objects other than tensors and plain values, which zipasr does not "
             f"load because unpickling them could run code{detail}"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except Exception:  # torch's zip reader and unpickler raise many types for damaged data
         raise CorruptFileError(
-            f"{file} is corrupt or truncated and cannot be read ({first}); copy or download it "
-            "again"
+            f"{file} is corrupt or truncated and cannot be read; copy or download it again"
         ) from None
 
 

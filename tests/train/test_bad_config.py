@@ -68,6 +68,8 @@ def test_a_resume_that_changes_the_vocabulary_is_refused(corpus: Path, tmp_path:
     config.resume = "auto"
     config.max_steps = 6
     config.data = replace(config.data, vocab_size=80)
+    recorded = (tmp_path / "config.yaml").read_text()
     with pytest.raises(ValueError, match="data.vocab_size: 60 in the checkpoint, 80 now"):
         train(config)
+    assert (tmp_path / "config.yaml").read_text() == recorded  # still says what was trained
     assert not (tmp_path / "checkpoint-6.pt").exists()

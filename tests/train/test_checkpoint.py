@@ -106,7 +106,7 @@ def test_a_file_that_is_not_a_training_checkpoint_is_named(tmp_path: Path) -> No
         TrainCheckpoint.load(path)
     # NumPy arrays, as older checkpoints held them: refused, not unpickled.
     path = save_atomic({"numpy": np.random.get_state()}, tmp_path / "checkpoint-2.pt")
-    with pytest.raises(ValueError, match="checkpoint-2.pt holds objects other than plain data"):
+    with pytest.raises(ValueError, match="checkpoint-2.pt holds objects other than tensors"):
         TrainCheckpoint.load(path)
 
 

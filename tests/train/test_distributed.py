@@ -98,13 +98,22 @@ def test_train_runs_under_two_processes(corpus: Path, tmp_path: Path) -> None:
     from zipasr.train.checkpoint import TrainCheckpoint, latest_checkpoint
 
     exp = tmp_path / "exp"
-    config = tiny_train_config(corpus, exp, max_steps=3, device="cpu")
+    config = tiny_train_config(corpus, exp, max_steps=4, save_every_steps=2, device="cpu")
     distributed.launch(train, (config,), processes=2)
     ckpt = TrainCheckpoint.load(latest_checkpoint(exp))
-    assert ckpt.state.step == 3
+    assert ckpt.state.step == 4
     assert len(ckpt.processes) == 2  # each process's RNG and regularizer state
     assert ckpt.sampler is not None and ckpt.sampler["world_size"] == 2
     assert (exp / "model" / "model.pt").exists()
+
+    # Resume with a corrupt newest checkpoint: the main process sets it aside and both resume
+    # from the one before (the main process broadcasts its pick).
+    newest = exp / "checkpoint-4.pt"
+    newest.write_bytes(newest.read_bytes()[:2000])
+    config.resume = "auto"
+    distributed.launch(train, (config,), processes=2)
+    assert (exp / "checkpoint-4.pt.corrupt").exists()
+    assert TrainCheckpoint.load(newest).state.step == 4
 
 
 def _fail(message: str) -> None:

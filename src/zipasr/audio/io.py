@@ -48,7 +48,8 @@ def to_mono_16k(waveform: Tensor | np.ndarray, sample_rate: int) -> Tensor:
     averaged. The first time a given (channels, rate) format is converted, an INFO
     line says so, so that silently converted corpora are visible in the logs.
     """
-    x = torch.from_numpy(check_samples(waveform, warn=False))  # files warn as they are read
+    device = waveform.device if isinstance(waveform, Tensor) else torch.device("cpu")
+    x = torch.from_numpy(check_samples(waveform, warn=False)).to(device)  # files warn as read
     if x.dim() not in (1, 2):
         raise ValueError(
             f"waveform has shape {tuple(x.shape)}; pass (num_samples,) or (channels, num_samples)"
@@ -99,6 +100,10 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
 #: lossy codecs overshoot 1.0 a little, integer PCM stored as floats is in the thousands.
 OUT_OF_RANGE_PEAK = 2.0
 
+#: Peak magnitude beyond which samples are refused: past 32-bit PCM's full scale, the fbank's
+#: energies overflow float32 (1e20 gives infinite features).
+MAX_PEAK = 2.0**32
+
 #: Integer sample types zipasr scales to [-1, 1], by their full-scale value.
 _PCM_SCALE = {np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
 
@@ -110,7 +115,8 @@ def check_samples(
 
     - int16 and int32 PCM are scaled by their full scale (2**15, 2**31); other integer types
       (ambiguous) raise AudioError saying how to convert them.
-    - NaN or Inf samples raise AudioError (nothing useful can be recognised from them).
+    - NaN or Inf samples, or samples beyond :data:`MAX_PEAK`, raise AudioError (nothing
+      useful can be recognised from them, and the front end would produce NaN or Inf).
     - Float samples that reach beyond :data:`OUT_OF_RANGE_PEAK` pass with a warning: such audio
       is usually integer PCM stored as floats and is recognised badly (``warn=False``: no
       warning, e.g. after a stream's first).
@@ -118,7 +124,13 @@ def check_samples(
     >>> check_samples(np.array([16384, -32768], dtype=np.int16)).tolist()
     [0.5, -1.0]
     """
-    data = samples.detach().cpu().numpy() if isinstance(samples, Tensor) else np.asarray(samples)
+    if isinstance(samples, Tensor):
+        tensor = samples.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype not in (torch.float32, torch.float64):
+            tensor = tensor.float()  # bfloat16 and float16 have no NumPy form
+        data = tensor.numpy()
+    else:
+        data = np.asarray(samples)
     if data.dtype in _PCM_SCALE:
         return (data.astype(np.float32) / _PCM_SCALE[data.dtype]).astype(np.float32)
     if data.dtype.kind in "iub":
@@ -133,16 +145,23 @@ def check_samples(
     if not finite.all():
         bad = int(data.size - np.count_nonzero(finite))
         raise AudioError(f"{where}: {bad} of {data.size} samples are NaN or Inf")
-    if warn and data.size and float(np.abs(data).max()) > OUT_OF_RANGE_PEAK:
+    peak = float(np.abs(data).max()) if data.size else 0.0
+    if peak > MAX_PEAK:
+        raise AudioError(
+            f"{where}: samples reach {peak:.4g}, beyond any audio format's range; these are not "
+            "audio samples"
+        )
+    if warn and peak > OUT_OF_RANGE_PEAK:
         log.warning(
             "%s: samples reach %.4g, far outside [-1, 1]; if this is integer PCM stored as "
             "floats, divide it by 32768 (16-bit) first, or recognition will suffer",
             where,
-            float(np.abs(data).max()),
+            peak,
         )
     return data
 
 
-class AudioError(ValueError):
+class AudioError(ValueError, RuntimeError):
     """Audio that cannot be used: a file that cannot be decoded, or invalid samples. The data
-    pipeline skips such utterances; the CLI reports them by name."""
+    pipeline skips such utterances; the CLI reports them by name. (A ValueError; also a
+    RuntimeError, as it was before input validation was added.)"""

@@ -65,6 +65,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse ``type`` for counts that may be 0.
+
+    >>> non_negative_int("0")
+    0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> None:
     """Raises CliError, before any work starts, unless ``path`` is or can become a writable
     folder (it, or the nearest of its parents that exists, must be a writable folder)."""
@@ -95,17 +110,24 @@ def warn(message: str) -> None:
     print(f"zipasr: warning: {message}", file=sys.stderr)
 
 
-class _UserFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"zipasr: {record.levelname.lower()}: {record.getMessage()}"
+class _UserHandler(logging.Handler):
+    """``zipasr: warning: <message>`` on whatever ``sys.stderr`` is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"zipasr: {record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
 
 def show_warnings() -> None:
-    """Routes the library's log warnings to standard error as ``zipasr: warning: ...`` lines
-    (commands that log their progress, like ``train``, set up their own logging instead)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_UserFormatter())
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    """Shows zipasr's log warnings on standard error as ``zipasr: warning: ...`` lines (the
+    commands that log their progress, ``train`` and ``demo``, set up their own logging).
+    Records still propagate to the root logger, so an application's own logging sees them."""
+    library = logging.getLogger("zipasr")
+    if not any(isinstance(h, _UserHandler) for h in library.handlers):
+        handler = _UserHandler(logging.WARNING)
+        library.addHandler(handler)
 
 
 #: Exceptions whose message is written for the user: the library raises these for bad input
@@ -126,11 +148,29 @@ def report(exc: BaseException, *, debug: bool) -> int:
     if isinstance(exc, ANTICIPATED):
         error(_describe(exc))
         return EXIT_ERROR
+    worker = _worker_error(exc)
+    if worker is not None:  # a training process failed: its own exception's last line
+        error(worker)
+        return EXIT_ERROR
     error(
         f"internal error ({type(exc).__name__}: {exc}); this is a bug in zipasr: please report "
-        "it with the output of the same command run with --debug"
+        "it with the output of the same command run as `zipasr --debug <command> ...`"
     )
     return EXIT_INTERNAL
+
+
+def _worker_error(exc: BaseException) -> str | None:
+    """The user-facing line of an anticipated exception raised in a worker process (torch's
+    ``ProcessRaisedException`` carries the worker's traceback as text), or None."""
+    if type(exc).__name__ != "ProcessRaisedException":
+        return None
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    kind, _, message = last.partition(": ")
+    anticipated = {t.__name__ for t in (ValueError, OSError, FileNotFoundError, CliError)}
+    if kind.rsplit(".", 1)[-1] in anticipated | {"AudioError", "CorruptFileError"}:
+        return message
+    return None
 
 
 def _describe(exc: BaseException) -> str:

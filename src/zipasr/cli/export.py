@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from zipasr.cli.errors import check_output_dir, positive_int
+from zipasr.cli.errors import check_output_dir, non_negative_int, positive_int
 from zipasr.optional import require_extra
 
 
@@ -21,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--streaming", action="store_true", help="the chunked streaming encoder")
     p.add_argument("--chunk", type=positive_int, default=16, help="streaming chunk, 50 Hz frames")
     p.add_argument(
-        "--left", type=positive_int, default=128, help="streaming left context, 50 Hz frames"
+        "--left", type=non_negative_int, default=128, help="streaming left context, 50 Hz frames"
     )
     p.add_argument("--int8", action="store_true", help="also write *.int8.onnx")
     p.add_argument("--fp16", action="store_true", help="also write *.fp16.onnx")

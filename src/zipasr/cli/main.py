@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_parser(commands)
     train.add_parser(commands)
     export.add_parser(commands)
+    for command in commands.choices.values():  # --debug also after the command's name
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
@@ -89,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         for extra in args.extras:  # before any work starts
             require_extra(extra, f"zipasr {args.command}")
-        show_warnings()
+        if not getattr(args, "own_logging", False):
+            show_warnings()
         return int(args.run(args) or 0)
     except MissingExtraError as exc:
         error(str(exc))

@@ -19,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="YAML training config (see recipes/)")
     p.add_argument("overrides", nargs=argparse.REMAINDER, help="--section.field value pairs")
-    p.set_defaults(run=run_train, extras=("train",))
+    p.set_defaults(run=run_train, extras=("train",), own_logging=True)
 
     d = subparsers.add_parser(
         "demo", help="synthesise a corpus, train a small streaming model on CPU, report its WER"
@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a 30-step smoke run of the same pipeline (under a minute; its model is "
         "untrained, so expect empty text and WER 100%%)",
     )
-    d.set_defaults(run=run_demo, extras=("train",))
+    d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from zipasr.cli.errors import positive_int
+from zipasr.cli.errors import non_negative_int, positive_int
 from zipasr.decoding import DECODERS
 
 
@@ -28,7 +28,9 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
         help="greedy_search, offline: tokens per encoder frame (default 1, as icefall)",
     )
     p.add_argument("--chunk", type=positive_int, help="causal models: chunk (50 Hz frames)")
-    p.add_argument("--left", type=positive_int, help="causal models: left context (50 Hz frames)")
+    p.add_argument(
+        "--left", type=non_negative_int, help="causal models: left context (50 Hz frames)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=8)
 
 

@@ -49,6 +49,9 @@ def _collect(entries: list[tuple[Path, str, str]], report: SkipReport | None) ->
     report = report if report is not None else SkipReport()
     cuts = []
     for audio, text, cut_id in entries:
+        if not audio.is_file():
+            report.add(Skip(cut_id, SkipReason.UNREADABLE_AUDIO, f"{audio}: no such audio file"))
+            continue
         try:
             cuts.append(_cut(audio, text, cut_id))
         except Exception as e:  # lhotse/soundfile raise several types for a bad header
@@ -82,25 +85,39 @@ def cuts_from_jsonl(path: str | Path, report: SkipReport | None = None) -> CutSe
     return _collect(entries, report)
 
 
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file (a leading BOM is dropped); a line that is not
+    UTF-8 is named."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{path}:{number}: not UTF-8 text ({e.reason} at column {e.start + 1}); "
+                    "save the manifest as UTF-8"
+                ) from None
+            yield number, line
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSONL file (a UTF-8 BOM is fine)."""
-    with path.open(encoding="utf-8-sig") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f"{path}:{line_no}: not valid JSON ({e.msg} at column {e.colno}); a JSONL "
-                    "manifest holds one JSON object per line"
-                ) from None
-            if not isinstance(item, dict):
-                raise ValueError(
-                    f"{path}:{line_no}: a JSON {type(item).__name__}, not an object; each line "
-                    'must be an object such as {"audio": "a.wav", "text": "..."}'
-                )
-            yield line_no, item
+    for line_no, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{path}:{line_no}: not valid JSON ({e.msg} at column {e.colno}); a JSONL "
+                "manifest holds one JSON object per line"
+            ) from None
+        if not isinstance(item, dict):
+            raise ValueError(
+                f"{path}:{line_no}: a JSON {type(item).__name__}, not an object; each line "
+                'must be an object such as {"audio": "a.wav", "text": "..."}'
+            )
+        yield line_no, item
 
 
 def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> CutSet:
@@ -118,7 +135,11 @@ def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> Cu
         if not txt.is_file():
             report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"no transcript file {txt.name}"))
             continue
-        text = txt.read_text(encoding="utf-8-sig").strip()
+        try:
+            text = txt.read_text(encoding="utf-8-sig").strip()
+        except UnicodeDecodeError:
+            report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"{txt.name} is not UTF-8 text"))
+            continue
         if not text:
             report.add(Skip(wav.stem, SkipReason.EMPTY_TEXT, f"{txt.name} is empty"))
             continue

@@ -59,8 +59,17 @@ def save(model: AsrModel, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def load_dir(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AsrModel:
+def load_dir(
+    path: str | os.PathLike[str],
+    *,
+    map_location: str | torch.device = "cpu",
+    tokens: list[str] | None = None,
+    tokens_source: str | os.PathLike[str] = "tokens",
+) -> AsrModel:
     """Loads a model directory written by :func:`save`, in eval mode.
+
+    ``tokens``: a token table to use instead of the directory's ``tokens.txt`` (named
+    ``tokens_source`` in errors).
 
     :func:`zipasr.load` takes either such a directory or an icefall checkpoint file.
     """
@@ -91,9 +100,10 @@ def load_dir(path: str | os.PathLike[str], *, map_location: str | torch.device =
         config = AsrModelConfig.from_dict(header["model"])
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{config_file} is corrupt ({type(error).__name__}: {error})") from None
-    tokens_file = source / "tokens.txt"
-    tokens = read_tokens(tokens_file) if tokens_file.exists() else None
-    check_tokens(tokens, config.vocab_size, tokens_file)
+    if tokens is None:
+        tokens_source = source / "tokens.txt"
+        tokens = read_tokens(tokens_source) if tokens_source.exists() else None
+    check_tokens(tokens, config.vocab_size, tokens_source)
     state = load_weights_file(source / "model.pt")
     if not isinstance(state, dict):
         raise ValueError(f"{source / 'model.pt'} does not hold a state_dict")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import random
 import re
 from collections.abc import Collection
@@ -34,6 +33,7 @@ from zipasr.optim import Eden, ScaledAdam
 from zipasr.regularizers import load_training_state, training_state
 from zipasr.train.averaging import ModelAverager
 from zipasr.train.config import TrainConfig, from_dict, to_dict
+from zipasr.weights import CorruptFileError, load_weights_file
 
 log = logging.getLogger(__name__)
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
@@ -245,30 +245,28 @@ def save_atomic(state: dict[str, Any], path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The plain data of a file written by :func:`save_atomic`, on the CPU. Loaded with
-    ``weights_only=True``: plain containers and tensors only, nothing that runs code."""
+    ``weights_only=True``: plain containers and tensors only, nothing that runs code.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptCheckpointError: an empty, truncated or overwritten file.
+        ValueError: a file holding other objects (not a checkpoint this version wrote).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"resume={path} is not a checkpoint file; pass 'auto' or a checkpoint-<step>.pt"
         )
-    if path.stat().st_size == 0:
-        raise CorruptCheckpointError(f"{path} is empty (0 bytes): the file is corrupt")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
-    except pickle.UnpicklingError as e:
-        raise ValueError(
-            f"{path} holds objects other than plain data and tensors, which zipasr does not "
-            "unpickle (a checkpoint from an older zipasr, or not a training checkpoint); "
-            f"resume from one this version wrote ({str(e).splitlines()[0]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        # torch reports a truncated or overwritten archive as a RuntimeError of its zip reader.
-        raise CorruptCheckpointError(
-            f"{path} is corrupt or truncated and cannot be read ({str(e).splitlines()[0]})"
-        ) from None
+        data = load_weights_file(path, "training checkpoint")
+    except CorruptFileError as error:
+        raise CorruptCheckpointError(str(error)) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a zipasr training checkpoint")
+    return data
 
 
-class CorruptCheckpointError(ValueError):
+class CorruptCheckpointError(CorruptFileError):
     """A checkpoint file that exists but cannot be read: truncated, overwritten or empty."""
 
 

@@ -284,6 +284,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig")) or {}
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not UTF-8 text; save the config as UTF-8") from None
         except yaml.YAMLError as error:
             raise ValueError(f"{path}{_yaml_problem(error)}") from None
         if not isinstance(data, dict):

@@ -267,12 +267,17 @@ def _resume(
         return None, None
     if config.resume != "auto":
         return Path(config.resume), TrainCheckpoint.load(config.resume)
-    if info.is_main:  # only the main process sets a corrupt checkpoint aside
-        found = checkpoint.load_newest(exp_dir)
-    distributed.barrier()
-    if not info.is_main:
-        found = checkpoint.load_newest(exp_dir)
-    return found if found is not None else (None, None)
+    # The main process picks (and sets a corrupt newest checkpoint aside); the others load the
+    # very file it picked, so that every process resumes from the same step.
+    found = checkpoint.load_newest(exp_dir) if info.is_main else None
+    picked = [str(found[0]) if found is not None else None]
+    if info.enabled:
+        torch.distributed.broadcast_object_list(picked, src=0)
+    if picked[0] is None:
+        return None, None
+    if found is None:
+        found = Path(picked[0]), TrainCheckpoint.load(picked[0])
+    return found
 
 
 #: What a resumed run may not change: the model, and what its vocabulary is made from.
