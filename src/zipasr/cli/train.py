@@ -28,6 +28,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a 30-step smoke run of the same pipeline (under a minute; its model is "
         "untrained, so expect empty text and WER 100%%)",
     )
+    d.add_argument(
+        "--cr-ctc",
+        action="store_true",
+        help="train with consistency-regularised CTC (CR-CTC) and its SpecAugment",
+    )
+    d.add_argument(
+        "--attention-decoder",
+        action="store_true",
+        help="add an attention-decoder head (for CTC / transducer n-best rescoring)",
+    )
     d.set_defaults(run=run_demo, extras=("train",))
 
 
@@ -44,7 +54,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    r = demo(args.out, quick=args.quick)
+    r = demo(
+        args.out, quick=args.quick, cr_ctc=args.cr_ctc, attention_decoder=args.attention_decoder
+    )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
