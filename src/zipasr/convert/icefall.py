@@ -81,6 +81,28 @@ HEAD_KEY_MAP: tuple[tuple[str, str], ...] = (
     ("simple_am_proj.{p}", "transducer.simple_am_proj.{p}"),
     ("simple_lm_proj.{p}", "transducer.simple_lm_proj.{p}"),
     ("ctc_output.1.{p}", "ctc.proj.{p}"),
+    ("attention_decoder.decoder.embed.weight", "attention_decoder.embedding.weight"),
+    ("attention_decoder.decoder.output_layer.{p}", "attention_decoder.output.{p}"),
+) + tuple(
+    (
+        f"attention_decoder.decoder.layers.{{j}}.{ice}.{{p}}",
+        f"attention_decoder.layers.{{j}}.{mine}.{{p}}",
+    )
+    for ice, mine in (
+        ("norm_self_attn", "self_attn_norm"),
+        ("self_attn.linear_q", "self_attn.q_proj"),
+        ("self_attn.linear_k", "self_attn.k_proj"),
+        ("self_attn.linear_v", "self_attn.v_proj"),
+        ("self_attn.out_proj", "self_attn.out_proj"),
+        ("norm_src_attn", "cross_attn_norm"),
+        ("src_attn.linear_q", "cross_attn.q_proj"),
+        ("src_attn.linear_k", "cross_attn.k_proj"),
+        ("src_attn.linear_v", "cross_attn.v_proj"),
+        ("src_attn.out_proj", "cross_attn.out_proj"),
+        ("norm_ff", "ff_norm"),
+        ("feed_forward.0", "ff_in"),
+        ("feed_forward.3", "ff_out"),
+    )
 )
 
 _FIELDS = {
@@ -162,13 +184,24 @@ def encoder_state_to_icefall(state_dict: Mapping[str, Tensor]) -> dict[str, Tens
     return out
 
 
+#: Encoder stacks of every icefall / ``zipformer`` package Zipformer (downsampling 1,2,4,8,4,2).
+ICEFALL_NUM_STACKS = 6
+
+
 def encoder_config_from_icefall(
-    state_dict: Mapping[str, Tensor], *, pos_head_dim: int = 4, feature_dim: int = 80
+    state_dict: Mapping[str, Tensor],
+    *,
+    pos_head_dim: int = 4,
+    feature_dim: int = 80,
+    num_stacks: int | None = ICEFALL_NUM_STACKS,
 ) -> ZipformerConfig:
     """Infers the encoder architecture from the shapes of an icefall state_dict.
 
     Head counts are not fully determined by shapes: (2Q + Pd) H, Pd H and V H are. The
     positional head size Pd (4 in every published recipe) is therefore taken as given.
+
+    The number of stacks is checked against ``num_stacks`` (icefall's 6; None accepts any):
+    a file that lost its last stacks would otherwise describe a smaller, valid-looking model.
     """
     sd = encoder_state_from_icefall(state_dict)
     if "embed.proj.weight" not in sd:
@@ -180,6 +213,19 @@ def encoder_config_from_icefall(
             stacks.setdefault(int(m[1]), set()).add(int(m[2]))
     if sorted(stacks) != list(range(len(stacks))):
         raise ValueError(f"icefall state_dict has non-contiguous stacks {sorted(stacks)}")
+    if num_stacks is not None and len(stacks) != num_stacks:
+        present = f"stacks 0-{len(stacks) - 1}" if stacks else "no stack"
+        missing = (
+            f"; encoder.encoders.{len(stacks)}.* and later are missing (a truncated or damaged "
+            "file?)"
+            if len(stacks) < num_stacks
+            else ""
+        )
+        raise ValueError(
+            f"the checkpoint's encoder has {present} ({len(stacks)}), but an icefall Zipformer "
+            f"has {num_stacks}{missing}. If the model really has {len(stacks)} stacks, pass "
+            f"num_stacks={len(stacks)}"
+        )
     causal = any(".depthwise.causal." in k for k in sd)
 
     per_stack: dict[str, list[int]] = {k: [] for k in ("layers", "ds", "dim", "heads", "ff", "k")}

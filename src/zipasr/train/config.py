@@ -157,8 +157,11 @@ class LossConfig(LossWeights):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.time_mask_ratio < 0:
-            raise ValueError(f"loss.time_mask_ratio={self.time_mask_ratio} must be >= 0")
+        if int(10 * self.time_mask_ratio) < 1:
+            raise ValueError(
+                f"loss.time_mask_ratio={self.time_mask_ratio} must be >= 0.1 (10 * ratio "
+                "time masks, at least one)"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"loss.label_smoothing={self.label_smoothing} must be in [0, 1)")
 

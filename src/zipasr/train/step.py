@@ -195,6 +195,8 @@ def cr_ctc_views(
     Shapes:
         features (B, T, F), lengths (B,)  ->  (2B, T, F), (2B,): view 1 rows, then view 2.
     """
+    if augment and int(10 * time_mask_ratio) < 1:
+        raise ValueError(f"time_mask_ratio={time_mask_ratio} must be >= 0.1")
     if augment and time_warp_factor >= 1:
         features = _time_warp(features, lengths, time_warp_factor, p)
     features, lengths = features.repeat(2, 1, 1), lengths.repeat(2)
