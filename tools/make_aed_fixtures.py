@@ -15,8 +15,9 @@ warp, so everything after the augmentation is the reference's own code.
 Saved: parameter shapes, lengths, both views (2B, T, 80; view 1 first), targets; the
 reference's losses with CR-CTC (ctc, cr, attention: each already halved as its forward does) and
 without (ctc, attention, on view 1); view 1's encoder output and the attention decoder's
-log-probabilities on it; and its sequence log-probabilities (``-nll.sum(1)``) of a hand-made
-n-best list.
+log-probabilities on it; its sequence log-probabilities (``-nll.sum(1)``) of a hand-made
+n-best list; and, on the first frames of both views' encoder output, the consistency term
+(unhalved) and its gradient, which shows the detached side.
 
     /tmp/refvenv/bin/python tools/make_aed_fixtures.py
 """
@@ -36,6 +37,7 @@ from zipasr.testing import random_features  # noqa: E402
 OUT = ROOT / "tests" / "fixtures" / "models" / "small_ctc_aed.pt"
 LENGTHS = [217, 180, 99]
 TARGET_LENGTHS = [14, 9, 5]
+GRAD_FRAMES = 8
 AED = dict(
     attention_decoder_dim=128,
     attention_decoder_num_layers=2,
@@ -124,6 +126,15 @@ def main() -> None:
         flat = [h for hyps in nbest for h in hyps]
         rows = torch.tensor([b for b, hyps in enumerate(nbest) for _ in hyps])
         nll = aed.nll(enc[rows], enc_lens[rows], flat)
+        both, both_lens = model.forward_encoder(views, lengths.repeat(2))
+    # The consistency term's value is symmetric in the two views; its gradient shows which side
+    # is the (detached) target. On the first GRAD_FRAMES frames of both views' encoder output:
+    leaf = both[:, :GRAD_FRAMES].clone().requires_grad_(True)
+    short = both_lens.clamp(max=GRAD_FRAMES)
+    flat_targets = torch.tensor([x for t in targets + targets for x in t])
+    target_lengths = torch.tensor(TARGET_LENGTHS * 2)
+    _, cr_short = model.forward_cr_ctc(leaf, short, flat_targets, target_lengths)
+    cr_short.backward()
     fixture = {
         "shapes": shapes,
         "lengths": lengths,
@@ -141,6 +152,10 @@ def main() -> None:
         "aed_log_probs": log_probs,
         "nbest": nbest,
         "nbest_scores": -nll.sum(dim=1),
+        "cr_grad_encoder_out": leaf.detach(),
+        "cr_grad_lengths": short,
+        "cr_grad_loss": cr_short.detach(),
+        "cr_grad": leaf.grad,
         "aed_config": AED,
         "reference": "zipformer==0.1.3 AsrModel (CTC + attention decoder), eval, float32",
     }

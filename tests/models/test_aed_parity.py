@@ -140,3 +140,15 @@ def test_head_count_is_taken_as_given(fixture):
     assert model.config.attention_decoder.num_heads == 4
     with pytest.raises(ValueError, match="attention_decoder_num_heads=5"):
         zipasr.load_icefall(sd, attention_decoder_num_heads=5)
+
+
+def test_consistency_gradient_matches_reference(model, fixture):
+    """The term's value is symmetric in the views; its gradient tells which side is the
+    detached target, so it is compared too (on the first frames of both views)."""
+    from zipasr.losses import cr_ctc_consistency
+
+    leaf = fixture["cr_grad_encoder_out"].clone().requires_grad_(True)
+    value = cr_ctc_consistency(model.ctc_log_probs(leaf), fixture["cr_grad_lengths"])
+    value.backward()
+    assert value.item() == pytest.approx(fixture["cr_grad_loss"].item(), rel=LOSS_RTOL)
+    torch.testing.assert_close(leaf.grad, fixture["cr_grad"], rtol=1e-4, atol=1e-6)
