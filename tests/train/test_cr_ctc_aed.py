@@ -149,3 +149,18 @@ def test_demo_variants():
     aed = demo_config("d", attention_decoder=True).model.build(40)
     assert aed.attention_decoder is not None and aed.attention_decoder.dim == 128
     assert plain.model.build(40).attention_decoder is None
+
+
+@pytest.mark.slow
+def test_quick_demo_with_cr_ctc_and_an_attention_decoder(tmp_path: Path, capsys) -> None:
+    """The demo pipeline with both options (a 30-step smoke run): it trains, and the report
+    has the rescoring methods' WER lines."""
+    args = ["demo", "--out", str(tmp_path), "--quick", "--cr-ctc", "--attention-decoder"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ctc_prefix_beam_search_attention_decoder_rescoring (beam 4): WER" in out
+    assert "modified_beam_search_attention_decoder_rescoring (beam 4): WER" in out
+    model = zipasr.load(tmp_path / "model")
+    assert model.attention_decoder is not None
+    saved = load_config(tmp_path / "exp" / "config.yaml")
+    assert saved.loss.cr_ctc and saved.model.attention_decoder

@@ -62,6 +62,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
     print(f"  offline, greedy search:                 {r.wer_offline}")
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
+    for method, wer in r.wer_rescored.items():
+        print(f"  offline, {method} (beam 4): {wer}")
     same, total = r.streaming_agreement
     print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
     print(f"{r.example_file.name}: {r.example_text or '(empty)'}")

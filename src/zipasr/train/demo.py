@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zipasr.train.config import (
@@ -140,6 +140,8 @@ class DemoResult:
     example_file: Path
     example_text: str
     seconds: dict[str, float]
+    #: With an attention decoder: offline WER of each rescoring method (beam 4), by name.
+    wer_rescored: dict[str, str] = field(default_factory=dict)
 
 
 def run_demo(
@@ -154,6 +156,7 @@ def run_demo(
     and greedy search, and streaming (simulated, greedy). ``cr_ctc`` and ``attention_decoder``
     train the variants of :func:`demo_config`."""
     from zipasr.data.synth import build_corpus
+    from zipasr.decoding import RESCORERS
     from zipasr.loading import load
     from zipasr.models.storage import save
     from zipasr.recognize import (
@@ -204,6 +207,13 @@ def run_demo(
     same = sum(
         transcribe_streaming(model, wav, live).text == streaming.texts.get(wav.stem) for wav in wavs
     )
+    rescored = {}
+    if model.attention_decoder is not None:
+        for method in RESCORERS:
+            report = decode_manifest(
+                model, data / "test.jsonl", out / "decode" / method, DecodeOptions(method=method)
+            )
+            rescored[method] = str(report.stats)
     example = wavs[0]
     hyp = transcribe_files(model, [example])[0]
     seconds["decode"] = time.perf_counter() - start - seconds["corpus"] - seconds["train"]
@@ -218,4 +228,5 @@ def run_demo(
         example,
         hyp.text or "",
         seconds,
+        rescored,
     )
