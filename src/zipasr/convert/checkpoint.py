@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 
 from zipasr.convert.icefall import (
-    ICEFALL_NUM_STACKS,
     encoder_config_from_icefall,
     encoder_state_from_icefall,
     icefall_key,
@@ -91,7 +90,7 @@ def model_config_from_icefall(
     *,
     pos_head_dim: int = 4,
     feature_dim: int = 80,
-    num_stacks: int | None = ICEFALL_NUM_STACKS,
+    num_stacks: int | None = None,
     attention_decoder_num_heads: int = 8,
 ) -> AsrModelConfig:
     """Infers the whole architecture (encoder, heads, vocabulary, context) from tensor shapes.
@@ -182,7 +181,7 @@ def load_icefall(
     ignore_prefixes: tuple[str, ...] = (),
     pos_head_dim: int = 4,
     tokens: list[str] | None = None,
-    num_stacks: int | None = ICEFALL_NUM_STACKS,
+    num_stacks: int | None = None,
     attention_decoder_num_heads: int = 8,
     **overrides: Any,
 ) -> AsrModel:
@@ -197,7 +196,8 @@ def load_icefall(
             leave a model's attention decoder out.
         pos_head_dim: positional head size, which shapes alone don't determine (4 in all recipes).
         tokens: the token table, if you have it (e.g. from tokens.txt).
-        num_stacks: encoder stacks the file must have (icefall's 6; None: any).
+        num_stacks: encoder stacks the file must have (None: any count whose last stack runs
+            at the output rate; see :func:`encoder_config_from_icefall`).
         attention_decoder_num_heads: the attention decoder's heads, which shapes alone don't
             determine (8 in the recipe).
         overrides: replace fields of the inferred encoder config (e.g. ``causal=True``).
@@ -244,7 +244,7 @@ def load_icefall_encoder(
     *,
     pos_head_dim: int = 4,
     feature_dim: int = 80,
-    num_stacks: int | None = ICEFALL_NUM_STACKS,
+    num_stacks: int | None = None,
     **overrides: Any,
 ) -> Zipformer:
     """Builds the :class:`Zipformer` encoder from the ``encoder_embed.*`` and ``encoder.*``

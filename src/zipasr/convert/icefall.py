@@ -184,8 +184,37 @@ def encoder_state_to_icefall(state_dict: Mapping[str, Tensor]) -> dict[str, Tens
     return out
 
 
-#: Encoder stacks of every icefall / ``zipformer`` package Zipformer (downsampling 1,2,4,8,4,2).
-ICEFALL_NUM_STACKS = 6
+#: The rate (1 / downsampling) a Zipformer's last stack runs at, at the lowest: its stacks come
+#: back to the output frame rate (icefall's 1,2,4,8,4,2 ends at 2).
+MAX_LAST_DOWNSAMPLING = 2
+
+
+def _check_stack_count(downsampling: list[int], num_stacks: int | None) -> None:
+    """A checkpoint that lost its last stacks must not pass for a smaller model. With
+    ``num_stacks`` the count must be that; without, the last stack must run at the output
+    rate, as every Zipformer's does (a truncated 1,2,4,8,4,2 ends at 4 or 8)."""
+    count = len(downsampling)
+    if num_stacks is not None:
+        if count != num_stacks:
+            raise ValueError(
+                f"the checkpoint's encoder has {count} stacks (encoder.encoders.0-{count - 1}), "
+                f"not num_stacks={num_stacks}"
+                + (
+                    f": encoder.encoders.{count}.* and later are missing"
+                    if count < num_stacks
+                    else ""
+                )
+            )
+        return
+    if downsampling[-1] > MAX_LAST_DOWNSAMPLING:
+        rates = ",".join(map(str, downsampling))
+        raise ValueError(
+            f"the checkpoint's encoder ends with stack {count - 1} at downsampling "
+            f"{downsampling[-1]} (stacks {rates}), but a Zipformer's last stack runs at the "
+            f"output rate (icefall's 1,2,4,8,4,2): encoder.encoders.{count}.* looks missing (a "
+            f"truncated or damaged file?). If the model really has these {count} stacks, pass "
+            f"num_stacks={count}"
+        )
 
 
 def encoder_config_from_icefall(
@@ -193,15 +222,16 @@ def encoder_config_from_icefall(
     *,
     pos_head_dim: int = 4,
     feature_dim: int = 80,
-    num_stacks: int | None = ICEFALL_NUM_STACKS,
+    num_stacks: int | None = None,
 ) -> ZipformerConfig:
     """Infers the encoder architecture from the shapes of an icefall state_dict.
 
     Head counts are not fully determined by shapes: (2Q + Pd) H, Pd H and V H are. The
     positional head size Pd (4 in every published recipe) is therefore taken as given.
 
-    The number of stacks is checked against ``num_stacks`` (icefall's 6; None accepts any):
-    a file that lost its last stacks would otherwise describe a smaller, valid-looking model.
+    A file that lost its last stacks would describe a smaller, valid-looking model, so the stacks
+    are checked: their count must be ``num_stacks`` if given; if not, the last stack must run at
+    the output rate (downsampling <= 2), as in every Zipformer.
     """
     sd = encoder_state_from_icefall(state_dict)
     if "embed.proj.weight" not in sd:
@@ -213,19 +243,6 @@ def encoder_config_from_icefall(
             stacks.setdefault(int(m[1]), set()).add(int(m[2]))
     if sorted(stacks) != list(range(len(stacks))):
         raise ValueError(f"icefall state_dict has non-contiguous stacks {sorted(stacks)}")
-    if num_stacks is not None and len(stacks) != num_stacks:
-        present = f"stacks 0-{len(stacks) - 1}" if stacks else "no stack"
-        missing = (
-            f"; encoder.encoders.{len(stacks)}.* and later are missing (a truncated or damaged "
-            "file?)"
-            if len(stacks) < num_stacks
-            else ""
-        )
-        raise ValueError(
-            f"the checkpoint's encoder has {present} ({len(stacks)}), but an icefall Zipformer "
-            f"has {num_stacks}{missing}. If the model really has {len(stacks)} stacks, pass "
-            f"num_stacks={len(stacks)}"
-        )
     causal = any(".depthwise.causal." in k for k in sd)
 
     per_stack: dict[str, list[int]] = {k: [] for k in ("layers", "ds", "dim", "heads", "ff", "k")}
@@ -246,6 +263,7 @@ def encoder_config_from_icefall(
         per_stack["heads"].append(heads)
         per_stack["ff"].append(sd[layer + "ff2.in_proj.weight"].shape[0])
         per_stack["k"].append(sd[layer + f"conv1.{conv}"].shape[-1])
+    _check_stack_count(per_stack["ds"], num_stacks)
     if len(head_dims) != 1:
         raise ValueError(f"per-stack (query, value, pos) dims differ: {sorted(head_dims)}")
     ((query, value, pos_dim),) = head_dims
