@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from zipasr.audio import AudioError, fbank, pad_features, read_audio, to_mono_16k
-from zipasr.decoding import DECODERS, Hypothesis, ctc_greedy_search
+from zipasr.decoding import DECODERS, RESCORERS, Hypothesis, ctc_greedy_search
 from zipasr.frontend import FEATURE_FRAME_RATE, MIN_FEATURE_FRAMES, SAMPLE_RATE
 from zipasr.metrics import WerStats, add, align
 from zipasr.models.asr import AsrModel
@@ -27,8 +27,11 @@ class DecodeOptions:
     """How to decode.
 
     Attributes:
-        method: "greedy_search", "modified_beam_search" (transducer) or "ctc_greedy_search".
-        beam: for modified beam search.
+        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search", or
+            a rescoring method of a model with an attention decoder:
+            "ctc_prefix_beam_search_attention_decoder_rescoring" (CTC head) or
+            "modified_beam_search_attention_decoder_rescoring" (transducer head).
+        beam: for modified beam search, and the n-best size of the rescoring methods.
         chunk_frames, left_context_frames: causal models: decode with the simulated-streaming
             mask (50 Hz frames); None = full context.
         batch_size: utterances encoded together.
@@ -42,9 +45,11 @@ class DecodeOptions:
     left_context_frames: int | None = None
     batch_size: int = 8
     max_symbols_per_frame: int = 1
+    #: Rescoring methods: the weight of the attention decoder's score.
+    attention_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        choices = [*DECODERS, "ctc_greedy_search"]
+        choices = [*DECODERS, "ctc_greedy_search", *RESCORERS]
         if self.method not in choices:
             raise ValueError(f"method={self.method!r}; choose one of {choices}")
         for name in ("beam", "batch_size", "max_symbols_per_frame"):
@@ -98,6 +103,10 @@ def _search(
     if options.method == "ctc_greedy_search":
         return ctc_greedy_search(
             model.ctc_log_probs(enc), lengths, blank=model.blank_id, tokens=model.tokens
+        )
+    if options.method in RESCORERS:
+        return RESCORERS[options.method](
+            model, enc, lengths, beam=options.beam, attention_scale=options.attention_scale
         )
     if options.method == "modified_beam_search":
         return DECODERS[options.method](model, enc, lengths, beam=options.beam)

@@ -10,11 +10,11 @@ from zipasr.losses import LossScales, LossWeights
 
 def test_warm_up_values():
     weights = LossWeights()
-    assert weights.at(0) == LossScales(1.0, 0.1, 0.2)
+    assert weights.at(0) == LossScales(1.0, 0.1, 0.2, cr_ctc=0.2, attention=0.8)
     half = weights.at(1000)
     assert half.simple == pytest.approx(0.75) and half.pruned == pytest.approx(0.55)
     for step in (2000, 10**6):
-        assert weights.at(step) == LossScales(0.5, 1.0, 0.2)
+        assert weights.at(step) == LossScales(0.5, 1.0, 0.2, cr_ctc=0.2, attention=0.8)
 
 
 def test_custom_weights_and_errors():

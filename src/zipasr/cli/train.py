@@ -31,6 +31,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a 30-step smoke run of the same pipeline (under a minute; its model is "
         "untrained, so expect empty text and WER 100%%)",
     )
+    d.add_argument(
+        "--cr-ctc",
+        action="store_true",
+        help="train with consistency-regularised CTC (CR-CTC) and its SpecAugment",
+    )
+    d.add_argument(
+        "--attention-decoder",
+        action="store_true",
+        help="add an attention-decoder head (for CTC / transducer n-best rescoring)",
+    )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
@@ -58,12 +68,16 @@ def run_demo(args: argparse.Namespace) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
     check_output_dir(args.out)
-    r = demo(args.out, quick=args.quick)
+    r = demo(
+        args.out, quick=args.quick, cr_ctc=args.cr_ctc, attention_decoder=args.attention_decoder
+    )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
     print(f"  offline, greedy search:                 {r.wer_offline}")
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
+    for method, wer in r.wer_rescored.items():
+        print(f"  offline, {method} (beam 4): {wer}")
     same, total = r.streaming_agreement
     print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
     print(f"{r.example_file.name}: {r.example_text or '(empty)'}")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from zipasr.cli.errors import non_negative_int, positive_int
-from zipasr.decoding import DECODERS
+from zipasr.decoding import DECODERS, RESCORERS
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,10 +17,22 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default="greedy_search",
-        choices=[*DECODERS, "ctc_greedy_search"],
-        help="decoding method (default: greedy_search)",
+        choices=[*DECODERS, "ctc_greedy_search", *RESCORERS],
+        help="decoding method (default: greedy_search); the *_attention_decoder_rescoring ones "
+        "need a model with an attention decoder",
     )
-    p.add_argument("--beam", type=positive_int, default=4, help="beam for modified_beam_search")
+    p.add_argument(
+        "--beam",
+        type=positive_int,
+        default=4,
+        help="beam (and rescoring n-best size) of the beam searches",
+    )
+    p.add_argument(
+        "--attention-scale",
+        type=float,
+        default=1.0,
+        help="rescoring methods: weight of the attention decoder's score (default 1.0)",
+    )
     p.add_argument(
         "--max-symbols",
         type=positive_int,
@@ -67,6 +79,7 @@ def _options(args: argparse.Namespace):  # -> DecodeOptions
         left_context_frames=args.left,
         batch_size=args.batch_size,
         max_symbols_per_frame=args.max_symbols,
+        attention_scale=args.attention_scale,
     )
 
 

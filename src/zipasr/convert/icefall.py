@@ -81,6 +81,28 @@ HEAD_KEY_MAP: tuple[tuple[str, str], ...] = (
     ("simple_am_proj.{p}", "transducer.simple_am_proj.{p}"),
     ("simple_lm_proj.{p}", "transducer.simple_lm_proj.{p}"),
     ("ctc_output.1.{p}", "ctc.proj.{p}"),
+    ("attention_decoder.decoder.embed.weight", "attention_decoder.embedding.weight"),
+    ("attention_decoder.decoder.output_layer.{p}", "attention_decoder.output.{p}"),
+) + tuple(
+    (
+        f"attention_decoder.decoder.layers.{{j}}.{ice}.{{p}}",
+        f"attention_decoder.layers.{{j}}.{mine}.{{p}}",
+    )
+    for ice, mine in (
+        ("norm_self_attn", "self_attn_norm"),
+        ("self_attn.linear_q", "self_attn.q_proj"),
+        ("self_attn.linear_k", "self_attn.k_proj"),
+        ("self_attn.linear_v", "self_attn.v_proj"),
+        ("self_attn.out_proj", "self_attn.out_proj"),
+        ("norm_src_attn", "cross_attn_norm"),
+        ("src_attn.linear_q", "cross_attn.q_proj"),
+        ("src_attn.linear_k", "cross_attn.k_proj"),
+        ("src_attn.linear_v", "cross_attn.v_proj"),
+        ("src_attn.out_proj", "cross_attn.out_proj"),
+        ("norm_ff", "ff_norm"),
+        ("feed_forward.0", "ff_in"),
+        ("feed_forward.3", "ff_out"),
+    )
 )
 
 _FIELDS = {
@@ -162,13 +184,54 @@ def encoder_state_to_icefall(state_dict: Mapping[str, Tensor]) -> dict[str, Tens
     return out
 
 
+#: The rate (1 / downsampling) a Zipformer's last stack runs at, at the lowest: its stacks come
+#: back to the output frame rate (icefall's 1,2,4,8,4,2 ends at 2).
+MAX_LAST_DOWNSAMPLING = 2
+
+
+def _check_stack_count(downsampling: list[int], num_stacks: int | None) -> None:
+    """A checkpoint that lost its last stacks must not pass for a smaller model. With
+    ``num_stacks`` the count must be that; without, the last stack must run at the output
+    rate, as every Zipformer's does (a truncated 1,2,4,8,4,2 ends at 4 or 8)."""
+    count = len(downsampling)
+    if num_stacks is not None:
+        if count != num_stacks:
+            raise ValueError(
+                f"the checkpoint's encoder has {count} stacks (encoder.encoders.0-{count - 1}), "
+                f"not num_stacks={num_stacks}"
+                + (
+                    f": encoder.encoders.{count}.* and later are missing"
+                    if count < num_stacks
+                    else ""
+                )
+            )
+        return
+    if downsampling[-1] > MAX_LAST_DOWNSAMPLING:
+        rates = ",".join(map(str, downsampling))
+        raise ValueError(
+            f"the checkpoint's encoder ends with stack {count - 1} at downsampling "
+            f"{downsampling[-1]} (stacks {rates}), but a Zipformer's last stack runs at the "
+            f"output rate (icefall's 1,2,4,8,4,2): encoder.encoders.{count}.* looks missing (a "
+            f"truncated or damaged file?). If the model really has these {count} stacks, pass "
+            f"num_stacks={count}"
+        )
+
+
 def encoder_config_from_icefall(
-    state_dict: Mapping[str, Tensor], *, pos_head_dim: int = 4, feature_dim: int = 80
+    state_dict: Mapping[str, Tensor],
+    *,
+    pos_head_dim: int = 4,
+    feature_dim: int = 80,
+    num_stacks: int | None = None,
 ) -> ZipformerConfig:
     """Infers the encoder architecture from the shapes of an icefall state_dict.
 
     Head counts are not fully determined by shapes: (2Q + Pd) H, Pd H and V H are. The
     positional head size Pd (4 in every published recipe) is therefore taken as given.
+
+    A file that lost its last stacks would describe a smaller, valid-looking model, so the stacks
+    are checked: their count must be ``num_stacks`` if given; if not, the last stack must run at
+    the output rate (downsampling <= 2), as in every Zipformer.
     """
     sd = encoder_state_from_icefall(state_dict)
     if "embed.proj.weight" not in sd:
@@ -200,6 +263,7 @@ def encoder_config_from_icefall(
         per_stack["heads"].append(heads)
         per_stack["ff"].append(sd[layer + "ff2.in_proj.weight"].shape[0])
         per_stack["k"].append(sd[layer + f"conv1.{conv}"].shape[-1])
+    _check_stack_count(per_stack["ds"], num_stacks)
     if len(head_dims) != 1:
         raise ValueError(f"per-stack (query, value, pos) dims differ: {sorted(head_dims)}")
     ((query, value, pos_dim),) = head_dims

@@ -1,4 +1,5 @@
-"""Transducer and CTC losses in pure PyTorch (no k2, no torchaudio at runtime).
+"""Transducer, CTC, CR-CTC and attention-decoder losses in pure PyTorch (no k2, no torchaudio
+at runtime).
 
 Legend: B batch, T frames, U = S tokens, V vocabulary, R = prune_range, J joiner dim.
 
@@ -8,7 +9,9 @@ unchanged: ``rnnt_loss_smoothed`` -> ``get_rnnt_prune_ranges`` -> ``do_rnnt_prun
 """
 
 from zipasr.losses.checks import boundary_from_lengths
+from zipasr.losses.consistency import cr_ctc_consistency
 from zipasr.losses.ctc import ctc_loss
+from zipasr.losses.label_smoothing import label_smoothing_loss
 from zipasr.losses.lattice import lattice_score
 from zipasr.losses.pipeline import PrunedRnntLosses, pruned_rnnt_losses
 from zipasr.losses.pruning import do_rnnt_pruning, get_rnnt_prune_ranges
@@ -20,9 +23,11 @@ __all__ = [
     "LossWeights",
     "PrunedRnntLosses",
     "boundary_from_lengths",
+    "cr_ctc_consistency",
     "ctc_loss",
     "do_rnnt_pruning",
     "get_rnnt_prune_ranges",
+    "label_smoothing_loss",
     "lattice_score",
     "pruned_rnnt_losses",
     "rnnt_loss",

@@ -20,9 +20,18 @@ class LossScales:
     simple: float
     pruned: float
     ctc: float
+    cr_ctc: float = 0.0
+    attention: float = 0.0
 
-    def total(self, simple: Tensor | None, pruned: Tensor | None, ctc: Tensor | None) -> Tensor:
-        """The weighted sum of the losses a model has (None: no such head, left out).
+    def total(
+        self,
+        simple: Tensor | None,
+        pruned: Tensor | None,
+        ctc: Tensor | None,
+        cr_ctc: Tensor | None = None,
+        attention: Tensor | None = None,
+    ) -> Tensor:
+        """The weighted sum of the losses a model has (None: no such head or term, left out).
 
         Example:
             >>> import torch
@@ -30,7 +39,14 @@ class LossScales:
             tensor(2.)
         """
         total: Tensor | None = None
-        for value, scale in ((simple, self.simple), (pruned, self.pruned), (ctc, self.ctc)):
+        terms = (
+            (simple, self.simple),
+            (pruned, self.pruned),
+            (ctc, self.ctc),
+            (cr_ctc, self.cr_ctc),
+            (attention, self.attention),
+        )
+        for value, scale in terms:
             if value is not None:
                 total = value * scale if total is None else total + value * scale
         if total is None:
@@ -50,15 +66,24 @@ class LossWeights:
         simple_loss_scale: weight of the simple transducer loss after warm-up (1.0 at the start).
         ctc_loss_scale: weight of the CTC loss (constant).
         warm_step: batches over which the simple and pruned weights move to their final values.
+        cr_loss_scale: weight of CR-CTC's consistency term (used when CR-CTC is on; the
+            recipe's 0.2 for CTC models, 0.02 next to a transducer).
+        attention_decoder_loss_scale: weight of the attention-decoder loss (used when the
+            model has that head; the recipe pairs 0.8 with ``ctc_loss_scale`` 0.2).
     """
 
     simple_loss_scale: float = 0.5
     ctc_loss_scale: float = 0.2
     warm_step: int = 2000
+    cr_loss_scale: float = 0.2
+    attention_decoder_loss_scale: float = 0.8
 
     def __post_init__(self) -> None:
         if self.warm_step < 1:
             raise ValueError(f"warm_step={self.warm_step} must be >= 1 (batches of warm-up)")
+        for name in ("ctc_loss_scale", "cr_loss_scale", "attention_decoder_loss_scale"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
 
     def at(self, step: int) -> LossScales:
         """Scales for training batch number ``step``, counting this batch (1 for the first
@@ -75,4 +100,10 @@ class LossWeights:
             progress = step / self.warm_step
             simple = 1.0 - progress * (1.0 - self.simple_loss_scale)
             pruned = 0.1 + 0.9 * progress
-        return LossScales(simple=simple, pruned=pruned, ctc=self.ctc_loss_scale)
+        return LossScales(
+            simple=simple,
+            pruned=pruned,
+            ctc=self.ctc_loss_scale,
+            cr_ctc=self.cr_loss_scale,
+            attention=self.attention_decoder_loss_scale,
+        )

@@ -1,7 +1,9 @@
-"""Recognizers built on the encoder: transducer and CTC heads, and their composition."""
+"""Recognizers built on the encoder: transducer, CTC and attention-decoder heads, and their
+composition."""
 
 from zipasr.models.asr import AsrLosses, AsrModel
-from zipasr.models.config import AsrModelConfig, TransducerConfig
+from zipasr.models.attention_decoder import AttentionDecoder
+from zipasr.models.config import AsrModelConfig, AttentionDecoderConfig, TransducerConfig
 from zipasr.models.ctc import CtcHead
 from zipasr.models.decoder import StatelessDecoder
 from zipasr.models.joiner import Joiner
@@ -11,6 +13,8 @@ __all__ = [
     "AsrLosses",
     "AsrModel",
     "AsrModelConfig",
+    "AttentionDecoder",
+    "AttentionDecoderConfig",
     "CtcHead",
     "Joiner",
     "StatelessDecoder",

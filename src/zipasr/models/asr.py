@@ -1,4 +1,5 @@
-"""AsrModel: the Zipformer encoder composed with a transducer head, a CTC head, or both."""
+"""AsrModel: the Zipformer encoder composed with a transducer head, a CTC head, or both, and
+optionally an attention decoder."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from torch import Tensor, nn
 
 from zipasr.encoder.state import EncoderState
 from zipasr.encoder.zipformer import Zipformer
-from zipasr.losses import ctc_loss, pruned_rnnt_losses
+from zipasr.losses import cr_ctc_consistency, ctc_loss, pruned_rnnt_losses
+from zipasr.models.attention_decoder import AttentionDecoder
 from zipasr.models.config import AsrModelConfig
 from zipasr.models.ctc import CtcHead
 from zipasr.models.transducer import TransducerHead
@@ -26,12 +28,19 @@ class AsrLosses:
         pruned: the pruned RNN-T loss (transducer).
         ctc: the CTC loss.
         num_frames: total encoder output frames of the batch, for normalising.
+        cr_ctc: CR-CTC's consistency term (training with ``cr_ctc=True`` only).
+        attention: the attention decoder's label-smoothed cross-entropy.
+
+    With ``cr_ctc=True`` every loss is computed on both views and halved (the recipe's
+    reduction), so each term still counts every utterance once; ``num_frames`` counts one view.
     """
 
     simple: Tensor | None
     pruned: Tensor | None
     ctc: Tensor | None
     num_frames: int
+    cr_ctc: Tensor | None = None
+    attention: Tensor | None = None
 
 
 class AsrModel(nn.Module):
@@ -69,6 +78,11 @@ class AsrModel(nn.Module):
             else None
         )
         self.ctc = CtcHead(dim, config.vocab_size) if config.ctc else None
+        self.attention_decoder = (
+            AttentionDecoder(config.attention_decoder, config.vocab_size, dim)
+            if config.attention_decoder is not None
+            else None
+        )
 
     @property
     def clock(self) -> TrainingClock:
@@ -117,22 +131,36 @@ class AsrModel(nn.Module):
         am_only_scale: float = 0.0,
         chunk_frames: int | None = None,
         left_context_frames: int | None = None,
+        cr_ctc: bool = False,
+        label_smoothing: float = 0.1,
     ) -> AsrLosses:
         """The training losses of a batch, each summed over utterances (the recipe's reduction).
 
         Args:
-            features: (B, T, 80) fbank; lengths: (B,) valid frames.
+            features: (B, T, 80) fbank; lengths: (B,) valid frames. With ``cr_ctc``, (2B, T, 80)
+                and (2B,): two differently augmented views of the same B utterances, rows
+                [0, B) and [B, 2B) (see :func:`zipasr.train.step.cr_ctc_views`).
             targets: B token id lists (no blanks).
             prune_range, lm_only_scale, am_only_scale: the pruned RNN-T settings (recipe values).
             chunk_frames, left_context_frames: simulated streaming for causal models (the
                 training loop draws them; see :meth:`Zipformer.forward`).
+            cr_ctc: consistency-regularised CTC: every loss on both views, halved, plus the
+                consistency term :attr:`AsrLosses.cr_ctc` (needs the CTC head).
+            label_smoothing: of the attention decoder's loss (the recipe's 0.1).
 
         Raises:
             ValueError: for an utterance whose loss would be infinite (more tokens than the
                 encoder has frames for), naming it; filter such utterances out beforehand.
         """
-        if len(targets) != features.shape[0]:
-            raise ValueError(f"{len(targets)} target lists for a batch of {features.shape[0]}")
+        views = 2 if cr_ctc else 1
+        if cr_ctc and self.ctc is None:
+            raise ValueError("cr_ctc=True needs a CTC head (AsrModelConfig.ctc=True)")
+        if len(targets) * views != features.shape[0]:
+            raise ValueError(
+                f"{len(targets)} target lists for a batch of {features.shape[0]}"
+                + (" (cr_ctc=True expects two views per utterance)" if cr_ctc else "")
+            )
+        targets = list(targets) * views
         enc, enc_lens = self.encode(
             features, lengths, chunk_frames=chunk_frames, left_context_frames=left_context_frames
         )
@@ -161,10 +189,29 @@ class AsrModel(nn.Module):
                 am_only_scale=am_only_scale,
             )
             simple, pruned = rnnt.simple, rnnt.pruned
+        consistency = attention = None
         if self.ctc is not None:
-            log_probs = self.ctc(enc).permute(1, 0, 2)  # (T, B, V)
-            ctc = ctc_loss(log_probs, padded, enc_lens, target_lengths, blank=blank)
-        return AsrLosses(simple, pruned, ctc, num_frames=int(enc_lens.sum()))
+            ctc_out = self.ctc(enc)  # (B, T, V)
+            ctc = ctc_loss(ctc_out.permute(1, 0, 2), padded, enc_lens, target_lengths, blank=blank)
+            if cr_ctc:
+                consistency = cr_ctc_consistency(ctc_out, enc_lens)
+        if self.attention_decoder is not None:
+            attention = self.attention_decoder.loss(
+                enc, enc_lens, targets, label_smoothing=label_smoothing
+            )
+        if cr_ctc:  # the recipe's: each loss over both views counts as one batch's
+            simple, pruned, ctc, consistency, attention = (
+                None if x is None else x * 0.5
+                for x in (simple, pruned, ctc, consistency, attention)
+            )
+        return AsrLosses(
+            simple,
+            pruned,
+            ctc,
+            num_frames=int(enc_lens.sum()) // views,
+            cr_ctc=consistency,
+            attention=attention,
+        )
 
     def predict(self, tokens: Tensor, need_pad: bool = True) -> Tensor:
         """Decoder output, (B, U) token ids -> (B, U, D). See :class:`StatelessDecoder`."""
@@ -180,6 +227,13 @@ class AsrModel(nn.Module):
         if self.ctc is None:
             raise ValueError("this model has no CTC head (AsrModelConfig.ctc=False)")
         return self.ctc(enc)
+
+    def _attention_decoder(self) -> AttentionDecoder:
+        if self.attention_decoder is None:
+            raise ValueError(
+                "this model has no attention decoder (AsrModelConfig.attention_decoder=None)"
+            )
+        return self.attention_decoder
 
     def _transducer(self) -> TransducerHead:
         if self.transducer is None:

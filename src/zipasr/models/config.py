@@ -34,6 +34,42 @@ class TransducerConfig:
 
 
 @dataclass(frozen=True)
+class AttentionDecoderConfig:
+    """The attention-based decoder (AED) head: a Transformer decoder over the encoder output,
+    trained with label-smoothed cross-entropy next to CTC and used to rescore n-best lists.
+
+    The defaults are the icefall recipe's (``--attention-decoder-*`` of zipformer/train.py).
+
+    Attributes:
+        dim: D, the decoder's embedding and residual width.
+        num_layers: decoder layers (self-attention, cross-attention, feed-forward each).
+        attention_dim: total query/key/value width of each attention (``num_heads`` heads).
+        num_heads: attention heads.
+        feedforward_dim: hidden width of the feed-forward modules.
+        sos_id, eos_id: the start and end symbols (icefall's ``<sos/eos>``, id 1 in the token
+            tables zipasr and icefall train).
+    """
+
+    dim: int = 512
+    num_layers: int = 6
+    attention_dim: int = 512
+    num_heads: int = 8
+    feedforward_dim: int = 2048
+    sos_id: int = 1
+    eos_id: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "num_layers", "attention_dim", "num_heads", "feedforward_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"attention_decoder.{name}={getattr(self, name)} must be >= 1")
+        if self.attention_dim % self.num_heads:
+            raise ValueError(
+                f"attention_decoder.attention_dim={self.attention_dim} must be a multiple of "
+                f"num_heads={self.num_heads}"
+            )
+
+
+@dataclass(frozen=True)
 class AsrModelConfig:
     """A Zipformer encoder with a transducer head, a CTC head, or both.
 
@@ -43,6 +79,8 @@ class AsrModelConfig:
         transducer: the transducer head, or None for a CTC-only model.
         ctc: whether there is a CTC head.
         blank_id: the blank token (0 in icefall's token tables).
+        attention_decoder: the attention-decoder head, or None (the default) for none. It
+            needs no other head but is trained, as in the recipe, next to CTC.
     """
 
     encoder: ZipformerConfig = dataclasses.field(default_factory=ZipformerConfig)
@@ -50,6 +88,7 @@ class AsrModelConfig:
     transducer: TransducerConfig | None = dataclasses.field(default_factory=TransducerConfig)
     ctc: bool = False
     blank_id: int = 0
+    attention_decoder: AttentionDecoderConfig | None = None
 
     def __post_init__(self) -> None:
         if self.transducer is None and not self.ctc:
@@ -58,6 +97,15 @@ class AsrModelConfig:
             raise ValueError(
                 f"blank_id={self.blank_id} must be in [0, vocab_size={self.vocab_size})"
             )
+        aed = self.attention_decoder
+        if aed is not None:
+            for name in ("sos_id", "eos_id"):
+                value = getattr(aed, name)
+                if not 0 <= value < self.vocab_size or value == self.blank_id:
+                    raise ValueError(
+                        f"attention_decoder.{name}={value} must be a token id in "
+                        f"[0, vocab_size={self.vocab_size}) other than blank_id={self.blank_id}"
+                    )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable form (tuples become lists)."""
@@ -80,4 +128,6 @@ class AsrModelConfig:
         data["encoder"] = ZipformerConfig(**encoder)
         if data.get("transducer") is not None:
             data["transducer"] = TransducerConfig(**data["transducer"])
+        if data.get("attention_decoder") is not None:
+            data["attention_decoder"] = AttentionDecoderConfig(**data["attention_decoder"])
         return cls(**data)

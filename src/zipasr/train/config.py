@@ -19,7 +19,7 @@ import yaml
 
 from zipasr.encoder.config import ZipformerConfig
 from zipasr.losses import LossWeights
-from zipasr.models.config import AsrModelConfig, TransducerConfig
+from zipasr.models.config import AsrModelConfig, AttentionDecoderConfig, TransducerConfig
 from zipasr.schedule import REF_DURATION_S
 
 T = TypeVar("T")
@@ -38,6 +38,9 @@ class ModelSpec:
             preset (6 entries each), or None to keep the preset's.
         decoder_dim, joiner_dim, context_size: the transducer head (None: no transducer).
         ctc: add a CTC head (the recipe adds one for the streaming model).
+        attention_decoder: add an attention-decoder head (icefall's ``--use-attention-decoder``),
+            of the ``attention_decoder_*`` sizes (the recipe's defaults: 512, 6 layers, 512,
+            8 heads, 2048).
     """
 
     preset: str = "small"
@@ -51,6 +54,12 @@ class ModelSpec:
     joiner_dim: int = 512
     context_size: int = 2
     ctc: bool = False
+    attention_decoder: bool = False
+    attention_decoder_dim: int = 512
+    attention_decoder_num_layers: int = 6
+    attention_decoder_attention_dim: int = 512
+    attention_decoder_num_heads: int = 8
+    attention_decoder_feedforward_dim: int = 2048
 
     def build(self, vocab_size: int) -> AsrModelConfig:
         """The architecture for a tokenizer of ``vocab_size`` tokens."""
@@ -63,7 +72,16 @@ class ModelSpec:
         transducer = None
         if self.decoder_dim is not None:
             transducer = TransducerConfig(self.decoder_dim, self.joiner_dim, self.context_size)
-        return AsrModelConfig(encoder, vocab_size, transducer, self.ctc)
+        aed = None
+        if self.attention_decoder:
+            aed = AttentionDecoderConfig(
+                dim=self.attention_decoder_dim,
+                num_layers=self.attention_decoder_num_layers,
+                attention_dim=self.attention_decoder_attention_dim,
+                num_heads=self.attention_decoder_num_heads,
+                feedforward_dim=self.attention_decoder_feedforward_dim,
+            )
+        return AsrModelConfig(encoder, vocab_size, transducer, self.ctc, attention_decoder=aed)
 
 
 @dataclass
@@ -77,7 +95,9 @@ class DataConfig:
         max_duration_s: audio seconds per batch per process (the recipe's ``--max-duration``).
         precompute_features: compute fbank once into ``exp_dir/features`` (small corpora); else
             per batch, in the loader's workers.
-        spec_augment, speed_perturb: the recipe's augmentations (training batches only).
+        spec_augment, speed_perturb: the recipe's augmentations (training batches only). With
+            ``loss.cr_ctc`` SpecAugment moves from the loader into the training step, where
+            each batch's two views are masked independently (see :class:`LossConfig`).
     """
 
     train_manifest: str = ""
@@ -121,17 +141,42 @@ class OptimConfig:
 @dataclass(frozen=True)
 class LossConfig(LossWeights):
     """The training losses: their weights and warm-up (the inherited
-    :class:`~zipasr.losses.LossWeights` fields, spec 6.7) plus the pruned RNN-T settings. The
-    defaults are the recipe's.
+    :class:`~zipasr.losses.LossWeights` fields, spec 6.7) plus the pruned RNN-T, CR-CTC and
+    attention-decoder settings. The defaults are the recipe's.
 
     Attributes:
         prune_range: symbols per frame in the pruned loss's band.
         lm_scale, am_scale: the simple loss's "LM only" and "AM only" smoothing weights.
+        cr_ctc: consistency-regularised CTC (icefall's ``--use-cr-ctc``; needs
+            ``model.ctc``): each batch is encoded twice, as two differently SpecAugmented
+            views, every loss is taken over both and halved, and the consistency term is
+            added with weight ``cr_loss_scale``. With ``data.spec_augment`` the views get the
+            recipe's CR-CTC SpecAugment (one time warp, then frequency and time masks drawn
+            per view, ``time_mask_ratio`` times the usual time masking); without it the views
+            differ only by the model's own dropout.
+        time_mask_ratio: CR-CTC's time-masking multiplier (the recipe's 2.5: 25 masks covering
+            at most 37.5% of an utterance instead of 10 and 15%).
+        time_warp_factor: the time warp of CR-CTC's SpecAugment (the recipe's 80; 0 disables).
+        label_smoothing: of the attention decoder's cross-entropy (the recipe's 0.1).
     """
 
     prune_range: int = 5
     lm_scale: float = 0.25
     am_scale: float = 0.0
+    cr_ctc: bool = False
+    time_mask_ratio: float = 2.5
+    time_warp_factor: int = 80
+    label_smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if int(10 * self.time_mask_ratio) < 1:
+            raise ValueError(
+                f"loss.time_mask_ratio={self.time_mask_ratio} must be >= 0.1 (10 * ratio "
+                "time masks, at least one)"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"loss.label_smoothing={self.label_smoothing} must be in [0, 1)")
 
 
 @dataclass
@@ -218,6 +263,8 @@ class TrainConfig:
             raise ValueError(
                 f"keep_epochs={self.keep_epochs} must be >= 0, or null to keep every epoch's"
             )
+        if self.loss.cr_ctc and not self.model.ctc:
+            raise ValueError("loss.cr_ctc needs a CTC head: set model.ctc to true")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision={self.precision!r}; choose auto, fp32, bf16 or fp16")
 

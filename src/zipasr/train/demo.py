@@ -8,10 +8,11 @@ by ``recipes/demo.yaml``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zipasr.train.config import (
@@ -34,9 +35,21 @@ STREAMING_CHUNK = (16, 64)
 DEMO_PROCESSES = 2
 
 
-def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
+def demo_config(
+    out_dir: str | Path,
+    quick: bool = False,
+    *,
+    cr_ctc: bool = False,
+    attention_decoder: bool = False,
+) -> TrainConfig:
     """The demo's training run: a ~3 M parameter causal Zipformer transducer + CTC, meant to
-    run as :data:`DEMO_PROCESSES` data-parallel processes (``max_duration_s`` is per process)."""
+    run as :data:`DEMO_PROCESSES` data-parallel processes (``max_duration_s`` is per process).
+
+    ``cr_ctc`` trains with consistency-regularised CTC and the recipe's CR-CTC SpecAugment
+    (time-mask ratio 2.5), on half the audio per batch so that a step, which encodes two
+    views, costs what a plain step does; its consistency weight is 0.2 of the CTC weight, the
+    recipe's proportion. ``attention_decoder`` adds a small attention-decoder head (128 wide,
+    2 layers) with the recipe's loss weight 0.8 and label smoothing 0.1."""
     out = Path(out_dir)
     model = ModelSpec(
         preset="small",
@@ -53,8 +66,18 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
         model.preset = "tiny"
         model.num_layers = model.dims = model.num_heads = model.feedforward_dims = None
         model.decoder_dim = model.joiner_dim = 32
+    if attention_decoder:
+        model.attention_decoder = True
+        model.attention_decoder_dim = model.attention_decoder_attention_dim = 128
+        model.attention_decoder_num_layers = 2
+        model.attention_decoder_num_heads = 4
+        model.attention_decoder_feedforward_dim = 512
+        if quick:
+            model.attention_decoder_dim = model.attention_decoder_attention_dim = 32
+            model.attention_decoder_feedforward_dim = 64
     steps = 30 if quick else 1350
-    return TrainConfig(
+    max_duration_s = 10.0 if quick else 15.0
+    config = TrainConfig(
         exp_dir=str(out / "exp"),
         model=model,
         data=DataConfig(
@@ -65,7 +88,7 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
             # after 400 steps).
             vocab_size=40,
             # Per process; DEMO_PROCESSES of them make a 30 s batch (20 s for --quick).
-            max_duration_s=10.0 if quick else 15.0,
+            max_duration_s=max_duration_s,
             num_buckets=4 if quick else 10,
             num_workers=0,
             precompute_features=True,
@@ -93,6 +116,13 @@ def demo_config(out_dir: str | Path, quick: bool = False) -> TrainConfig:
         valid_every_steps=steps // 4,
         threads=None,
     )
+    if cr_ctc:
+        config.data.max_duration_s = max_duration_s / 2
+        config.data.spec_augment = True
+        config.loss = dataclasses.replace(
+            config.loss, cr_ctc=True, cr_loss_scale=0.2 * config.loss.ctc_loss_scale
+        )
+    return config
 
 
 @dataclass
@@ -110,13 +140,23 @@ class DemoResult:
     example_file: Path
     example_text: str
     seconds: dict[str, float]
+    #: With an attention decoder: offline WER of each rescoring method (beam 4), by name.
+    wer_rescored: dict[str, str] = field(default_factory=dict)
 
 
-def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
+def run_demo(
+    out_dir: str | Path,
+    quick: bool = False,
+    *,
+    cr_ctc: bool = False,
+    attention_decoder: bool = False,
+) -> DemoResult:
     """Builds ``out_dir/data``, trains into ``out_dir/exp``, leaves the model in
     ``out_dir/model`` and returns the test-split WERs: offline with modified beam search (beam 4)
-    and greedy search, and streaming (simulated, greedy)."""
+    and greedy search, and streaming (simulated, greedy). ``cr_ctc`` and ``attention_decoder``
+    train the variants of :func:`demo_config`."""
     from zipasr.data.synth import build_corpus
+    from zipasr.decoding import RESCORERS
     from zipasr.loading import load
     from zipasr.models.storage import save
     from zipasr.recognize import (
@@ -137,7 +177,7 @@ def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
         stats = build_corpus(data, QUICK_HOURS if quick else DEMO_HOURS, seed=0)
         log.info("corpus: %s", stats.summary())
     seconds["corpus"] = time.perf_counter() - start
-    config = demo_config(out, quick)
+    config = demo_config(out, quick, cr_ctc=cr_ctc, attention_decoder=attention_decoder)
     threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
     launch(train, (config,), DEMO_PROCESSES, threads)  # config.threads stays None: launch sets it
     seconds["train"] = time.perf_counter() - start - seconds["corpus"]
@@ -167,6 +207,13 @@ def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
     same = sum(
         transcribe_streaming(model, wav, live).text == streaming.texts.get(wav.stem) for wav in wavs
     )
+    rescored = {}
+    if model.attention_decoder is not None:
+        for method in RESCORERS:
+            report = decode_manifest(
+                model, data / "test.jsonl", out / "decode" / method, DecodeOptions(method=method)
+            )
+            rescored[method] = str(report.stats)
     example = wavs[0]
     hyp = transcribe_files(model, [example])[0]
     seconds["decode"] = time.perf_counter() - start - seconds["corpus"] - seconds["train"]
@@ -181,4 +228,5 @@ def run_demo(out_dir: str | Path, quick: bool = False) -> DemoResult:
         example,
         hyp.text or "",
         seconds,
+        rescored,
     )

@@ -13,6 +13,7 @@ checkpoint restores the weights, optimizer, schedule, average, sampler position 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import shutil
@@ -115,7 +116,11 @@ def _train(
     # Same weights on every process; then each process its own dropout and augmentation draws.
     seed_everything(config.seed)
     sampler_state = ckpt.sampler if ckpt is not None else None
-    data = prepare_data(config.data, exp_dir, config.seed, info, sampler_state)
+    # With CR-CTC the step applies SpecAugment to each batch's two views, not the loader.
+    loader_data = (
+        dataclasses.replace(config.data, spec_augment=False) if config.loss.cr_ctc else config.data
+    )
+    data = prepare_data(loader_data, exp_dir, config.seed, info, sampler_state)
     model_config = config.model.build(data.tokenizer.vocab_size)
     model = AsrModel(model_config, tokens=data.tokenizer.pieces()).to(info.device)
     _check_chunking(config, model)
@@ -159,6 +164,7 @@ def _train(
         max_duration_s=config.data.max_duration_s,
         world_size=info.world_size,
         ref_duration_s=config.ref_duration_s,
+        spec_augment=config.data.spec_augment,
     )
     reporter = Reporter(exp_dir, config.max_steps, state.step, info.is_main, config.log_every_steps)
     reporter.message(
@@ -313,7 +319,7 @@ def _log_step(
     state.train_curve.append((state.step, per_frame))
     lr = max(scheduler.get_last_lr())
     scalars = {"loss": per_frame, "learning_rate": lr}
-    for name in ("simple", "pruned", "ctc"):
+    for name in ("simple", "pruned", "ctc", "cr_ctc", "attention"):
         if getattr(stats, name):
             scalars[f"{name}_loss"] = getattr(stats, name) / max(stats.frames, 1)
     postfix = {

@@ -9,6 +9,7 @@ the world size first, so the update equals that of one process summing the whole
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import dataclass
 
 import torch
@@ -32,13 +33,15 @@ class StepStats:
     simple: float = 0.0
     pruned: float = 0.0
     ctc: float = 0.0
+    cr_ctc: float = 0.0
+    attention: float = 0.0
     frames: int = 0
     audio_s: float = 0.0
     utterances: int = 0
 
     def add(self, weighted: Tensor, losses: AsrLosses, batch: Batch) -> None:
         self.loss += float(weighted.detach())
-        for name in ("simple", "pruned", "ctc"):
+        for name in ("simple", "pruned", "ctc", "cr_ctc", "attention"):
             value = getattr(losses, name)
             if value is not None:
                 setattr(self, name, getattr(self, name) + float(value.detach()))
@@ -67,6 +70,9 @@ class Learner:
     #: False runs the training forward in eval mode (no dropout, layer skips or feature masks),
     #: for exact comparisons between runs that split batches differently.
     regularize: bool = True
+    #: With ``loss.cr_ctc``: give the two views the recipe's CR-CTC SpecAugment (the loader
+    #: then applies none; ``data.spec_augment``).
+    spec_augment: bool = True
 
     @property
     def asr(self) -> AsrModel:
@@ -79,16 +85,28 @@ class Learner:
         self, batch: Batch, scales: LossScales, chunk: tuple[int | None, int | None]
     ) -> tuple[Tensor, AsrLosses]:
         batch = batch.to(self.device)
+        features, lengths = batch.features, batch.feature_lengths
+        cr_ctc = self.loss.cr_ctc
+        if cr_ctc:
+            features, lengths = cr_ctc_views(
+                features,
+                lengths,
+                augment=self.spec_augment and self.regularize,
+                time_mask_ratio=self.loss.time_mask_ratio,
+                time_warp_factor=self.loss.time_warp_factor,
+            )
         with autocast(self.precision, self.device):
             losses = self.model(
-                batch.features,
-                batch.feature_lengths,
+                features,
+                lengths,
                 batch.token_ids,
                 prune_range=self.loss.prune_range,
                 lm_only_scale=self.loss.lm_scale,
                 am_only_scale=self.loss.am_scale,
                 chunk_frames=chunk[0],
                 left_context_frames=chunk[1],
+                cr_ctc=cr_ctc,
+                label_smoothing=self.loss.label_smoothing,
             )
         return _total(losses, scales), losses
 
@@ -140,11 +158,67 @@ class Learner:
             if len(batch):
                 batch = batch.to(self.device)
                 with autocast(self.precision, self.device):
-                    losses = model(batch.features, batch.feature_lengths, batch.token_ids)
+                    losses = model(
+                        batch.features,
+                        batch.feature_lengths,
+                        batch.token_ids,
+                        label_smoothing=self.loss.label_smoothing,
+                    )
                 stats.add(_total(losses, scales), losses, batch)
         model.train()
         return stats
 
 
 def _total(losses: AsrLosses, scales: LossScales) -> Tensor:
-    return scales.total(losses.simple, losses.pruned, losses.ctc)
+    return scales.total(
+        losses.simple, losses.pruned, losses.ctc, cr_ctc=losses.cr_ctc, attention=losses.attention
+    )
+
+
+def cr_ctc_views(
+    features: Tensor,
+    lengths: Tensor,
+    *,
+    augment: bool = True,
+    time_mask_ratio: float = 2.5,
+    time_warp_factor: int = 80,
+    p: float = 0.9,
+) -> tuple[Tensor, Tensor]:
+    """The two views of a batch that CR-CTC trains on, as icefall's recipe makes them.
+
+    With ``augment``: each utterance is time-warped once (probability ``p``, within its valid
+    frames), the batch is duplicated, and every row then gets its own SpecAugment frequency
+    and time masks (probability ``p``; two masks of up to 27 bins; ``int(10 * ratio)`` time masks
+    of up to 100 frames covering at most ``0.15 * ratio`` of the row). Without it the views
+    are two copies.
+
+    Shapes:
+        features (B, T, F), lengths (B,)  ->  (2B, T, F), (2B,): view 1 rows, then view 2.
+    """
+    if augment and int(10 * time_mask_ratio) < 1:
+        raise ValueError(f"time_mask_ratio={time_mask_ratio} must be >= 0.1")
+    if augment and time_warp_factor >= 1:
+        features = _time_warp(features, lengths, time_warp_factor, p)
+    features, lengths = features.repeat(2, 1, 1), lengths.repeat(2)
+    if augment:
+        from zipasr.data import spec_augment
+
+        masks = spec_augment(
+            time_warp_factor=0,  # already warped, identically for both views
+            num_frame_masks=int(10 * time_mask_ratio),
+            max_frames_mask_fraction=0.15 * time_mask_ratio,
+            p=p,
+        )
+        features = masks(features)
+    return features, lengths
+
+
+def _time_warp(features: Tensor, lengths: Tensor, factor: int, p: float) -> Tensor:
+    """lhotse's SpecAugment time warp on each utterance's valid frames, with probability p."""
+    from lhotse.dataset.signal_transforms import time_warp
+
+    features = features.clone()
+    for b, n in enumerate(lengths.tolist()):
+        if random.random() <= p:
+            features[b, :n] = time_warp(features[b, :n], factor=factor)
+    return features
