@@ -48,7 +48,7 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     return AudioInfo(int(info.frames), int(info.samplerate), int(info.channels))
 
 
-def read_audio_blocks(path: str | os.PathLike[str], block_s: float = 10.0) -> Iterator[Tensor]:
+def read_audio_blocks(path: str | os.PathLike[str], block_s: float = 2.0) -> Iterator[Tensor]:
     """Yields the file as consecutive (S_i,) float32 blocks of 16 kHz mono audio.
 
     Each block holds about ``block_s`` seconds (the last one less). Joined, the blocks equal

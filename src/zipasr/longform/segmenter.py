@@ -134,6 +134,11 @@ class Segmenter:
 
     def finish(self) -> Iterator[AudioSegment]:
         """The end of the recording: yields the open segment, if any."""
+        decisions = self.vad.flush()
+        self.speech = np.concatenate((self.speech, decisions))
+        for is_speech in decisions.tolist():
+            yield from self._step(bool(is_speech))
+            self.frame += 1
         if self.open is not None and self.last_speech >= self.open:
             end_frame = self.last_speech + 1 + self.pad
             end = self.samples_in if end_frame >= self.frame else end_frame * SAMPLES_PER_FRAME

@@ -27,19 +27,24 @@ class Vad(Protocol):
     """A voice-activity detector: samples in, one speech/non-speech decision per 10 ms frame."""
 
     def accept(self, samples: np.ndarray) -> np.ndarray:
-        """(S,) 16 kHz float samples -> (F,) bool for the frames completed by them."""
+        """(S,) 16 kHz float samples -> (F,) bool for the next F frames (F may lag behind the
+        frames the samples complete, for a detector that looks ahead)."""
+        ...
+
+    def flush(self) -> np.ndarray:
+        """The end of the audio: the decisions for the frames not decided yet."""
         ...
 
 
 class EnergyVad:
     """Speech frames are those whose energy exceeds an adaptive threshold.
 
-    The threshold is ``floor + max(min_margin_db, fraction * (loud - floor))``, where ``floor``
-    and ``loud`` are the 10th and 95th percentiles of frame energies (dB) over the last
-    ``history_s`` seconds, refreshed every ``refresh_s`` seconds, and never below
-    ``absolute_floor_db``. A recording with no quiet frames at all therefore keeps its
-    quietest tenth as "pauses"; segments are only cut at pauses long enough
-    (see :class:`~zipasr.longform.segmenter.SegmenterOptions`).
+    Over the last ``history_s`` seconds (refreshed every ``refresh_s``), ``floor`` is the
+    energy of the quietest 100 ms and ``loud`` the 95th percentile of frame energies (dB). The
+    threshold is ``floor + max(min_margin_db, fraction * (loud - floor))``, but at most
+    ``loud - min_margin_db`` (so that a recording with no quiet stretch at all is all speech)
+    and at least ``absolute_floor_db``. The first ``warmup_s`` seconds are judged together,
+    so that a recording that starts with a pause does not take it for speech.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class EnergyVad:
         fraction: float = 0.3,
         min_margin_db: float = 8.0,
         absolute_floor_db: float = -70.0,
+        warmup_s: float = 5.0,
     ) -> None:
         self.fraction = fraction
         self.min_margin_db = min_margin_db
@@ -56,26 +62,51 @@ class EnergyVad:
         self.history: deque[float] = deque(maxlen=max(1, int(history_s * VAD_FRAME_RATE)))
         self.refresh = max(1, int(refresh_s * VAD_FRAME_RATE))
         self._rest = np.zeros(0, np.float32)
+        self._pending = np.zeros(0)  # energies of frames not decided yet
+        self.warmup = max(self.refresh, int(warmup_s * VAD_FRAME_RATE))
+        self._warm = False
 
     def accept(self, samples: np.ndarray) -> np.ndarray:
+        """Decides frames in groups of ``refresh_s`` (so up to that much later than they
+        arrive), each group against a history that includes it; the first ``warmup_s`` are
+        decided together. The decisions do not depend on the sizes of the pieces."""
         x = np.concatenate((self._rest, np.asarray(samples, np.float32)))
         n = x.shape[0] // SAMPLES_PER_FRAME
         self._rest = x[n * SAMPLES_PER_FRAME :]
-        frames = x[: n * SAMPLES_PER_FRAME].reshape(n, SAMPLES_PER_FRAME).astype(np.float64)
-        energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
-        speech = np.zeros(n, bool)
-        # Thresholds are refreshed every `refresh` frames from the history, which includes the
-        # frames being classified (so the first second of a file is judged against itself).
-        for start in range(0, n, self.refresh):
-            piece = energy[start : start + self.refresh]
+        frames = x[: n * SAMPLES_PER_FRAME].reshape(n, SAMPLES_PER_FRAME)  # a view: no copy
+        power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / SAMPLES_PER_FRAME
+        energy = 10 * np.log10(power + 1e-10)
+        self._pending = np.concatenate((self._pending, energy))
+        if not self._warm and len(self._pending) < self.warmup:
+            return np.zeros(0, bool)
+        ready = len(self._pending) // self.refresh * self.refresh
+        return self._decide(ready)
+
+    def flush(self) -> np.ndarray:
+        return self._decide(len(self._pending))
+
+    def _decide(self, count: int) -> np.ndarray:
+        if not self._warm:  # the first warmup_s are judged together, against themselves
+            self._warm = True
+            self.history.extend(self._pending[:count].tolist())
+            speech = self._pending[:count] > self.threshold()
+            self._pending = self._pending[count:]
+            return speech
+        speech = np.zeros(count, bool)
+        for start in range(0, count, self.refresh):
+            piece = self._pending[start : min(start + self.refresh, count)]
             self.history.extend(piece.tolist())
-            speech[start : start + self.refresh] = piece > self.threshold()
+            speech[start : start + len(piece)] = piece > self.threshold()
+        self._pending = self._pending[count:]
         return speech
 
     def threshold(self) -> float:
         """The current threshold in dB (relative to full scale)."""
         if not self.history:
             return self.absolute_floor_db
-        floor, loud = np.percentile(np.fromiter(self.history, float), [10, 95])
-        margin = max(self.min_margin_db, self.fraction * (loud - floor))
-        return max(float(floor + margin), self.absolute_floor_db)
+        energy = np.fromiter(self.history, float)
+        span = min(len(energy), VAD_FRAME_RATE // 10)  # 100 ms
+        floor = float(np.convolve(energy, np.full(span, 1 / span), mode="valid").min())
+        loud = float(np.percentile(energy, 95))
+        threshold = floor + max(self.min_margin_db, self.fraction * (loud - floor))
+        return max(min(threshold, loud - self.min_margin_db), self.absolute_floor_db)
