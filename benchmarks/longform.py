@@ -74,7 +74,7 @@ def make(manifests: list[Path], out: Path, minutes: float, seed: int = 0) -> lis
             utt.start, utt.end = t / RATE, (t + len(samples)) / RATE
             t += len(samples)
             placed.append(utt)
-            if t >= minutes * 60 * RATE:
+            if minutes > 0 and t >= minutes * 60 * RATE:
                 break
         tail = int(rng.uniform(*PAUSE_S) * RATE)
         f.write((rng.standard_normal(tail) * PAUSE_NOISE).astype(np.float32))
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("make")
     m.add_argument("manifests", nargs="+", type=Path)
     m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--minutes", type=float, required=True)
+    m.add_argument("--minutes", type=float, required=True, help="0: every utterance")
     m.add_argument("--seed", type=int, default=0)
     s = sub.add_parser("score")
     s.add_argument("recording", type=Path)

@@ -39,8 +39,8 @@ class Vad(Protocol):
 class EnergyVad:
     """Speech frames are those whose energy exceeds an adaptive threshold.
 
-    Over the last ``history_s`` seconds (refreshed every ``refresh_s``), ``floor`` is the
-    energy of the quietest 100 ms and ``loud`` the 95th percentile of frame energies (dB). The
+    Over the last ``history_s`` seconds (refreshed every ``refresh_s``), ``floor`` and ``loud``
+    are the 10th and 95th percentiles of the frame energies (dB). The
     threshold is ``floor + max(min_margin_db, fraction * (loud - floor))``, but at most
     ``loud - min_margin_db`` (so that a recording with no quiet stretch at all is all speech)
     and at least ``absolute_floor_db``. The first ``warmup_s`` seconds are judged together,
@@ -104,9 +104,6 @@ class EnergyVad:
         """The current threshold in dB (relative to full scale)."""
         if not self.history:
             return self.absolute_floor_db
-        energy = np.fromiter(self.history, float)
-        span = min(len(energy), VAD_FRAME_RATE // 10)  # 100 ms
-        floor = float(np.convolve(energy, np.full(span, 1 / span), mode="valid").min())
-        loud = float(np.percentile(energy, 95))
+        floor, loud = np.percentile(np.fromiter(self.history, float), [10, 95])
         threshold = floor + max(self.min_margin_db, self.fraction * (loud - floor))
-        return max(min(threshold, loud - self.min_margin_db), self.absolute_floor_db)
+        return max(min(float(threshold), float(loud) - self.min_margin_db), self.absolute_floor_db)
