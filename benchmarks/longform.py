@@ -51,7 +51,13 @@ class Utterance:
     end: float = 0.0
 
 
-def make(manifests: list[Path], out: Path, minutes: float, seed: int = 0) -> list[Utterance]:
+def make(
+    manifests: list[Path],
+    out: Path,
+    minutes: float,
+    seed: int = 0,
+    pause_s: tuple[float, float] = PAUSE_S,
+) -> list[Utterance]:
     """Writes ``out`` (16 kHz mono PCM16) and ``out.truth.json``; returns the utterances."""
     rng = np.random.default_rng(seed)
     pool = []
@@ -64,7 +70,7 @@ def make(manifests: list[Path], out: Path, minutes: float, seed: int = 0) -> lis
     t = 0
     with soundfile.SoundFile(out, "w", RATE, 1, "PCM_16") as f:
         for utt in pool:
-            pause = int(rng.uniform(*PAUSE_S) * RATE)
+            pause = int(rng.uniform(*pause_s) * RATE)
             f.write((rng.standard_normal(pause) * PAUSE_NOISE).astype(np.float32))
             t += pause
             samples, rate = soundfile.read(utt.audio, dtype="float32")
@@ -76,7 +82,7 @@ def make(manifests: list[Path], out: Path, minutes: float, seed: int = 0) -> lis
             placed.append(utt)
             if minutes > 0 and t >= minutes * 60 * RATE:
                 break
-        tail = int(rng.uniform(*PAUSE_S) * RATE)
+        tail = int(rng.uniform(*pause_s) * RATE)
         f.write((rng.standard_normal(tail) * PAUSE_NOISE).astype(np.float32))
     if t < minutes * 60 * RATE:
         raise ValueError(f"the manifests hold only {t / RATE / 60:.1f} minutes of speech")
@@ -181,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--out", type=Path, required=True)
     m.add_argument("--minutes", type=float, required=True, help="0: every utterance")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--pause", type=float, nargs=2, default=PAUSE_S, metavar=("MIN", "MAX"))
     s = sub.add_parser("score")
     s.add_argument("recording", type=Path)
     s.add_argument("transcript", type=Path, help="zipasr transcribe --json output")
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     j.add_argument("out", type=Path)
     args = parser.parse_args(argv)
     if args.command == "make":
-        utts = make(args.manifests, args.out, args.minutes, args.seed)
+        utts = make(args.manifests, args.out, args.minutes, args.seed, tuple(args.pause))
         print(f"{args.out}: {len(utts)} utterances, {utts[-1].end / 60:.1f} min")
     elif args.command == "score":
         print(json.dumps(score(args.recording, args.transcript, args.srt), indent=1))

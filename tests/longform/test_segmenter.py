@@ -131,3 +131,29 @@ def test_words_and_subtitles():
     assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nhello world\n")
     with pytest.raises(ValueError, match="before the last"):
         check_srt("1\n00:00:01,000 --> 00:00:03,000\na\n\n2\n00:00:02,000 --> 00:00:04,000\nb\n")
+
+
+def test_benchmark_recordings_and_their_scoring(tmp_path):
+    """benchmarks/longform.py: utterances joined with pauses, and the WER of timed words."""
+    import json
+
+    import soundfile
+
+    from benchmarks.longform import boundaries_in_pauses, joined_wer, load_truth, make
+
+    lines = []
+    for i, text in enumerate(["one two", "three", "four five six"]):
+        soundfile.write(tmp_path / f"u{i}.wav", burst(1.0 + i, i), 16000)
+        lines.append(json.dumps({"id": f"u{i}", "audio": f"u{i}.wav", "text": text}))
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n")
+    make([tmp_path / "m.jsonl"], tmp_path / "rec.wav", minutes=0)
+    truth = load_truth(tmp_path / "rec.wav")
+    assert [u.text for u in truth] == ["one two", "three", "four five six"]
+    for a, b in zip(truth, truth[1:]):
+        assert 0.5 <= b.start - a.end <= 3.0
+    words = [(w, u.start + 0.1 * k) for u in truth for k, w in enumerate(u.text.split())]
+    assert joined_wer(truth, words).errors == 0
+    moved = [(w, t + 5.0 if w == "three" else t) for w, t in words]  # a word in the wrong place
+    assert joined_wer(truth, moved).errors > 0
+    segments = [{"start": u.start - 0.1, "end": u.end + 0.1} for u in truth]
+    assert boundaries_in_pauses(truth, segments) == (2, 2, 2)
