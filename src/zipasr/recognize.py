@@ -187,7 +187,7 @@ def transcribe_files(
             if on_progress is not None:
                 on_progress(str(path), info.duration_s, info.duration_s)
         except (AudioError, ValueError, OSError) as error:
-            results[k] = Transcript.failed(str(path), _message(path, error))
+            results[k] = Transcript.failed(str(path), file_error(path, error))
             pool.discard(k)
             spans.pop(k, None)
     hyps = pool.finish()
@@ -294,7 +294,7 @@ def _merge_run(run: list[tuple[Span, TimedTokens]], table: list[str] | None) -> 
     ]
 
 
-def _message(path: str | os.PathLike[str], error: BaseException) -> str:
+def file_error(path: str | os.PathLike[str], error: BaseException) -> str:
     """``<file>: <why>`` for an error met while recognising ``path``."""
     text, name = str(error), str(path)
     if isinstance(error, OSError) and error.strerror and not text.startswith(name):

@@ -125,7 +125,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     from zipasr.audio import AudioError, audio_info
     from zipasr.cli.errors import EXIT_OK, EXIT_PARTIAL, CliError, error
     from zipasr.longform import SegmenterOptions, Transcript
-    from zipasr.recognize import _message, transcribe_files, transcribe_streaming
+    from zipasr.recognize import file_error, transcribe_files, transcribe_streaming
     from zipasr.streaming import StreamingConfig, StreamingRecognizer
 
     if args.streaming and args.method not in STREAMING_METHODS:
@@ -179,7 +179,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                     )
                 )
             except (AudioError, ValueError, OSError) as e:
-                results.append(Transcript.failed(str(path), _message(path, e)))
+                results.append(Transcript.failed(str(path), file_error(path, e)))
             if partial:
                 print(file=sys.stderr)
     else:
