@@ -34,14 +34,16 @@ class SegmenterOptions:
     Attributes:
         max_segment_s: no segment is longer; the encoder's memory grows with its square.
         min_silence_s: a pause at least this long ends a segment.
-        pad_s: audio kept before the first and after the last speech frame of a segment.
+        pad_s: audio kept before the first and after the last speech frame of a segment
+            (never more than half of the pause that ends it, nor overlapping the previous
+            segment).
         min_split_pause_s: the shortest pause a too-long segment may be cut at.
         overlap_s: audio shared by consecutive windows of speech with no pause.
     """
 
     max_segment_s: float = 20.0
     min_silence_s: float = 0.3
-    pad_s: float = 0.15
+    pad_s: float = 0.2
     min_split_pause_s: float = 0.08
     overlap_s: float = 3.0
 
