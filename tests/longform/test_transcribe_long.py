@@ -191,7 +191,9 @@ def test_cli_checks_options_before_decoding(
         assert message in capsys.readouterr().err
 
 
-def test_cli_long_file_json_srt_vtt_and_threads(tiny_model_dir, long_wav, tmp_path, capsys):
+def test_cli_long_file_json_srt_vtt_and_threads(
+    tiny_model_dir, long_wav, tmp_path, capsys, monkeypatch
+):
     path, pauses = long_wav
     srt, vtt = tmp_path / "out.srt", tmp_path / "out.vtt"
     from zipasr.cli.transcribe import MAX_AUTO_THREADS, _set_threads
@@ -214,7 +216,12 @@ def test_cli_long_file_json_srt_vtt_and_threads(tiny_model_dir, long_wav, tmp_pa
         assert torch.get_num_threads() == 1  # a short input: one thread (no spin-waiting)
         assert main(["transcribe", str(tiny_model_dir), str(short), "--threads", "2"]) == 0
         assert torch.get_num_threads() == 2
-        _set_threads(None, 3600.0)  # an hour: several threads, where the machine has them
-        assert torch.get_num_threads() == min(MAX_AUTO_THREADS, os.cpu_count() or 1)
+        # An hour: the free cores (CPUs less the load), 1 to MAX_AUTO_THREADS.
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        _set_threads(None, 3600.0)
+        assert torch.get_num_threads() == min(MAX_AUTO_THREADS, len(os.sched_getaffinity(0)))
+        monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))  # a busy machine
+        _set_threads(None, 3600.0)
+        assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)

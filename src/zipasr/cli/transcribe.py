@@ -72,8 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         help="CPU threads for torch (default: 1 when the inputs total under "
-        f"{SHORT_INPUT_S:g} s, where more threads only wait on each other; else up to "
-        f"{MAX_AUTO_THREADS})",
+        f"{SHORT_INPUT_S:g} s, where more threads only wait on each other; else the free "
+        f"cores (CPUs less the load average), 1 to {MAX_AUTO_THREADS})",
     )
     p.add_argument(
         "--progress",
@@ -249,13 +249,24 @@ def _write_subtitles(result, outputs: dict[str, dict[str, Path]]) -> None:
 
 
 def _set_threads(threads: int | None, total_s: float) -> None:
-    """Short inputs get one thread: torch's worker threads spin-wait between the many small
-    ops of a short decode, which on a busy machine costs more than they gain."""
+    """The default: one thread for short inputs, where torch's worker threads spin-wait between
+    the many small ops of a short decode; for longer inputs, the cores the machine has free
+    (its CPUs less the 1-minute load average), at least 1 and at most
+    :data:`MAX_AUTO_THREADS`. On a busy machine, extra threads only wait for each other."""
     import torch
 
     if threads is None:
-        threads = 1 if total_s < SHORT_INPUT_S else min(MAX_AUTO_THREADS, os.cpu_count() or 1)
+        threads = 1 if total_s < SHORT_INPUT_S else max(1, min(MAX_AUTO_THREADS, _free_cores()))
     torch.set_num_threads(threads)
+
+
+def _free_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        load = 0.0
+    return (cores or 1) - round(load)
 
 
 class _Progress:
