@@ -170,6 +170,19 @@ def score(recording: Path, transcript: Path, srt: Path | None) -> dict:
     return result
 
 
+def wer_of_files(recording: Path, transcript: Path) -> WerStats:
+    """The WER of ``zipasr transcribe --json`` run on the recording's utterance files."""
+    texts = {}
+    for line in transcript.read_text().splitlines():
+        record = json.loads(line)
+        texts[str(Path(record["path"]).resolve())] = record["text"] or ""
+    stats = WerStats()
+    for u in load_truth(recording):
+        hyp = texts[str(Path(u.audio).resolve())]
+        add(stats, align(normalize_text(u.text).split(), normalize_text(hyp).split()))
+    return stats
+
+
 def manifest(recording: Path, out: Path) -> None:
     """The recording's utterances as a JSONL manifest (absolute audio paths)."""
     lines = [
@@ -192,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("recording", type=Path)
     s.add_argument("transcript", type=Path, help="zipasr transcribe --json output")
     s.add_argument("srt", type=Path, nargs="?")
+    w = sub.add_parser("wer", help="WER of `zipasr transcribe --json` on the utterance files")
+    w.add_argument("recording", type=Path)
+    w.add_argument("transcript", type=Path)
     j = sub.add_parser("manifest")
     j.add_argument("recording", type=Path)
     j.add_argument("out", type=Path)
@@ -201,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: {len(utts)} utterances, {utts[-1].end / 60:.1f} min")
     elif args.command == "score":
         print(json.dumps(score(args.recording, args.transcript, args.srt), indent=1))
+    elif args.command == "wer":
+        print(wer_of_files(args.recording, args.transcript))
     else:
         manifest(args.recording, args.out)
     return 0

@@ -43,7 +43,7 @@ class SegmenterOptions:
 
     max_segment_s: float = 20.0
     min_silence_s: float = 0.3
-    pad_s: float = 0.2
+    pad_s: float = 0.1
     min_split_pause_s: float = 0.08
     overlap_s: float = 3.0
 
