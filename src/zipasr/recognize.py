@@ -159,8 +159,8 @@ def transcribe_files(
         segmenter: how long files are cut (the longest segment, pauses, window overlap).
         vad: makes the voice-activity detector for each long file (default
             :class:`zipasr.longform.EnergyVad`).
-        on_progress: called with (path, seconds read, seconds in the file) as a long file is
-            read.
+        on_progress: called with (path, seconds decoded, seconds in the file) as a long file
+            is decoded.
     """
     options = options or DecodeOptions()
     seg_options = segmenter or SegmenterOptions()
@@ -177,13 +177,16 @@ def transcribe_files(
                 spans[k] = [Span(0, 0.0, info.duration_s)]
                 continue
             spans[k] = []
+            if on_progress is not None:
+                on_progress(str(path), 0.0, info.duration_s)
             for seg in segment_audio(read_audio_blocks(path), seg_options, vad() if vad else None):
                 feats = fbank(seg.samples, SAMPLE_RATE)
                 if feats.shape[0] >= MIN_FEATURE_FRAMES:  # (shorter: a click, not a word)
                     spans[k].append(seg.span)
-                    pool.add((k, seg.index), feats)
-                if on_progress is not None:
-                    on_progress(str(path), seg.end_s, info.duration_s)
+                    flushed = pool.add((k, seg.index), feats)
+                    if flushed and on_progress is not None:  # all audio up to here is done
+                        on_progress(str(path), seg.end_s, info.duration_s)
+            pool.finish()
             if on_progress is not None:
                 on_progress(str(path), info.duration_s, info.duration_s)
         except (AudioError, ValueError, OSError) as error:
@@ -217,10 +220,13 @@ class _SegmentPool:
         self.pending: dict[tuple[int, int], Tensor] = {}
         self.done: dict[tuple[int, int], Hypothesis] = {}
 
-    def add(self, key: tuple[int, int], features: Tensor) -> None:
+    def add(self, key: tuple[int, int], features: Tensor) -> bool:
+        """Adds a segment's features; True if the pool was full and has been decoded."""
         self.pending[key] = features
         if len(self.pending) >= self.POOL_BATCHES * self.options.batch_size:
             self._decode()
+            return True
+        return False
 
     def discard(self, file_index: int) -> None:
         for key in [key for key in self.pending if key[0] == file_index]:
@@ -333,6 +339,8 @@ def transcribe_streaming(
         whole = Span(0, 0.0, info.duration_s)
         return _assemble(str(path), info.duration_s, [(whole, hyp)], model.tokens)
     decoded = []
+    if on_progress is not None:
+        on_progress(str(path), 0.0, info.duration_s)
     for seg in segment_audio(read_audio_blocks(path), seg_options, vad() if vad else None):
         decoded.append((seg.span, _stream_one(recognizer, seg.samples, on_partial, piece_s)))
         if on_progress is not None:

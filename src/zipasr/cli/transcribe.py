@@ -281,10 +281,10 @@ class _Progress:
             return
         now = time.perf_counter()
         start = self.started.setdefault(path, now)
-        speed = done_s / max(now - start, 1e-9)
+        speed = f", {done_s / (now - start):.1f}x real time" if now > start else ""
         line = (
-            f"\r{path}: {_clock(done_s)} / {_clock(total_s)} ({100 * done_s / total_s:3.0f}%), "
-            f"{speed:.1f}x real time"
+            f"\r{path}: {_clock(done_s)} / {_clock(total_s)} ({100 * done_s / total_s:3.0f}%)"
+            + speed
         )
         end = "\n" if done_s >= total_s else ""
         print(line, end=end, file=sys.stderr, flush=True)
