@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("decoding",),
     ("streaming",),
     ("data",),  # lhotse corpora, batches, tokenizers
+    ("longform",),  # long recordings: VAD, segments, merging windows, subtitles
     ("recognize",),
     ("export", "train"),
     ("zipasr",),  # the public API

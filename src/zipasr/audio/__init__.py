@@ -4,6 +4,7 @@ Importing this package needs only the core install; reading files, resampling an
 features need the ``data`` extra (``pip install "zipasr[data]"``), and say so when it is missing.
 """
 
+from zipasr.audio.blocks import AudioInfo, audio_info, read_audio_blocks
 from zipasr.audio.fbank import (
     FbankOptions,
     fbank,
@@ -16,6 +17,9 @@ from zipasr.audio.io import AudioError, check_samples, read_audio, resample, to_
 
 __all__ = [
     "AudioError",
+    "AudioInfo",
+    "audio_info",
+    "read_audio_blocks",
     "check_samples",
     "FbankOptions",
     "fbank",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from zipasr.cli.errors import non_negative_int, positive_int
 from zipasr.decoding import DECODERS, RESCORERS
+from zipasr.longform.segmenter import SegmenterOptions
 
 
 def _model_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,12 +50,51 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("transcribe", help="recognise audio files")
+    p = subparsers.add_parser(
+        "transcribe",
+        help="recognise audio files of any length",
+        description="Recognise audio files of any length. A file longer than --max-segment "
+        "seconds is read in blocks and cut into segments at its pauses, so memory stays "
+        "bounded. Files that fail are reported and skipped; the exit code is then 4.",
+    )
     _model_arguments(p)
     p.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG; any sample rate)")
-    p.add_argument("--json", action="store_true", help="JSON lines with tokens and timestamps")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines: per file, text, tokens, timestamps and segments (start, end, text, "
+        "words)",
+    )
     p.add_argument(
         "--streaming", action="store_true", help="chunk by chunk, showing partial results"
+    )
+    p.add_argument(
+        "--srt",
+        metavar="OUT",
+        help="write SubRip subtitles: a .srt file, or a folder (one <name>.srt per input) "
+        "when several files are given",
+    )
+    p.add_argument("--vtt", metavar="OUT", help="write WebVTT subtitles (as --srt)")
+    p.add_argument(
+        "--max-segment",
+        type=float,
+        default=SegmenterOptions.max_segment_s,
+        metavar="SECONDS",
+        help="files longer than this are cut at pauses into segments at most this long "
+        f"(default {SegmenterOptions.max_segment_s:g})",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: 1 when the inputs total under "
+        f"{SHORT_INPUT_S:g} s, where more threads only wait on each other; else the free "
+        f"cores (CPUs less the load average), 1 to {MAX_AUTO_THREADS})",
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress line for long files (default: when standard error is a terminal)",
     )
     p.set_defaults(run=run_transcribe, extras=("data",))
 
@@ -83,43 +125,187 @@ def _options(args: argparse.Namespace):  # -> DecodeOptions
     )
 
 
-def run_transcribe(args: argparse.Namespace) -> int:
-    from zipasr.recognize import transcribe_files, transcribe_streaming
-    from zipasr.streaming import StreamingConfig
+#: Inputs shorter than this in total are decoded with one thread by default.
+SHORT_INPUT_S = 60.0
+#: Most threads the default picks for longer inputs.
+MAX_AUTO_THREADS = 4
+#: Methods a stream can be decoded with.
+STREAMING_METHODS = ("greedy_search", "modified_beam_search")
 
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from zipasr.audio import AudioError, audio_info
+    from zipasr.cli.errors import EXIT_OK, EXIT_PARTIAL, CliError, error
+    from zipasr.longform import SegmenterOptions, Transcript
+    from zipasr.recognize import file_error, transcribe_files, transcribe_streaming
+    from zipasr.streaming import StreamingConfig, StreamingRecognizer
+
+    if args.streaming and args.method not in STREAMING_METHODS:
+        raise CliError(
+            f"--streaming decodes with {' or '.join(STREAMING_METHODS)}, not {args.method}; "
+            "drop --streaming to use it offline"
+        )
+    if args.threads is not None and args.threads < 1:
+        raise CliError(f"--threads must be at least 1, got {args.threads}")
+    try:
+        segmenter = SegmenterOptions(max_segment_s=args.max_segment)
+    except ValueError as e:
+        raise CliError(f"--max-segment: {e}") from e
+    outputs = {fmt: _subtitle_paths(getattr(args, fmt), args.audio, fmt) for fmt in ("srt", "vtt")}
+    total_s = 0.0
+    for path in args.audio:
+        try:
+            total_s += audio_info(path).duration_s
+        except AudioError:
+            pass  # reported when its turn comes
+    _set_threads(args.threads, total_s)
     model = _load(args)
+    show_progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = _Progress(segmenter.max_segment_s) if show_progress else None
+    on_progress = progress.update if progress is not None else None
+    results: list[Transcript]
     if args.streaming:
         config = StreamingConfig(
             chunk_frames=args.chunk or 16,
             left_context_frames=args.left or 128,
-            method=args.method if args.method != "ctc_greedy_search" else "greedy_search",
+            method=args.method,
             beam=args.beam,
         )
+        StreamingRecognizer(model, config)  # a model or chunking it cannot stream: say so now
+        partial = sys.stderr.isatty() and not show_progress
 
         def show(text: str) -> None:
             print(f"\r{text}", end="", file=sys.stderr, flush=True)
 
-        hyps = []
+        results = []
         for path in args.audio:
-            hyps.append(
-                transcribe_streaming(model, path, config, show if sys.stderr.isatty() else None)
-            )
-            if sys.stderr.isatty():
+            try:
+                results.append(
+                    transcribe_streaming(
+                        model,
+                        path,
+                        config,
+                        show if partial else None,
+                        segmenter=segmenter,
+                        on_progress=on_progress,
+                    )
+                )
+            except (AudioError, ValueError, OSError) as e:
+                results.append(Transcript.failed(str(path), file_error(path, e)))
+            if partial:
                 print(file=sys.stderr)
     else:
-        hyps = transcribe_files(model, args.audio, _options(args))
-    for path, hyp in zip(args.audio, hyps):
+        results = transcribe_files(
+            model, args.audio, _options(args), segmenter=segmenter, on_progress=on_progress
+        )
+    failed = 0
+    for result in results:
+        if not result.ok:
+            failed += 1
+            error(result.error or result.path)
+            continue
         if args.json:
-            record = {
-                "path": path,
-                "text": hyp.text,
-                "tokens": hyp.tokens,
-                "timestamps": hyp.timestamps_s,
-            }
-            print(json.dumps(record, ensure_ascii=False))
+            print(json.dumps(result.to_json(), ensure_ascii=False))
         else:
-            print(f"{path}\t{hyp.text if hyp.text is not None else hyp.tokens}")
-    return 0
+            print(f"{result.path}\t{result.text if result.text is not None else result.tokens}")
+        _write_subtitles(result, outputs)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _subtitle_paths(out: str | None, audio: list[str], fmt: str) -> dict[str, Path]:
+    """Where each input's subtitles go, checked before any decoding: one file for one input,
+    a folder of <name>.<fmt> for several."""
+    from zipasr.cli.errors import CliError
+
+    if out is None:
+        return {}
+    target = Path(out)
+    if len(audio) == 1:
+        if target.is_dir():
+            return {audio[0]: _checked_folder(target, fmt) / f"{Path(audio[0]).stem}.{fmt}"}
+        folder = target.parent
+        if not folder.is_dir():
+            raise CliError(f"--{fmt} {out}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+            raise CliError(f"--{fmt} {out}: not writable")
+        return {audio[0]: target}
+    if target.exists() and not target.is_dir():
+        raise CliError(f"--{fmt} {out}: with several audio files, give a folder")
+    stems = [Path(a).stem for a in audio]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise CliError(f"--{fmt}: several inputs are named {twice[0]}; run them separately")
+    if not target.exists():
+        if not target.parent.is_dir() or not os.access(target.parent, os.W_OK):
+            raise CliError(f"--{fmt} {out}: cannot create this folder")
+        target.mkdir()
+    folder = _checked_folder(target, fmt)
+    return {a: folder / f"{s}.{fmt}" for a, s in zip(audio, stems)}
+
+
+def _checked_folder(folder: Path, fmt: str) -> Path:
+    from zipasr.cli.errors import CliError
+
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"--{fmt} {folder}: folder not writable")
+    return folder
+
+
+def _write_subtitles(result, outputs: dict[str, dict[str, Path]]) -> None:
+    from zipasr.longform import to_srt, to_vtt, write_text_atomically
+
+    for fmt, render in (("srt", to_srt), ("vtt", to_vtt)):
+        target = outputs[fmt].get(result.path)
+        if target is not None:
+            write_text_atomically(target, render(result.segments))
+
+
+def _set_threads(threads: int | None, total_s: float) -> None:
+    """The default: one thread for short inputs, where torch's worker threads spin-wait between
+    the many small ops of a short decode; for longer inputs, the cores the machine has free
+    (its CPUs less the 1-minute load average), at least 1 and at most
+    :data:`MAX_AUTO_THREADS`. On a busy machine, extra threads only wait for each other."""
+    import torch
+
+    if threads is None:
+        threads = 1 if total_s < SHORT_INPUT_S else max(1, min(MAX_AUTO_THREADS, _free_cores()))
+    torch.set_num_threads(threads)
+
+
+def _free_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        load = 0.0
+    return (cores or 1) - round(load)
+
+
+class _Progress:
+    """One line on standard error per long file: position, duration and speed."""
+
+    def __init__(self, min_duration_s: float) -> None:
+        self.min_duration_s = min_duration_s
+        self.started: dict[str, float] = {}
+
+    def update(self, path: str, done_s: float, total_s: float) -> None:
+        if total_s <= self.min_duration_s:
+            return
+        now = time.perf_counter()
+        start = self.started.setdefault(path, now)
+        speed = f", {done_s / (now - start):.1f}x real time" if now > start else ""
+        line = (
+            f"\r{path}: {_clock(done_s)} / {_clock(total_s)} ({100 * done_s / total_s:3.0f}%)"
+            + speed
+        )
+        end = "\n" if done_s >= total_s else ""
+        print(line, end=end, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def run_decode(args: argparse.Namespace) -> int:
