@@ -343,7 +343,7 @@ def file_error(path: str | os.PathLike[str], error: BaseException) -> str:
     text, name = str(error), str(path)
     if isinstance(error, OSError) and error.strerror and not text.startswith(name):
         text = error.strerror
-    if text.startswith(f"{name}: "):
+    if text.startswith(name):  # the message names the file already
         return text
     return f"{name}: {text.replace(f' {name}', '').strip()}"
 
@@ -396,6 +396,7 @@ def _stream_one(
 ) -> Hypothesis:
     """Streams 16 kHz ``audio`` through a new stream; its hypothesis (frames from its start)."""
     stream = recognizer.create_stream()
+    stream.warn_out_of_range = False  # the file reader has warned, once per file
     step = max(1, int(piece_s * SAMPLE_RATE))
     last = ""
     has_tokens = recognizer.model.tokens is not None

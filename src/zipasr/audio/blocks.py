@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zipasr.audio.io import AudioError, _resampler
+from zipasr.audio.io import (
+    OUT_OF_RANGE_PEAK,
+    AudioError,
+    _resampler,
+    check_audio_file,
+    check_samples,
+)
 from zipasr.frontend import SAMPLE_RATE
 from zipasr.optional import require
 
@@ -39,12 +45,13 @@ class AudioInfo:
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """The header of a sound file (raises :class:`AudioError` if it cannot be read or is empty)."""
     soundfile = require("soundfile", "reading audio files")
+    file = check_audio_file(path)
     try:
-        info = soundfile.info(str(path))
+        info = soundfile.info(str(file))
     except Exception as e:  # LibsndfileError, RuntimeError or OSError
-        raise AudioError(f"cannot read audio file {path}: {e}") from e
+        raise AudioError(f"{file}: cannot read it as audio ({e})") from e
     if info.frames <= 0:
-        raise AudioError(f"audio file {path} holds 0 samples")
+        raise AudioError(f"{file} holds 0 samples")
     return AudioInfo(int(info.frames), int(info.samplerate), int(info.channels))
 
 
@@ -61,6 +68,7 @@ def read_audio_blocks(path: str | os.PathLike[str], block_s: float = 2.0) -> Ite
     """
     if block_s <= 0:
         raise ValueError(f"block_s={block_s} must be positive")
+    mono = _Mono(path)
     soundfile = require("soundfile", "reading audio files")
     info = audio_info(path)
     rate = info.sample_rate
@@ -69,29 +77,34 @@ def read_audio_blocks(path: str | os.PathLike[str], block_s: float = 2.0) -> Ite
             if rate == SAMPLE_RATE:
                 block = max(1, int(block_s * rate))
                 while True:
-                    data = _mono(f.read(block, dtype="float32", always_2d=True), path)
+                    data = mono(f.read(block, dtype="float32", always_2d=True))
                     if data.numel() == 0:
                         return
                     yield data
             else:
-                yield from _resampled_blocks(f, path, rate, block_s)
+                yield from _resampled_blocks(f, mono, rate, block_s)
     except AudioError:
         raise
     except Exception as e:  # a file that breaks part-way through
-        raise AudioError(f"cannot read audio file {path}: {e}") from e
+        raise AudioError(f"{path}: cannot read it as audio ({e})") from e
 
 
-def _mono(data: np.ndarray, path: str | os.PathLike[str]) -> Tensor:
-    """(S, C) samples -> (S,) float32, checked for NaN and infinity."""
-    if data.size and not np.isfinite(data).all():
-        raise AudioError(f"audio file {path} holds NaN or infinite samples")
-    x = torch.from_numpy(np.ascontiguousarray(data.T))
-    return x[0] if x.shape[0] == 1 else x.mean(dim=0)
+class _Mono:
+    """(S, C) blocks of one file -> (S,) float32, checked as :func:`zipasr.audio.check_samples`
+    checks them; out-of-range samples are warned about once per file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.where, self.warn = str(path), True
+
+    def __call__(self, data: np.ndarray) -> Tensor:
+        checked = check_samples(data.T, where=self.where, warn=self.warn)
+        if self.warn and checked.size and np.abs(checked).max() > OUT_OF_RANGE_PEAK:
+            self.warn = False
+        x = torch.from_numpy(np.ascontiguousarray(checked))
+        return x[0] if x.shape[0] == 1 else x.mean(dim=0)
 
 
-def _resampled_blocks(
-    f, path: str | os.PathLike[str], rate: int, block_s: float
-) -> Iterator[Tensor]:
+def _resampled_blocks(f, mono: _Mono, rate: int, block_s: float) -> Iterator[Tensor]:
     """Blocks of ``f`` resampled to 16 kHz, each computed from its input plus ``context``
     samples of each neighbour, so that no block edge is filtered against zeros.
 
@@ -105,11 +118,11 @@ def _resampled_blocks(
     context = step_in * math.ceil((width + step_in + 1) / step_in)  # filter reach, in steps
     block = step_in * max(1, round(block_s * rate / step_in))
     history = torch.zeros(0)  # the `context` input samples before the current block
-    pending = _mono(f.read(block, dtype="float32", always_2d=True), path)
+    pending = mono(f.read(block, dtype="float32", always_2d=True))
     done = 0  # output samples yielded so far
     total_out = math.ceil(SAMPLE_RATE * f.frames / rate)
     while pending.numel():
-        ahead = _mono(f.read(block, dtype="float32", always_2d=True), path)
+        ahead = mono(f.read(block, dtype="float32", always_2d=True))
         window = torch.cat((history, pending, ahead[:context]))
         out = resampler(window)
         skip = history.numel() // step_in * step_out  # outputs belonging to `history`

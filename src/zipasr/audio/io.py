@@ -8,6 +8,7 @@ here needs torchaudio; files are read with soundfile (WAV, FLAC, OGG). Both come
 from __future__ import annotations
 
 import logging
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,13 +77,7 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
             holds NaN or Inf samples; the message names the file.
     """
     soundfile = require("soundfile", "reading audio files")
-    file = Path(path)
-    if not file.exists():
-        raise AudioError(f"{file}: no such audio file")
-    if file.is_dir():
-        raise AudioError(f"{file} is a directory, not an audio file")
-    if file.stat().st_size == 0:
-        raise AudioError(f"{file} is empty (0 bytes)")
+    file = check_audio_file(path)
     try:
         data, rate = soundfile.read(str(file), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises LibsndfileError, RuntimeError or OSError
@@ -94,6 +89,19 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
         raise AudioError(f"{file} holds 0 samples")
     samples = check_samples(data.T, where=str(file))
     return torch.from_numpy(np.ascontiguousarray(samples)), int(rate)
+
+
+def check_audio_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, if it names a non-empty file; else AudioError saying what it is
+    (soundfile's own words for these are "System error." and "Format not recognised.")."""
+    file = Path(path)
+    if not file.exists():
+        raise AudioError(f"{file}: no such audio file")
+    if file.is_dir():
+        raise AudioError(f"{file} is a directory, not an audio file")
+    if file.stat().st_size == 0:
+        raise AudioError(f"{file} is empty (0 bytes)")
+    return file
 
 
 #: Peak magnitude beyond which float samples are reported as out of range: resampling and

@@ -44,7 +44,9 @@ class Stream:
         #: Encoder output frames (25 Hz) decoded so far.
         self.output_frames = 0
         self.finished = False
-        self._warned_range = False  # out-of-range samples are reported once per stream
+        #: Whether the next out-of-range piece is warned about (once per stream: set False
+        #: after the first warning, or beforehand when the audio was checked already).
+        self.warn_out_of_range = True
 
     def accept_waveform(self, samples: np.ndarray | Tensor, sample_rate: int = SAMPLE_RATE) -> None:
         """Appends audio: (S,) samples at 16 kHz, float in [-1, 1] or int16 / int32 PCM (scaled
@@ -63,8 +65,9 @@ class Stream:
                 f"streams take {SAMPLE_RATE} Hz audio, got {sample_rate} Hz; resample first "
                 "(e.g. zipasr.audio.to_mono_16k)"
             )
-        data = check_samples(samples, where="accept_waveform", warn=not self._warned_range)
-        self._warned_range |= bool(data.size) and float(np.abs(data).max()) > OUT_OF_RANGE_PEAK
+        data = check_samples(samples, where="stream", warn=self.warn_out_of_range)
+        if self.warn_out_of_range and data.size and np.abs(data).max() > OUT_OF_RANGE_PEAK:
+            self.warn_out_of_range = False
         if data.ndim != 1:
             raise ValueError(f"samples must be 1-D (mono), got shape {data.shape}")
         self.fbank.accept_waveform(SAMPLE_RATE, data)
