@@ -212,7 +212,7 @@ def test_a_bad_piece_is_rejected_and_the_stream_goes_on(model) -> None:
         piece = audio[start : start + 1600]
         clean.accept_waveform(piece)
         if start == 8000:
-            with pytest.raises(AudioError, match="accept_waveform: 1 of 1600 samples are NaN"):
+            with pytest.raises(AudioError, match="stream: 1 of 1600 samples are NaN"):
                 broken.accept_waveform(nan_piece)
         broken.accept_waveform(piece)
     for stream in (clean, broken):
