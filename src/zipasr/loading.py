@@ -10,6 +10,7 @@ import torch
 from zipasr.convert.checkpoint import load_icefall
 from zipasr.models.asr import AsrModel
 from zipasr.models.storage import load_dir, read_tokens
+from zipasr.text import guess_normalizer
 
 
 def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> AsrModel:
@@ -17,11 +18,14 @@ def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cp
 
     A directory is zipasr's own format (written by :func:`zipasr.save`); a file is taken to be an
     icefall checkpoint and loaded with :func:`zipasr.load_icefall`, with the ``tokens.txt``
-    beside it, if there is one.
+    beside it, if there is one (its normaliser is guessed from the table:
+    :func:`zipasr.text.guess_normalizer`).
     """
     source = Path(path)
     if source.is_file():
         tokens_file = source.parent / "tokens.txt"
         tokens = read_tokens(tokens_file) if tokens_file.exists() else None
-        return load_icefall(source, tokens=tokens).to(map_location)
+        model = load_icefall(source, tokens=tokens).to(map_location)
+        model.normalizer = guess_normalizer(tokens)  # icefall records none: from the table
+        return model
     return load_dir(source, map_location=map_location)

@@ -28,6 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a 30-step smoke run of the same pipeline (under a minute; its model is "
         "untrained, so expect empty text and WER 100%%)",
     )
+    d.add_argument(
+        "--language",
+        default="en",
+        choices=("en", "cmn"),
+        help="en: English, letters, scored by WER (default); cmn: Mandarin Chinese, "
+        "characters, scored by CER",
+    )
     d.set_defaults(run=run_demo, extras=("train",))
 
 
@@ -44,7 +51,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    r = demo(args.out, quick=args.quick)
+    r = demo(args.out, quick=args.quick, language=args.language)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
@@ -57,6 +64,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.quick:
         print(
             "--quick is a 30-step smoke run of the pipeline: its model has not learned yet, so "
-            "empty text and WER 100% are expected; run without --quick to train for real"
+            "empty text and an error rate of 100% are expected; run without --quick to train "
+            "for real"
         )
     return 0
