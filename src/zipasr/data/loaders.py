@@ -46,7 +46,9 @@ class AsrDataset(torch.utils.data.Dataset):
             cuts = transform(cuts)
         feats, token_ids, texts, ids, skipped = [], [], [], [], []
         for cut in cuts:
-            text = self.tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions))
+            text = self.tokenizer.normalize(
+                " ".join(s.text or "" for s in cut.supervisions)
+            ).strip()
             tokens = self.tokenizer.encode([text])[0] if text else []
             skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, len(tokens))
             if skip is None:
@@ -171,7 +173,7 @@ def screen_cuts(cuts: CutSet, tokenizer: Tokenizer, report: SkipReport) -> CutSe
     """
     kept = []
     for cut in cuts:
-        text = tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions))
+        text = tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions)).strip()
         num_tokens = len(tokenizer.encode([text])[0]) if text else 0
         skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, num_tokens)
         if skip is None:
