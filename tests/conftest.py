@@ -23,6 +23,7 @@ CORE_PATHS = (
     "test_layering.py",
     "test_metrics.py",
     "test_schedule.py",
+    "test_text.py",
 )
 
 #: Whether the extras the rest of the suite needs are installed. In a core-only venv the other

@@ -20,6 +20,7 @@ PACKAGE = SRC / "zipasr"
 #: Lowest layer first. A unit is a top-level module or subpackage of zipasr ("zipasr" is the
 #: package's own __init__, the public API). Units in one layer may not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
+    ("text",),  # normalisers, CJK characters, byte-level BPE mapping (pure Python)
     ("frontend", "optional", "weights", "metrics"),  # leaves: facts and small helpers
     ("schedule",),  # the training clock and its schedules
     ("regularizers",),  # training-only modules, identity in eval

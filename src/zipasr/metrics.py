@@ -1,9 +1,17 @@
-"""Word error rate, with the alignment details the field reports."""
+"""Error rates (word, character, mixed), with the alignment details the field reports.
+
+The units of each metric are :func:`zipasr.text.metric_units`'s: ``"wer"`` counts words,
+``"cer"`` characters other than spaces (icefall's CER for Chinese), ``"mer"`` CJK characters and
+words (icefall's bilingual recipes' mixed error rate).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from zipasr.text import metric_units
 
 
 @dataclass
@@ -19,12 +27,18 @@ class Alignment:
 
 @dataclass
 class WerStats:
-    """Totals over a set of utterances. ``wer`` is (S + D + I) / N, in percent."""
+    """Totals over a set of utterances. ``wer`` is (S + D + I) / N, in percent, where N counts
+    the metric's units (``words`` keeps its name whatever the unit is).
+
+    Attributes:
+        metric: ``"wer"``, ``"cer"`` or ``"mer"``; it names the rate when printed.
+    """
 
     words: int = 0
     substitutions: int = 0
     deletions: int = 0
     insertions: int = 0
+    metric: str = "wer"
 
     @property
     def errors(self) -> int:
@@ -36,8 +50,8 @@ class WerStats:
 
     def __str__(self) -> str:
         return (
-            f"WER {self.wer:.2f}% [{self.errors} / {self.words}, {self.insertions} ins, "
-            f"{self.deletions} del, {self.substitutions} sub]"
+            f"{self.metric.upper()} {self.wer:.2f}% [{self.errors} / {self.words}, "
+            f"{self.insertions} ins, {self.deletions} del, {self.substitutions} sub]"
         )
 
 
@@ -75,11 +89,21 @@ def align(reference: Sequence[str], hypothesis: Sequence[str]) -> Alignment:
 
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> WerStats:
     """WER of hypothesis texts against reference texts (split on whitespace)."""
+    return error_rate(references, hypotheses, "wer")
+
+
+def error_rate(references: Sequence[str], hypotheses: Sequence[str], metric: str) -> WerStats:
+    """The error rate ``metric`` (``"wer"``, ``"cer"`` or ``"mer"``) of hypothesis texts
+    against reference texts.
+
+    >>> str(error_rate(["今天天气很好"], ["今天天汽很好"], "cer"))
+    'CER 16.67% [1 / 6, 0 ins, 0 del, 1 sub]'
+    """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    stats = WerStats()
+    stats = WerStats(metric=metric)
     for ref, hyp in zip(references, hypotheses):
-        add(stats, align(ref.split(), hyp.split()))
+        add(stats, align(metric_units(ref, metric), metric_units(hyp, metric)))
     return stats
 
 
@@ -94,3 +118,32 @@ def add(stats: WerStats, alignment: Alignment) -> None:
             stats.deletions += 1
         elif r != h:
             stats.substitutions += 1
+
+
+@dataclass
+class ErrorCounts:
+    """How often each substitution (reference unit, hypothesis unit), deletion and insertion
+    occurred, over many alignments."""
+
+    substitutions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    deletions: Counter[str] = field(default_factory=Counter)
+    insertions: Counter[str] = field(default_factory=Counter)
+
+    def add(self, alignment: Alignment) -> None:
+        for r, h in alignment.pairs:
+            if r is None and h is not None:
+                self.insertions[h] += 1
+            elif h is None and r is not None:
+                self.deletions[r] += 1
+            elif r != h and r is not None and h is not None:
+                self.substitutions[(r, h)] += 1
+
+    def report(self, top: int = 20) -> str:
+        """The ``top`` most frequent of each kind, one per line (``count  ref -> hyp``)."""
+        lines = [f"TOP SUBSTITUTIONS ({len(self.substitutions)} distinct): count  ref -> hyp"]
+        lines += [f"{n:6d}  {r} -> {h}" for (r, h), n in self.substitutions.most_common(top)]
+        lines.append(f"TOP DELETIONS ({len(self.deletions)} distinct): count  ref")
+        lines += [f"{n:6d}  {r}" for r, n in self.deletions.most_common(top)]
+        lines.append(f"TOP INSERTIONS ({len(self.insertions)} distinct): count  hyp")
+        lines += [f"{n:6d}  {h}" for h, n in self.insertions.most_common(top)]
+        return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +41,11 @@ from zipasr.longform import (
     merge_overlap,
     segment_audio,
 )
-from zipasr.metrics import WerStats, add, align
+from zipasr.metrics import ErrorCounts, WerStats, add, align
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
+from zipasr.text import METRICS, default_metric, metric_units
+from zipasr.text import normalizer as normalizer_of
 
 if TYPE_CHECKING:
     from zipasr.data import SkipReport
@@ -424,6 +427,37 @@ class DecodeReport:
     skipped: int
     #: Utterance id -> recognised text.
     texts: dict[str, str] = field(default_factory=dict)
+    #: The skipped utterances by reason (unreadable audio, too short, empty reference text).
+    skips: SkipReport | None = None
+
+
+def check_out_dir(out_dir: str | os.PathLike[str]) -> Path:
+    """Creates ``out_dir`` if needed and checks that files can be written in it, so that a bad
+    output folder is reported before a long decode rather than after.
+
+    Raises:
+        OSError: with a message naming ``out_dir`` (it is a file, lies under a file, or is not
+            writable).
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OSError(f"output folder {out} is a file; pass a folder path to --out") from None
+    except NotADirectoryError:
+        raise OSError(
+            f"output folder {out} lies under a regular file; pass a folder path to --out"
+        ) from None
+    except OSError as error:
+        raise OSError(f"cannot create the output folder {out}: {error.strerror}") from None
+    if not out.is_dir():
+        raise OSError(f"output folder {out} is not a folder; pass a folder path to --out")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot write in the output folder {out}: {error.strerror}") from None
+    return out
 
 
 def decode_manifest(
@@ -431,44 +465,112 @@ def decode_manifest(
     manifest: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     options: DecodeOptions | None = None,
+    *,
+    metric: str | None = None,
+    normalizer: str | None = None,
+    progress: bool = False,
 ) -> DecodeReport:
     """Decodes every utterance of a manifest (JSONL, lhotse cuts, or a folder) and scores it.
 
-    Writes ``recogs.txt`` (id, reference and hypothesis per utterance) and ``errs.txt``
-    (per-utterance alignments with errors marked, then the totals) into ``out_dir``, as icefall's
-    decode scripts do. References are normalised with :func:`zipasr.data.normalize_text`.
+    Writes ``recogs.txt`` (id, reference and hypothesis per utterance, in the metric's units)
+    and ``errs.txt`` (per-utterance alignments with errors marked, the totals, then the most
+    frequent substitutions, deletions and insertions) into ``out_dir``, as icefall's decode
+    scripts do. ``out_dir`` is checked for writing before decoding starts.
+
+    Args:
+        metric: ``"wer"``, ``"cer"`` or ``"mer"`` (:func:`zipasr.metrics.error_rate`); None
+            takes the model's (:func:`zipasr.text.default_metric` of its token table).
+        normalizer: how references are normalised before scoring; None takes the model's
+            (``model.normalizer``, the one it was trained with). An utterance whose normalised
+            reference is empty is skipped (reason ``empty_text``), not scored.
+        progress: show a tqdm bar (when tqdm is installed).
     """
-    from zipasr.data import load_cuts, normalize_text
+    from zipasr.data import Skip, SkipReason, SkipReport, load_cuts
 
     if model.tokens is None:
         raise ValueError("the model has no token table; it is needed to score text")
-    from zipasr.data import SkipReport
+    metric = metric or default_metric(model.tokens)
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r}; choose one of {list(METRICS)}")
+    normalize = normalizer_of(normalizer or model.normalizer)
+    options = options or DecodeOptions()
+    out = check_out_dir(out_dir)
 
     report = SkipReport()
-    cuts = list(load_cuts(Path(manifest), report))
-    ids, refs, feats = [], [], []
-    for cut, features in _cut_features(cuts, report):
-        ids.append(cut.id)
-        refs.append(normalize_text(cut.supervisions[0].text or ""))
-        feats.append(features)
-    hyps = decode_features(model, feats, options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stats = WerStats()
+    cuts = []
+    for cut in load_cuts(Path(manifest), report):
+        text = " ".join(s.text or "" for s in cut.supervisions)
+        if not normalize(text).strip():
+            detail = f"reference {text!r} is empty after normalisation"
+            report.add(Skip(cut.id, SkipReason.EMPTY_TEXT, detail))
+            continue
+        cuts.append(cut)
+    bar = _progress_bar(len(cuts), progress)
+    ids: list[str] = []
+    refs: list[str] = []
+    hyps: list[Hypothesis] = []
+    for start in range(0, len(cuts), options.batch_size):
+        group = cuts[start : start + options.batch_size]
+        feats = []
+        for cut, features in _cut_features(group, report):
+            ids.append(cut.id)
+            refs.append(normalize(" ".join(s.text or "" for s in cut.supervisions)))
+            feats.append(features)
+        hyps += decode_features(model, feats, options)
+        if bar is not None:
+            bar.update(len(group))
+    if bar is not None:
+        bar.close()
+
+    stats = WerStats(metric=metric)
+    counts = ErrorCounts()
     recogs, errs = [], []
     for utt, ref, hyp in zip(ids, refs, hyps):
         text = hyp.text or ""
-        alignment = align(ref.split(), text.split())
+        ref_units, hyp_units = metric_units(ref, metric), metric_units(text, metric)
+        alignment = align(ref_units, hyp_units)
         add(stats, alignment)
-        recogs.append(f"{utt}:\tref={ref.split()}\n{utt}:\thyp={text.split()}\n")
+        counts.add(alignment)
+        recogs.append(f"{utt}:\tref={ref_units}\n{utt}:\thyp={hyp_units}\n")
         marked = " ".join(
             str(r) if r == h else f"({r or '*'}->{h or '*'})" for r, h in alignment.pairs
         )
         errs.append(f"{utt}:\t{marked}\n")
-    (out / "recogs.txt").write_text("".join(recogs))
-    (out / "errs.txt").write_text("".join(errs) + f"\n{stats}\n")
+    _write_text(out / "recogs.txt", "".join(recogs))
+    _write_text(out / "errs.txt", "".join(errs) + f"\n{stats}\n\n" + counts.report())
     texts = {utt: hyp.text or "" for utt, hyp in zip(ids, hyps)}
-    return DecodeReport(stats, out / "recogs.txt", out / "errs.txt", report.total, texts)
+    return DecodeReport(
+        stats, out / "recogs.txt", out / "errs.txt", report.total, texts, skips=report
+    )
+
+
+def _progress_bar(total: int, enabled: bool):  # -> tqdm | None
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="utt", desc="decoding", leave=False)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` atomically (a temporary file renamed into place)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:

@@ -41,3 +41,19 @@ def test_same_seed_same_corpus(tmp_path: Path) -> None:
     assert len(files) > 6
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_mandarin_corpus_speaks_characters(tmp_path: Path) -> None:
+    from zipasr.data.synth import build_corpus
+    from zipasr.data.synth.mandarin import vocabulary as characters
+    from zipasr.text import is_cjk, normalize
+
+    stats = build_corpus(tmp_path, 0.004, seed=1, language="cmn")
+    assert stats.unit == "characters" and stats.vocabulary_size == len(characters()) > 150
+    entries = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert entries and all(e["speaker"].startswith("cmn_") for e in entries)
+    for entry in entries:
+        text = normalize(entry["text"], "basic")  # punctuation gone, characters kept
+        assert text and all(is_cjk(c) for c in text) and set(text) <= characters()
+        audio, rate = soundfile.read(tmp_path / entry["audio"])
+        assert rate == 16000 and len(audio) > rate  # over a second of speech

@@ -93,3 +93,15 @@ def test_saved_directory_has_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+
+
+def test_the_normaliser_is_recorded_and_old_folders_are_english(tmp_path):
+    config = zipasr.AsrModelConfig(tiny_config(), vocab_size=6, ctc=True)
+    tokens = ["<blk>", "<sos/eos>", "<unk>", "今", "天", "▁"]
+    path = zipasr.save(zipasr.AsrModel(config, tokens=tokens, normalizer="basic"), tmp_path / "m")
+    assert zipasr.load(path).normalizer == "basic"
+    header = json.loads((path / "config.json").read_text())
+    assert header["normalizer"] == "basic"
+    del header["normalizer"]  # a folder saved before the field existed
+    (path / "config.json").write_text(json.dumps(header))
+    assert zipasr.load(path).normalizer == "english"

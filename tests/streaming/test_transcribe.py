@@ -132,3 +132,53 @@ def test_bad_audio_is_a_clear_error(model_dir, tmp_path):
     assert results[0].error is not None and "shorter than the model can use" in results[0].error
     assert results[1].error is not None and results[1].error.startswith(f"{broken}: ")
     assert not results[0].tokens and not results[1].ok
+
+
+def _manifest(path, wavs, texts):
+    with path.open("w", encoding="utf-8") as f:
+        for i, (p, text) in enumerate(zip(wavs, texts)):
+            f.write(json.dumps({"audio": str(p), "text": text, "id": f"u{i}"}) + "\n")
+    return path
+
+
+def test_decode_skips_an_empty_reference_with_its_reason(model_dir, wavs, tmp_path):
+    from zipasr.data import SkipReason
+
+    # "?!" and "今天" are empty after the model's "english" normaliser: skipped, not scored.
+    manifest = _manifest(tmp_path / "dev.jsonl", wavs, ["w1 w2", "?!", "今天"])
+    report = decode_manifest(zipasr.load(model_dir), manifest, tmp_path / "out")
+    assert report.skipped == 2 and report.skips is not None
+    assert report.skips.counts[SkipReason.EMPTY_TEXT] == 2
+    assert report.stats.words == 2 and list(report.texts) == ["u0"]
+    # With the "basic" normaliser, "今天" is text: scored as two characters.
+    report = decode_manifest(
+        zipasr.load(model_dir), manifest, tmp_path / "out", metric="cer", normalizer="basic"
+    )
+    assert report.skipped == 1 and report.stats.words == len("w1w2") + 2
+    errs = (tmp_path / "out" / "errs.txt").read_text(encoding="utf-8")
+    assert "CER" in errs and "TOP SUBSTITUTIONS" in errs and "TOP DELETIONS" in errs
+
+
+def test_cli_decode_rejects_a_bad_out_before_decoding(model_dir, wavs, tmp_path, capsys):
+    manifest = _manifest(tmp_path / "dev.jsonl", wavs, ["w1", "w2", "w3"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    # The model path does not exist: the --out error comes first, so nothing was loaded.
+    args = ["decode", str(tmp_path / "no-model"), str(manifest), "--out", str(blocker / "out")]
+    assert main(args) == 1
+    assert "lies under a regular file" in capsys.readouterr().err
+    assert main(["decode", str(model_dir), str(manifest), "--out", str(blocker)]) == 1
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_decode_metric_option_and_progress(model_dir, wavs, tmp_path, capsys):
+    manifest = _manifest(tmp_path / "dev.jsonl", wavs, ["w1 w2", "w3", "w4 w5"])
+    out = tmp_path / "out"
+    assert (
+        main(["decode", str(model_dir), str(manifest), "--out", str(out), "--metric", "cer"]) == 0
+    )
+    captured = capsys.readouterr()
+    assert captured.out.startswith("CER ") and "decoding" not in captured.err  # not a TTY: quiet
+    assert "hyp=[" in (out / "recogs.txt").read_text()
+    decode_manifest(zipasr.load(model_dir), manifest, out, progress=True)
+    assert "decoding" in capsys.readouterr().err  # the tqdm bar

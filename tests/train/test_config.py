@@ -68,3 +68,12 @@ def test_recipe_configs_load_and_build(path: Path) -> None:
 
 def test_demo_yaml_mirrors_the_embedded_demo() -> None:
     assert load_config(RECIPES / "demo.yaml") == demo_config("zipasr-demo")
+
+
+def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
+    english, mandarin = demo_config("d"), demo_config("d", language="cmn")
+    assert (english.data.tokenizer_type, english.data.normalizer) == ("bpe", "english")
+    assert (mandarin.data.tokenizer_type, mandarin.data.normalizer) == ("char", "basic")
+    assert mandarin.model == english.model and mandarin.max_steps == english.max_steps
+    with pytest.raises(ValueError, match="cmn"):
+        demo_config("d", language="xx")

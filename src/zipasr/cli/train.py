@@ -41,6 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add an attention-decoder head (for CTC / transducer n-best rescoring)",
     )
+    d.add_argument(
+        "--language",
+        default="en",
+        choices=("en", "cmn"),
+        help="en: English, letters, scored by WER (default); cmn: Mandarin Chinese, "
+        "characters, scored by CER",
+    )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
@@ -69,7 +76,11 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     check_output_dir(args.out)
     r = demo(
-        args.out, quick=args.quick, cr_ctc=args.cr_ctc, attention_decoder=args.attention_decoder
+        args.out,
+        quick=args.quick,
+        cr_ctc=args.cr_ctc,
+        attention_decoder=args.attention_decoder,
+        language=args.language,
     )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
@@ -85,6 +96,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.quick:
         print(
             "--quick is a 30-step smoke run of the pipeline: its model has not learned yet, so "
-            "empty text and WER 100% are expected; run without --quick to train for real"
+            "empty text and an error rate of 100% are expected; run without --quick to train "
+            "for real"
         )
     return 0

@@ -98,10 +98,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=run_transcribe, extras=("data",))
 
-    d = subparsers.add_parser("decode", help="decode a manifest and report the WER")
+    d = subparsers.add_parser(
+        "decode", help="decode a manifest and report the error rate (WER, CER or MER)"
+    )
     _model_arguments(d)
     d.add_argument("manifest", help="JSONL manifest, lhotse cut manifest, or a folder")
     d.add_argument("--out", default="decode", help="where recogs.txt and errs.txt go")
+    d.add_argument(
+        "--metric",
+        choices=["wer", "cer", "mer"],
+        help="word, character (spaces not counted) or mixed (CJK characters + words) error "
+        "rate (default: from the model's token table: cer for Chinese char/bbpe models, mer "
+        "for bilingual ones, else wer)",
+    )
+    d.add_argument(
+        "--normalizer",
+        choices=["english", "basic", "none"],
+        help="how references are normalised before scoring (default: the model's own)",
+    )
     d.set_defaults(run=run_decode, extras=("data",))
 
 
@@ -309,8 +323,19 @@ def _clock(seconds: float) -> str:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    from zipasr.recognize import decode_manifest
+    from zipasr.recognize import check_out_dir, decode_manifest
 
-    report = decode_manifest(_load(args), args.manifest, args.out, _options(args))
+    check_out_dir(args.out)  # a bad --out fails now, not after the decode
+    report = decode_manifest(
+        _load(args),
+        args.manifest,
+        args.out,
+        _options(args),
+        metric=args.metric,
+        normalizer=args.normalizer,
+        progress=sys.stderr.isatty(),
+    )
+    if report.skips is not None and report.skips.total:
+        print(report.skips.summary(), file=sys.stderr)
     print(f"{report.stats}  (skipped {report.skipped}; details in {Path(args.out) / 'errs.txt'})")
     return 0

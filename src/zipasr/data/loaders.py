@@ -22,7 +22,6 @@ from zipasr.data.batch import Batch, collate
 from zipasr.data.features import load_cut_audio
 from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
 from zipasr.data.sampler import ResumableBucketingSampler
-from zipasr.data.text import normalize_text
 from zipasr.data.tokenizer import Tokenizer
 from zipasr.frontend import SAMPLE_RATE
 
@@ -47,7 +46,9 @@ class AsrDataset(torch.utils.data.Dataset):
             cuts = transform(cuts)
         feats, token_ids, texts, ids, skipped = [], [], [], [], []
         for cut in cuts:
-            text = normalize_text(" ".join(s.text or "" for s in cut.supervisions))
+            text = self.tokenizer.normalize(
+                " ".join(s.text or "" for s in cut.supervisions)
+            ).strip()
             tokens = self.tokenizer.encode([text])[0] if text else []
             skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, len(tokens))
             if skip is None:
@@ -172,7 +173,7 @@ def screen_cuts(cuts: CutSet, tokenizer: Tokenizer, report: SkipReport) -> CutSe
     """
     kept = []
     for cut in cuts:
-        text = normalize_text(" ".join(s.text or "" for s in cut.supervisions))
+        text = tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions)).strip()
         num_tokens = len(tokenizer.encode([text])[0]) if text else 0
         skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, num_tokens)
         if skip is None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from zipasr.frontend import OUTPUT_FRAME_SHIFT_S
+from zipasr.text import WORD_BOUNDARY
+from zipasr.text import tokens_to_text as text_of_tokens
 
-#: sentencepiece's word-boundary marker.
-WORD_BOUNDARY = "\u2581"
+__all__ = ["WORD_BOUNDARY", "Hypothesis", "tokens_to_text", "with_text"]
 
 
 @dataclass
@@ -33,8 +34,9 @@ class Hypothesis:
 
 
 def tokens_to_text(tokens: list[int], table: list[str]) -> str:
-    """Joins sentencepiece pieces into text: the boundary marker becomes a space."""
-    return "".join(table[t] for t in tokens).replace(WORD_BOUNDARY, " ").strip()
+    """Joins pieces into text: the boundary marker becomes a space; byte-level BPE tables are
+    byte-decoded; CJK characters are not separated (:func:`zipasr.text.tokens_to_text`)."""
+    return text_of_tokens(tokens, table)
 
 
 def with_text(hyps: list[Hypothesis], table: list[str] | None) -> list[Hypothesis]:

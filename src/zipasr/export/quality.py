@@ -1,4 +1,5 @@
-"""The quality gate: WER of each exported variant, run by sherpa-onnx, against float32 PyTorch.
+"""The quality gate: the error rate (WER, or CER/MER for Chinese models) of each exported variant,
+run by sherpa-onnx, against float32 PyTorch.
 
 Every variant decodes the same dev utterances with greedy search. The report gives each one's
 WER against the transcripts and its WER against PyTorch's own output (0% means identical
@@ -17,8 +18,9 @@ from torch import Tensor
 
 from zipasr.export.onnx import ExportedModel
 from zipasr.export.runtime import pytorch_transcribe, sherpa_transcribe
-from zipasr.metrics import WerStats, word_error_rate
+from zipasr.metrics import WerStats, error_rate
 from zipasr.models.asr import AsrModel
+from zipasr.text import default_metric, normalize
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ class QualityReport:
         variants: variant name -> its WER against the transcripts.
         vs_pytorch: variant name -> its WER taking PyTorch's output as the reference.
         warnings: one line per variant that lost more than the margin.
+        identical: variant name -> utterances whose text equals PyTorch's exactly.
+        metric: the error rate reported, the model's (``wer``, or ``cer``/``mer`` for
+            Chinese models: :func:`zipasr.text.default_metric`).
     """
 
     utterances: int
@@ -43,15 +48,20 @@ class QualityReport:
     variants: dict[str, WerStats] = field(default_factory=dict)
     vs_pytorch: dict[str, WerStats] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    identical: dict[str, int] = field(default_factory=dict)
+    metric: str = "wer"
 
     def summary(self) -> str:
         lines = [f"quality gate on {self.utterances} utterances (greedy search)"]
-        lines.append(f"  {'PyTorch fp32':24s} WER {self.pytorch.wer:6.2f}%")
+        rate, unit = self.metric.upper(), {"cer": "characters", "mer": "units"}
+        lines.append(f"  {'PyTorch fp32':24s} {rate} {self.pytorch.wer:6.2f}%")
         for name, stats in self.variants.items():
             delta = stats.wer - self.pytorch.wer
             lines.append(
-                f"  {name:24s} WER {stats.wer:6.2f}% ({delta:+.2f}), "
-                f"differs from PyTorch on {self.vs_pytorch[name].wer:.2f}% of words"
+                f"  {name:24s} {rate} {stats.wer:6.2f}% ({delta:+.2f}), "
+                f"differs from PyTorch on {self.vs_pytorch[name].wer:.2f}% of "
+                f"{unit.get(self.metric, 'words')}; same text on "
+                f"{self.identical.get(name, 0)}/{self.utterances} utterances"
             )
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -106,11 +116,17 @@ def quality_gate(
         left = int(first.metadata["left_context_len"].split(",")[0])  # stack 0 runs at 50 Hz
         geometry = {"chunk_frames": chunk, "left_context_frames": left}
     from_pytorch = pytorch_transcribe(model, waveforms, ctc=first.ctc, **geometry)
-    report = QualityReport(len(references), word_error_rate(references, from_pytorch))
+    # References in the model's own normalised form, scored in its own unit.
+    metric = default_metric(model.tokens)
+    references = [normalize(text, model.normalizer) for text in references]
+    report = QualityReport(
+        len(references), error_rate(references, from_pytorch, metric), metric=metric
+    )
     for variant in exported:
         texts = sherpa_transcribe(variant, waveforms)
-        report.variants[variant.name] = word_error_rate(references, texts)
-        report.vs_pytorch[variant.name] = word_error_rate(from_pytorch, texts)
+        report.variants[variant.name] = error_rate(references, texts, metric)
+        report.vs_pytorch[variant.name] = error_rate(from_pytorch, texts, metric)
+        report.identical[variant.name] = sum(a == b for a, b in zip(from_pytorch, texts))
         loss = report.variants[variant.name].wer - report.pytorch.wer
         if variant.precision == "int8" and loss > int8_margin:
             message = (

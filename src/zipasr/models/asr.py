@@ -53,6 +53,8 @@ class AsrModel(nn.Module):
     Args:
         config: the architecture.
         tokens: the token table (index = id), kept with the model for decoding and export.
+        normalizer: the transcript normaliser the model was trained with (one of
+            :data:`zipasr.text.NORMALIZERS`): decoding scores references with it.
         clock: the training clock (a new one if None); ``model.clock``.
     """
 
@@ -61,6 +63,7 @@ class AsrModel(nn.Module):
         config: AsrModelConfig,
         *,
         tokens: list[str] | None = None,
+        normalizer: str = "english",
         clock: TrainingClock | None = None,
     ) -> None:
         super().__init__()
@@ -70,6 +73,7 @@ class AsrModel(nn.Module):
             )
         self.config = config
         self.tokens = tokens
+        self.normalizer = normalizer
         self.encoder = Zipformer(config.encoder, clock=clock)
         dim = config.encoder.output_dim
         self.transducer = (

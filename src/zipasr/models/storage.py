@@ -1,7 +1,8 @@
 """zipasr's own model format: a directory that describes itself.
 
     model_dir/
-      config.json   {"format": "zipasr-model", "version": 1, "model": AsrModelConfig.to_dict()}
+      config.json   {"format": "zipasr-model", "version": 1, "model": AsrModelConfig.to_dict(),
+                     "normalizer": the transcript normaliser ("english" when absent)}
       model.pt      the state_dict (torch.save; loaded with weights_only=True)
       tokens.txt    the token table in sherpa-onnx's format ("<token> <id>" per line), if any
 
@@ -36,7 +37,12 @@ def save(model: AsrModel, path: str | os.PathLike[str]) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp's 0o700 would hide the model from other users
     try:
-        header = {"format": FORMAT, "version": VERSION, "model": model.config.to_dict()}
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": model.config.to_dict(),
+            "normalizer": model.normalizer,
+        }
         _write(staging / "config.json", json.dumps(header, indent=2).encode())
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         with open(staging / "model.pt", "wb") as f:
@@ -108,7 +114,7 @@ def load_dir(
     if not isinstance(state, dict):
         raise ValueError(f"{source / 'model.pt'} does not hold a state_dict")
     with torch.device("meta"):
-        model = AsrModel(config, tokens=tokens)
+        model = AsrModel(config, tokens=tokens, normalizer=header.get("normalizer", "english"))
     try:
         assign_weights(model, state)
     except KeyError as error:

@@ -92,6 +92,11 @@ class DataConfig:
         train_manifest, valid_manifest: a plain JSONL manifest, a lhotse cut manifest or a
             folder of wav+txt (see :func:`zipasr.data.load_cuts`); no validation if None.
         tokenizer: a ``bpe.model``; None trains one of ``vocab_size`` on the train transcripts.
+        tokenizer_type: the kind trained when ``tokenizer`` is None: ``bpe``, ``unigram``,
+            ``char``, ``cjkchar+bpe`` or ``bbpe`` (see :mod:`zipasr.data.tokenizer`).
+        normalizer: the transcript normaliser (``english``, ``basic``, ``none``; see
+            :mod:`zipasr.text`), recorded with the tokenizer and the model. A given
+            ``tokenizer`` with a ``tokenizer.json`` beside it uses the normaliser recorded there.
         max_duration_s: audio seconds per batch per process (the recipe's ``--max-duration``).
         precompute_features: compute fbank once into ``exp_dir/features`` (small corpora); else
             per batch, in the loader's workers.
@@ -103,6 +108,8 @@ class DataConfig:
     train_manifest: str = ""
     valid_manifest: str | None = None
     tokenizer: str | None = None
+    tokenizer_type: str = "bpe"
+    normalizer: str = "english"
     vocab_size: int = 500
     max_duration_s: float = 1000.0
     num_buckets: int = 30

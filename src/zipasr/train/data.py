@@ -29,6 +29,7 @@ from zipasr.data import (
     speed_perturbation,
     train_tokenizer,
 )
+from zipasr.data.tokenizer import read_metadata
 from zipasr.train import distributed
 from zipasr.train.config import DataConfig
 from zipasr.train.distributed import DistInfo
@@ -55,10 +56,19 @@ def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: Dis
     """``config.tokenizer`` if given; else the one trained earlier in ``exp_dir/tokenizer``, or
     a new one trained there (by rank 0) on the training transcripts."""
     if config.tokenizer is not None:
-        return Tokenizer(config.tokenizer)
+        recorded = read_metadata(Path(config.tokenizer).parent)
+        if recorded:
+            return Tokenizer(config.tokenizer)
+        return Tokenizer(config.tokenizer, normalizer=config.normalizer)
     path = exp_dir / "tokenizer" / "bpe.model"
     if info.is_main and not path.exists():
-        tokenizer = train_tokenizer(_texts(cuts), path.parent, vocab_size=config.vocab_size)
+        tokenizer = train_tokenizer(
+            _texts(cuts),
+            path.parent,
+            vocab_size=config.vocab_size,
+            model_type=config.tokenizer_type,
+            normalizer=config.normalizer,
+        )
         if tokenizer.vocab_size != config.vocab_size:
             log.warning(
                 "data.vocab_size=%d, but the training transcripts yield only %d tokens: the "
@@ -69,7 +79,8 @@ def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: Dis
                 tokenizer.vocab_size,
             )
     distributed.barrier()
-    return Tokenizer(path)
+    # The kind and normaliser come from the config: a resumed run restores only bpe.model.
+    return Tokenizer(path, kind=config.tokenizer_type, normalizer=config.normalizer)
 
 
 def _with_features(cuts: CutSet, name: str, exp_dir: Path, info: DistInfo) -> CutSet:

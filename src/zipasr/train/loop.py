@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from zipasr.data.tokenizer import write_metadata
 from zipasr.models import AsrModel
 from zipasr.models.storage import save
 from zipasr.optim import Eden, ScaledAdam
@@ -122,7 +123,9 @@ def _train(
     )
     data = prepare_data(loader_data, exp_dir, config.seed, info, sampler_state)
     model_config = config.model.build(data.tokenizer.vocab_size)
-    model = AsrModel(model_config, tokens=data.tokenizer.pieces()).to(info.device)
+    model = AsrModel(
+        model_config, tokens=data.tokenizer.pieces(), normalizer=data.tokenizer.normalizer
+    ).to(info.device)
     _check_chunking(config, model)
     seed_everything(config.seed + info.rank)
     chunk_gen = torch.Generator().manual_seed(config.seed)  # same chunking on every process
@@ -252,6 +255,7 @@ def _train(
         )
         save(final.cpu().eval(), model_dir)
         shutil.copy(data.tokenizer.model_path, model_dir / "bpe.model")
+        write_metadata(data.tokenizer, model_dir)
         plot_curve(state.train_curve, state.valid_curve, exp_dir / "training_curve.png")
         reporter.message(data.skips.summary())
     reporter.close()

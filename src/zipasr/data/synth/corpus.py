@@ -1,4 +1,5 @@
-"""Builds the embedded English corpus: synthesised, augmented, split, written as WAV + JSONL.
+"""Builds the embedded corpus (English by default, or another language of
+:mod:`zipasr.data.synth.languages`): synthesised, augmented, split, written as WAV + JSONL.
 
 Layout of ``out_dir``::
 
@@ -25,7 +26,8 @@ import torch
 
 from zipasr.audio import resample
 from zipasr.data.synth.espeak import Espeak
-from zipasr.data.synth.sentences import SentenceSource, vocabulary
+from zipasr.data.synth.languages import language as language_named
+from zipasr.data.synth.sentences import SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
 from zipasr.frontend import SAMPLE_RATE
 
@@ -42,6 +44,8 @@ class CorpusStats:
     words_used: int = 0
     vocabulary_size: int = 0
     synthesis_wall_s: float = 0.0
+    #: What the vocabulary counts: "words" (English) or "characters" (Mandarin).
+    unit: str = "words"
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -54,7 +58,7 @@ class CorpusStats:
             f"{total / 3600:.3f} h in {self.synthesis_wall_s:.1f} s "
             f"({total / max(self.synthesis_wall_s, 1e-9):.0f}x real time); "
             + "; ".join(parts)
-            + f"; {self.words_used} of {self.vocabulary_size} vocabulary words used"
+            + f"; {self.words_used} of {self.vocabulary_size} vocabulary {self.unit} used"
         )
 
 
@@ -88,6 +92,7 @@ def build_corpus(
     hours: float,
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
+    language: str = "en",
 ) -> CorpusStats:
     """Synthesises about ``hours`` of speech into ``out_dir`` (see the module docstring).
 
@@ -95,6 +100,7 @@ def build_corpus(
         hours: total audio, shared by the splits in proportion to ``fractions``.
         seed: everything random (speakers' traits, sentences, augmentation) follows from it.
         fractions: train/dev/test shares of speakers and of audio; they must sum to 1.
+        language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pool.
     """
     import soundfile
 
@@ -102,16 +108,20 @@ def build_corpus(
         raise ValueError(f"hours={hours}; pass a positive amount of audio to synthesise")
     if abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions={fractions} must be three positive shares summing to 1")
+    spec = language_named(language)
     out_dir = Path(out_dir)
     engine = Espeak.get()
-    speakers = split_speakers(all_speakers(seed), fractions, seed)
-    stats = CorpusStats(vocabulary_size=len(vocabulary()))
+    speakers = split_speakers(all_speakers(seed, spec.accents), fractions, seed)
+    stats = CorpusStats(
+        vocabulary_size=len(spec.vocabulary()),
+        unit="words" if spec.units is str.split else "characters",
+    )
     words: set[str] = set()
     start = time.perf_counter()
     for split, name in enumerate(SPLITS):
         rng = random.Random(f"{seed}-{name}")
         noise = np.random.default_rng([seed, split])
-        sentences = SentenceSource(split, fractions, seed)
+        sentences = SentenceSource(split, fractions, seed, spec.sentence)
         (out_dir / "wav" / name).mkdir(parents=True, exist_ok=True)
         budget_s, total_s, used = hours * 3600 * fractions[split], 0.0, set()
         with (out_dir / f"{name}.jsonl").open("w") as manifest:
@@ -123,10 +133,11 @@ def build_corpus(
                 path = out_dir / "wav" / name / f"{utt_id}.wav"
                 soundfile.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
                 entry = {"id": utt_id, "audio": f"wav/{name}/{utt_id}.wav", "text": text}
-                manifest.write(json.dumps({**entry, "speaker": speaker.id}) + "\n")
+                record = {**entry, "speaker": speaker.id}
+                manifest.write(json.dumps(record, ensure_ascii=language == "en") + "\n")
                 total_s += audio.shape[0] / SAMPLE_RATE
                 used.add(speaker.id)
-                words.update(text.split())
+                words.update(spec.units(text))
         stats.seconds[name] = total_s
         stats.utterances[name] = len(sentences.seen)
         stats.speakers[name] = len(used)

@@ -1,4 +1,4 @@
-"""Sentences over a closed English vocabulary, plus spoken digit strings.
+"""Sentences over a closed English vocabulary, plus spoken digit strings (the ``en`` pool).
 
 Every sentence belongs to exactly one split, decided by a hash of its text, so train, dev and
 test never share a sentence however many are drawn.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable
 
 DIGITS = tuple("zero one two three four five six seven eight nine oh".split())
 NAMES = tuple(
@@ -45,7 +46,21 @@ def _digits(rng: random.Random) -> str:
     return " ".join(rng.choice(DIGITS) for _ in range(rng.randint(3, 8)))
 
 
-def _sentence(rng: random.Random) -> str:
+#: English accents bundled with espeak-ng.
+ACCENTS = (
+    "en-us",
+    "en-us-nyc",
+    "en",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+)
+
+
+def sentence(rng: random.Random) -> str:
+    """One English sentence drawn from the templates."""
     kind = rng.random()
     a, n, v, p = ADJECTIVES, NOUNS, VERBS, PREPOSITIONS
     c = rng.choice
@@ -79,9 +94,19 @@ def split_of(sentence: str, fractions: tuple[float, float, float]) -> int:
 
 
 class SentenceSource:
-    """Draws new sentences for one split, never repeating one (deterministic for a seed)."""
+    """Draws new sentences for one split, never repeating one (deterministic for a seed).
 
-    def __init__(self, split: int, fractions: tuple[float, float, float], seed: int) -> None:
+    ``draw`` makes one sentence from a generator (the English templates by default).
+    """
+
+    def __init__(
+        self,
+        split: int,
+        fractions: tuple[float, float, float],
+        seed: int,
+        draw: Callable[[random.Random], str] | None = None,
+    ) -> None:
+        self.draw = draw or sentence
         self.split = split
         self.fractions = fractions
         self.rng = random.Random(seed * 3 + split)
@@ -89,7 +114,7 @@ class SentenceSource:
 
     def next(self) -> str:
         for _ in range(100_000):
-            s = _sentence(self.rng)
+            s = self.draw(self.rng)
             if s not in self.seen and split_of(s, self.fractions) == self.split:
                 self.seen.add(s)
                 return s

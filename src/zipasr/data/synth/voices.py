@@ -6,18 +6,8 @@ import random
 from dataclasses import dataclass
 
 from zipasr.data.synth.espeak import Espeak
+from zipasr.data.synth.sentences import ACCENTS
 
-#: English accents bundled with espeak-ng.
-ACCENTS = (
-    "en-us",
-    "en-us-nyc",
-    "en",
-    "en-gb-x-rp",
-    "en-gb-scotland",
-    "en-gb-x-gbclan",
-    "en-gb-x-gbcwmd",
-    "en-029",
-)
 #: Variants that are effects rather than voices (robots, whispering, croaking).
 _NOT_SPEECH = ("robo", "robot", "whisper", "croak", "demonic", "tweaky", "unirobot")
 
@@ -33,12 +23,13 @@ class Speaker:
     pitch: int
 
 
-def all_speakers(seed: int) -> list[Speaker]:
-    """Every accent x human-sounding variant, each with a rate and pitch drawn from ``seed``."""
+def all_speakers(seed: int, accents: tuple[str, ...] = ACCENTS) -> list[Speaker]:
+    """Every accent x human-sounding variant, each with a rate and pitch drawn from ``seed``
+    (``accents``: espeak-ng voices, English ones by default)."""
     rng = random.Random(seed)
     variants = [v for v in Espeak.get().variants() if not v.lower().startswith(_NOT_SPEECH)]
     speakers = []
-    for accent in ACCENTS:
+    for accent in accents:
         for variant in variants:
             name = f"{accent}+{variant}"
             speakers.append(
