@@ -294,7 +294,7 @@ def default_metric(table: Sequence[str] | None) -> str:
         body = piece.removeprefix(WORD_BOUNDARY)
         if byte_level:
             data = bytes(_BYTE_OF[c] for c in body if c in _BYTE_OF)
-            cjk = cjk or any(0xE3 <= b <= 0xE9 or b == 0xF0 for b in data)
+            cjk = cjk or any(0xE3 <= b <= 0xE9 for b in data)  # lead bytes of U+3000-U+9FFF
             body = data.decode("utf-8", errors="ignore")
         cjk = cjk or has_cjk(body)
         letters = [c for c in body if c.isalpha() and not is_cjk(c)]

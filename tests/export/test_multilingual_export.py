@@ -49,6 +49,7 @@ def _model(table: list[str], seed: int) -> AsrModel:
     return model
 
 
+@pytest.mark.slow  # two ONNX exports: ~150 s of CPU (python -m pytest -m slow tests/export)
 @pytest.mark.parametrize("kind", ["char", "bbpe"])
 def test_sherpa_onnx_text_equals_zipasr_text(kind, waveforms, tmp_path):
     table = CHAR_TABLE if kind == "char" else BBPE_TABLE
