@@ -12,6 +12,11 @@ place and text. ``score`` reads that truth and the output of
   start) that fall inside an inserted pause;
 - whether the SRT parses: indices 1, 2, ..., start < end, cues in order and not overlapping.
 
+``oracle`` decodes the recording cut exactly at the utterances' own spans (a voice-activity
+detector that knows the truth), offline or ``--streaming``: the joined WER it gives equals the
+one-by-one WER when the long-form assembly and scoring lose nothing, so the rest of the gap
+between ``score`` and one-by-one decoding is due to where the segmenter cuts.
+
 ``manifest`` writes the JSONL manifest of the recording's utterances, for decoding them one by
 one with ``zipasr decode`` (the WER to compare with).
 
@@ -183,6 +188,54 @@ def wer_of_files(recording: Path, transcript: Path) -> WerStats:
     return stats
 
 
+class TruthVad:
+    """Speech exactly where the recording's utterances are (10 ms frames), for ``oracle``."""
+
+    def __init__(self, truth: list[Utterance]) -> None:
+        self.spans = [(round(u.start * 100), round(u.end * 100)) for u in truth]
+        self.frame = 0
+        self.samples = 0
+
+    def accept(self, samples: np.ndarray) -> np.ndarray:
+        self.samples += samples.shape[0]
+        return self._upto(self.samples // 160)
+
+    def flush(self) -> np.ndarray:
+        return self._upto(-(-self.samples // 160))
+
+    def _upto(self, end: int) -> np.ndarray:
+        frames = np.arange(self.frame, max(end, self.frame))
+        speech = np.zeros(frames.shape[0], bool)
+        for a, b in self.spans:
+            speech |= (frames >= a) & (frames < b)
+        self.frame = max(end, self.frame)
+        return speech
+
+
+def oracle(recording: Path, model_dir: Path, streaming: bool) -> WerStats:
+    """The joined WER when the recording is cut at the utterances' true spans (no padding)."""
+    import torch
+
+    import zipasr
+    from zipasr.longform import SegmenterOptions
+    from zipasr.recognize import transcribe_files, transcribe_streaming
+    from zipasr.streaming import StreamingConfig
+
+    torch.set_num_threads(1)
+    truth = load_truth(recording)
+    model = zipasr.load(model_dir)
+    cut = SegmenterOptions(min_silence_s=0.01, pad_s=0.0)
+    if streaming:
+        config = StreamingConfig(16, 128)
+        result = transcribe_streaming(
+            model, recording, config, segmenter=cut, vad=lambda: TruthVad(truth)
+        )
+    else:
+        result = transcribe_files(model, [recording], segmenter=cut, vad=lambda: TruthVad(truth))[0]
+    words = [(w.word, w.start) for s in result.segments for w in s.words]
+    return joined_wer(truth, words)
+
+
 def manifest(recording: Path, out: Path) -> None:
     """The recording's utterances as a JSONL manifest (absolute audio paths)."""
     lines = [
@@ -208,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("wer", help="WER of `zipasr transcribe --json` on the utterance files")
     w.add_argument("recording", type=Path)
     w.add_argument("transcript", type=Path)
+    o = sub.add_parser("oracle", help="decode cut at the true utterance spans")
+    o.add_argument("recording", type=Path)
+    o.add_argument("model", type=Path)
+    o.add_argument("--streaming", action="store_true", help="chunk 16, left 128")
     j = sub.add_parser("manifest")
     j.add_argument("recording", type=Path)
     j.add_argument("out", type=Path)
@@ -219,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(score(args.recording, args.transcript, args.srt), indent=1))
     elif args.command == "wer":
         print(wer_of_files(args.recording, args.transcript))
+    elif args.command == "oracle":
+        print(oracle(args.recording, args.model, args.streaming))
     else:
         manifest(args.recording, args.out)
     return 0
