@@ -133,6 +133,42 @@ def test_bad_options_are_usage_errors_before_any_work(capsys, option, value, mes
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "--threads", "0"],
+        ["info", "--seconds", "-1"],
+        ["synth", "--out", "x", "--hours", "0"],
+        ["synth", "--out", "x", "--seed", "-5"],
+        ["transcribe", "m", "a.wav", "--max-segment", "-1"],
+        ["transcribe", "m", "a.wav", "--threads", "0"],
+        ["transcribe", "m", "a.wav", "--method", "nope"],
+    ],
+)
+def test_out_of_range_options_are_one_usage_line(capsys, argv) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("zipasr: error: argument ") and err.count("\n") == 1, err
+    assert err.rstrip().endswith("--help)")
+
+
+def test_info_refuses_a_length_that_would_exhaust_memory(capsys) -> None:
+    code, _, err = run_cli(capsys, "info", "--seconds", "1e9")
+    assert code == EXIT_ERROR and "--seconds 1e+09: time at most 600 s" in err
+
+
+def test_json_output_has_a_record_for_a_failed_file(capsys, model_dir, good_wav, tmp_path) -> None:
+    missing = tmp_path / "missing.wav"
+    code, out, _ = run_cli(
+        capsys, "transcribe", str(model_dir), str(good_wav), str(missing), "--json"
+    )
+    records = [json.loads(line) for line in out.splitlines()]
+    assert code == 4 and [r["path"] for r in records] == [str(good_wav), str(missing)]
+    assert records[1]["error"] == f"{missing}: no such audio file"
+
+
 def test_decode_options_reject_nonsense() -> None:
     from zipasr.recognize import DecodeOptions
 

@@ -50,8 +50,22 @@ KNOWN_PROGRAMS = {
 KNOWN_MODULES = {"pytest", "pip", "venv"}
 #: Programs a runnable block may run besides zipasr (cheap, local, no network).
 RUNNABLE_PROGRAMS = {"python", "python3", "ls", "cat", "head", "mkdir", "cp"}
+
+
 #: Top-level folders of the repository: a word starting with one of these is a repo path.
-REPO_DIRS = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+def _repository_dirs() -> set[str]:
+    """The repository's own top-level folders: those git tracks files in (folders a user's
+    commands made in the checkout, such as the demo's output, are not the repository's)."""
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        return {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return {path.split("/", 1)[0] for path in listed if "/" in path and path[0] != "."}
+
+
+REPO_DIRS = _repository_dirs()
 SEPARATORS = {"&&", "||", ";", "|"}
 REDIRECTIONS = {">", ">>", "<", "2>", "&>"}
 

@@ -184,11 +184,13 @@ def test_cli_checks_options_before_decoding(
         (["--srt", str(tmp_path / "no" / "such" / "a.srt")], "does not exist"),
         ([path, "--vtt", str(tmp_path / "f.vtt")], "give a folder"),
         (["--max-segment", "1"], "--max-segment"),
-        (["--threads", "0"], "--threads"),
     ]:
         (tmp_path / "f.vtt").write_text("")
         assert main(["transcribe", model, path, *argv]) == EXIT_ERROR
         assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a count out of range is a usage error
+        main(["transcribe", model, path, "--threads", "0"])
+    assert usage.value.code == 2 and "--threads" in capsys.readouterr().err
 
 
 def test_cli_long_file_json_srt_vtt_and_threads(

@@ -25,6 +25,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -63,6 +64,29 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type`` for a finite quantity above 0 (seconds, hours).
+
+    >>> positive_float("1.5")
+    1.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one ``zipasr: error: ...`` line (exit 2)
+    pointing to ``--help``, as every other error is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"zipasr: error: {message} (see: {self.prog} --help)\n")
 
 
 def non_negative_int(text: str) -> int:

@@ -20,8 +20,12 @@ import torch
 from zipasr.cli import export, synth, train, transcribe
 from zipasr.cli.errors import (
     EXIT_MISSING_EXTRA,
+    ArgumentParser,
+    CliError,
     debug_requested,
     error,
+    positive_float,
+    positive_int,
     report,
     show_warnings,
 )
@@ -40,6 +44,8 @@ PRESETS = {
 
 def info(preset: str, causal: bool, seconds: float, threads: int) -> None:
     """Prints a preset's architecture and size, and times one eval forward on random input."""
+    if seconds > 600:
+        raise CliError(f"--seconds {seconds:g}: time at most 600 s of audio (memory grows with it)")
     torch.set_num_threads(threads)
     config = PRESETS[preset](causal=causal)
     model = Zipformer(config).eval()
@@ -62,7 +68,7 @@ def info(preset: str, causal: bool, seconds: float, threads: int) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``zipasr`` argument parser with every sub-command (nothing runs; the docs test
     parses the documented command lines with it)."""
-    parser = argparse.ArgumentParser(prog="zipasr", description="Zipformer speech recognition")
+    parser = ArgumentParser(prog="zipasr", description="Zipformer speech recognition")
     parser.add_argument(
         "--debug",
         action="store_true",
@@ -72,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("info", help="show a preset's architecture, size and speed")
     p.add_argument("--preset", choices=sorted(PRESETS), default="small")
     p.add_argument("--causal", action="store_true", help="the streaming variant")
-    p.add_argument("--seconds", type=float, default=10.0, help="audio length to time")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument(
+        "--seconds", type=positive_float, default=10.0, help="audio length to time (at most 600)"
+    )
+    p.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
     synth.add_parser(commands)
     transcribe.add_parser(commands)
     train.add_parser(commands)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from zipasr.cli.errors import check_output_dir
+from zipasr.cli.errors import check_output_dir, non_negative_int, positive_float
 
 #: The corpus languages (kept here so that ``--help`` needs no extra; the library checks them).
 LANGUAGES = ("en", "cmn")
@@ -16,8 +16,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "synth", help="synthesise a speech corpus (WAV + JSONL) with espeak-ng"
     )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--hours", type=float, default=1.0, help="total audio over all splits")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same corpus")
+    p.add_argument("--hours", type=positive_float, default=1.0, help="total audio over all splits")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the same seed gives the same corpus"
+    )
     p.add_argument(
         "--language",
         default="en",

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from zipasr.cli.errors import non_negative_int, positive_int
+from zipasr.cli.errors import non_negative_int, positive_float, positive_int
 from zipasr.decoding import DECODERS, RESCORERS
 from zipasr.longform.segmenter import SegmenterOptions
 
@@ -77,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vtt", metavar="OUT", help="write WebVTT subtitles (as --srt)")
     p.add_argument(
         "--max-segment",
-        type=float,
+        type=positive_float,
         default=SegmenterOptions.max_segment_s,
         metavar="SECONDS",
         help="files longer than this are cut at pauses into segments at most this long "
@@ -85,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         help="CPU threads for torch (default: 1 when the inputs total under "
         f"{SHORT_INPUT_S:g} s, where more threads only wait on each other; else the free "
         f"cores (CPUs less the load average), 1 to {MAX_AUTO_THREADS})",
@@ -217,6 +217,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
         if not result.ok:
             failed += 1
             error(result.error or result.path)
+            if args.json:  # a JSON consumer learns which files failed, and why
+                record = {"path": result.path, "error": result.error or "failed"}
+                print(json.dumps(record, ensure_ascii=False))
             continue
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))

@@ -179,7 +179,7 @@ def load_cuts(source: str | Path, report: SkipReport | None = None) -> CutSet:
         return cuts_from_folder(source, report)
     if not source.is_file():
         raise FileNotFoundError(
-            f"source={source} does not exist; pass a folder of *.wav + *.txt, a JSONL manifest "
+            f"{source}: no such manifest; pass a folder of *.wav + *.txt, a JSONL manifest "
             "or a lhotse CutSet manifest"
         )
     first = next(_json_lines(source), None) if source.suffix == ".jsonl" else None
