@@ -143,6 +143,8 @@ def test_bad_options_are_usage_errors_before_any_work(capsys, option, value, mes
         ["transcribe", "m", "a.wav", "--max-segment", "-1"],
         ["transcribe", "m", "a.wav", "--threads", "0"],
         ["transcribe", "m", "a.wav", "--method", "nope"],
+        ["transcribe", "m", "a.wav", "--attention-scale", "-3"],
+        ["export", "m", "--out", "x", "--int8-margin", "-1"],
     ],
 )
 def test_out_of_range_options_are_one_usage_line(capsys, argv) -> None:
@@ -152,6 +154,12 @@ def test_out_of_range_options_are_one_usage_line(capsys, argv) -> None:
     err = capsys.readouterr().err
     assert err.startswith("zipasr: error: argument ") and err.count("\n") == 1, err
     assert err.rstrip().endswith("--help)")
+
+
+def test_srt_and_vtt_to_the_same_file_are_refused(capsys, good_wav, tmp_path) -> None:
+    out = str(tmp_path / "subs.txt")
+    code, _, err = run_cli(capsys, "transcribe", "m", str(good_wav), "--srt", out, "--vtt", out)
+    assert code == EXIT_ERROR and f"--srt and --vtt both write {out}" in err
 
 
 def test_info_refuses_a_length_that_would_exhaust_memory(capsys) -> None:

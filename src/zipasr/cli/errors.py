@@ -81,6 +81,21 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """An argparse ``type`` for a finite weight or margin that may be 0.
+
+    >>> non_negative_float("0")
+    0.0
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors are one ``zipasr: error: ...`` line (exit 2)
     pointing to ``--help``, as every other error is."""

@@ -6,7 +6,12 @@ import argparse
 import sys
 import time
 
-from zipasr.cli.errors import check_output_dir, non_negative_int, positive_int
+from zipasr.cli.errors import (
+    check_output_dir,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
 from zipasr.optional import require_extra
 
 
@@ -29,7 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", help="JSONL dev manifest: report each variant's WER vs PyTorch")
     p.add_argument("--dev-limit", type=positive_int, help="decode at most this many dev utterances")
     p.add_argument(
-        "--int8-margin", type=float, default=1.0, help="warn above this WER loss (points)"
+        "--int8-margin",
+        type=non_negative_float,
+        default=1.0,
+        help="warn above this WER loss (points)",
     )
     p.set_defaults(run=run, extras=("export",))
 

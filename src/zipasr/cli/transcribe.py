@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from zipasr.cli.errors import non_negative_int, positive_float, positive_int
+from zipasr.cli.errors import non_negative_float, non_negative_int, positive_float, positive_int
 from zipasr.decoding import DECODERS, RESCORERS
 from zipasr.longform.segmenter import SegmenterOptions
 
@@ -32,7 +32,7 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--attention-scale",
-        type=float,
+        type=non_negative_float,
         default=1.0,
         help="rescoring methods: weight of the attention decoder's score (default 1.0)",
     )
@@ -165,6 +165,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
         segmenter = SegmenterOptions(max_segment_s=args.max_segment)
     except ValueError as e:
         raise CliError(f"--max-segment: {e}") from e
+    if args.srt is not None and args.srt == args.vtt:
+        raise CliError(f"--srt and --vtt both write {args.srt}: give them different paths")
     outputs = {fmt: _subtitle_paths(getattr(args, fmt), args.audio, fmt) for fmt in ("srt", "vtt")}
     total_s = 0.0
     for path in args.audio:
