@@ -40,6 +40,7 @@ from zipasr.longform import (
     make_segment,
     merge_overlap,
     segment_audio,
+    write_text_atomically,
 )
 from zipasr.metrics import ErrorCounts, WerStats, add, align
 from zipasr.models.asr import AsrModel
@@ -536,8 +537,8 @@ def decode_manifest(
             str(r) if r == h else f"({r or '*'}->{h or '*'})" for r, h in alignment.pairs
         )
         errs.append(f"{utt}:\t{marked}\n")
-    _write_text(out / "recogs.txt", "".join(recogs))
-    _write_text(out / "errs.txt", "".join(errs) + f"\n{stats}\n\n" + counts.report())
+    write_text_atomically(out / "recogs.txt", "".join(recogs))
+    write_text_atomically(out / "errs.txt", "".join(errs) + f"\n{stats}\n\n" + counts.report())
     texts = {utt: hyp.text or "" for utt, hyp in zip(ids, hyps)}
     return DecodeReport(
         stats, out / "recogs.txt", out / "errs.txt", report.total, texts, skips=report
@@ -552,25 +553,6 @@ def _progress_bar(total: int, enabled: bool):  # -> tqdm | None
     except ImportError:
         return None
     return tqdm(total=total, unit="utt", desc="decoding", leave=False)
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` atomically (a temporary file renamed into place)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _cut_features(cuts: list, report: SkipReport) -> Iterator[tuple[Any, Tensor]]:

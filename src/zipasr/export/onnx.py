@@ -251,28 +251,17 @@ def _export_graph(
         # "torchvision is not installed. Skipping torchvision::nms" and the like: we need none.
         registration.setLevel(logging.ERROR)
         try:
-            _onnx_export(module, args, path, input_names, output_names, dynamic_shapes)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_shapes=dynamic_shapes,
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
         finally:
             registration.setLevel(level)
-
-
-def _onnx_export(
-    module: nn.Module,
-    args: tuple[Tensor, ...],
-    path: Path,
-    input_names: list[str],
-    output_names: list[str],
-    dynamic_shapes: dict[str, Any] | tuple[Any, ...],
-) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_shapes=dynamic_shapes,
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
