@@ -10,7 +10,6 @@ import zipasr
 from zipasr.decoding import (
     RESCORERS,
     ctc_prefix_beam_nbest,
-    ctc_prefix_beam_search,
     modified_beam_search,
     modified_beam_search_nbest,
     pick_best,
@@ -47,16 +46,15 @@ def test_pick_best_rejects_mismatched_lists():
         pick_best([nbest_of(([1], 0.0))], [[0.0], [0.0]], 1.0)
 
 
-def test_ctc_nbest_heads_with_the_prefix_beam_search_result():
+def test_ctc_nbest_lists_are_distinct_prefixes_best_first():
+    # (ctc_prefix_beam_search is this list's head; tests/decoding/test_decoders.py holds it to
+    # a brute-force sum over alignments.)
     gen = torch.Generator().manual_seed(0)
     log_probs = (torch.randn(3, 25, 7, generator=gen) * 2).log_softmax(-1)
     lengths = torch.tensor([25, 18, 6])
     nbest = ctc_prefix_beam_nbest(log_probs, lengths, beam=4)
-    best = ctc_prefix_beam_search(log_probs, lengths, beam=4)
-    for hyps, one in zip(nbest, best):
+    for hyps in nbest:
         assert 1 < len(hyps) <= 4
-        assert hyps[0].tokens == one.tokens and hyps[0].frames == one.frames
-        assert hyps[0].score == pytest.approx(one.score)
         scores = [h.score for h in hyps]
         assert scores == sorted(scores, reverse=True)
         assert len({tuple(h.tokens) for h in hyps}) == len(hyps)
