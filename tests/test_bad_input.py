@@ -22,7 +22,7 @@ from zipasr.cli.errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_USAGE
 from zipasr.cli.main import main
 from zipasr.data import SkipReport, load_cuts
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
-from zipasr.testing import tiny_config
+from zipasr.testing import tiny_recognizer
 from zipasr.weights import CorruptFileError
 
 VOCAB = 30
@@ -39,17 +39,7 @@ def tone(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model() -> zipasr.AsrModel:
-    torch.manual_seed(0)
-    config = zipasr.AsrModelConfig(
-        tiny_config(causal=True),
-        vocab_size=VOCAB,
-        transducer=zipasr.TransducerConfig(16, 24, 2),
-        ctc=True,
-    )
-    model = zipasr.AsrModel(config, tokens=TOKENS).eval()
-    with torch.no_grad():
-        model.transducer.joiner.output_linear.bias[0] -= 1.0  # emit tokens on noise
-    return model
+    return tiny_recognizer(TOKENS)
 
 
 @pytest.fixture(scope="module")

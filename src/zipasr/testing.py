@@ -17,6 +17,25 @@ def tiny_config(causal: bool = False) -> ZipformerConfig:
     return ZipformerConfig.tiny(causal)
 
 
+def tiny_recognizer(tokens: list[str], *, seed: int = 0):  # -> zipasr.AsrModel
+    """A random causal transducer + CTC model on :func:`tiny_config`, one output per entry of
+    ``tokens``, whose joiner is nudged away from blank so that it emits tokens on any input
+    (decoding tests then have something to compare). Built after ``torch.manual_seed(seed)``."""
+    from zipasr.models import AsrModel, AsrModelConfig, TransducerConfig
+
+    torch.manual_seed(seed)
+    config = AsrModelConfig(
+        tiny_config(causal=True),
+        vocab_size=len(tokens),
+        transducer=TransducerConfig(16, 24, 2),
+        ctc=True,
+    )
+    model = AsrModel(config, tokens=tokens)
+    with torch.no_grad():
+        model.transducer.joiner.output_linear.bias[0] -= 1.0  # type: ignore[union-attr]
+    return model.eval()
+
+
 def random_features(
     lengths: list[int], feature_dim: int = 80, *, seed: int = 0
 ) -> tuple[Tensor, Tensor]:
