@@ -28,6 +28,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "transcripts in simplified characters). Default: en",
     )
     p.add_argument(
+        "--pool",
+        choices=("templates", "wide"),
+        default=None,
+        help="English sentence pool: templates (199 words in fixed shapes; the default) or "
+        "wide (about 3,000 words, 12%% of them held out of training so that dev/test measure "
+        "unseen words)",
+    )
+    p.add_argument(
         "--fractions",
         type=float,
         nargs=3,
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         fractions=tuple(args.fractions),
         language=args.language,
+        pool=args.pool,
     )
     print(stats.summary())
     return 0

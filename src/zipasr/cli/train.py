@@ -48,6 +48,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="en: English, letters, scored by WER (default); cmn: Mandarin Chinese, "
         "characters, scored by CER",
     )
+    d.add_argument(
+        "--pool",
+        choices=("templates", "wide"),
+        default=None,
+        help="English sentence pool of the corpus: templates (199 words; the default) or wide "
+        "(about 3,000 words, some held out of training; the test WER is also reported for "
+        "sentences with unseen words). Used when OUT/data does not exist yet",
+    )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
@@ -81,12 +89,15 @@ def run_demo(args: argparse.Namespace) -> int:
         cr_ctc=args.cr_ctc,
         attention_decoder=args.attention_decoder,
         language=args.language,
+        pool=args.pool,
     )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
     print(f"  offline, greedy search:                 {r.wer_offline}")
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
+    for group, wer in r.wer_by_words.items():
+        print(f"  beam search, sentences with {group + ' words:':14}{wer}")
     for method, wer in r.wer_rescored.items():
         print(f"  offline, {method} (beam 4): {wer}")
     same, total = r.streaming_agreement

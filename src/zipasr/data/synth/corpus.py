@@ -27,6 +27,7 @@ import torch
 from zipasr.audio import resample
 from zipasr.data.synth.espeak import Espeak
 from zipasr.data.synth.languages import language as language_named
+from zipasr.data.synth.languages import pool as pool_named
 from zipasr.data.synth.sentences import SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
 from zipasr.frontend import SAMPLE_RATE
@@ -93,6 +94,7 @@ def build_corpus(
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
     language: str = "en",
+    pool: str | None = None,
 ) -> CorpusStats:
     """Synthesises about ``hours`` of speech into ``out_dir`` (see the module docstring).
 
@@ -100,7 +102,11 @@ def build_corpus(
         hours: total audio, shared by the splits in proportion to ``fractions``.
         seed: everything random (speakers' traits, sentences, augmentation) follows from it.
         fractions: train/dev/test shares of speakers and of audio; they must sum to 1.
-        language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pool.
+        language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pools.
+        pool: the language's sentence pool (its first by default). English has ``"templates"``
+            (199 words in fixed sentence shapes) and ``"wide"`` (about 3,000 words; 12% of the
+            lemmas never occur in training, so about half the dev/test sentences hold a word
+            the model never heard).
     """
     import soundfile
 
@@ -109,11 +115,12 @@ def build_corpus(
     if abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions={fractions} must be three positive shares summing to 1")
     spec = language_named(language)
+    sentence_pool = pool_named(language, pool)
     out_dir = Path(out_dir)
     engine = Espeak.get()
     speakers = split_speakers(all_speakers(seed, spec.accents), fractions, seed)
     stats = CorpusStats(
-        vocabulary_size=len(spec.vocabulary()),
+        vocabulary_size=len(sentence_pool.vocabulary()),
         unit="words" if spec.units is str.split else "characters",
     )
     words: set[str] = set()
@@ -121,7 +128,7 @@ def build_corpus(
     for split, name in enumerate(SPLITS):
         rng = random.Random(f"{seed}-{name}")
         noise = np.random.default_rng([seed, split])
-        sentences = SentenceSource(split, fractions, seed, spec.sentence)
+        sentences = SentenceSource(split, fractions, seed, sentence_pool.sentence_for(split))
         (out_dir / "wav" / name).mkdir(parents=True, exist_ok=True)
         budget_s, total_s, used = hours * 3600 * fractions[split], 0.0, set()
         with (out_dir / f"{name}.jsonl").open("w") as manifest:
