@@ -330,3 +330,33 @@ def test_decode_speed_script_runs() -> None:
     rtfs = [float(x) for x in row.strip("| \n").split("|")[1:]]
     assert len(rtfs) == 3 and all(r > 0 for r in rtfs)
     assert "tokens per second of audio" in done.stdout
+
+
+# --- the GPU readiness check ----------------------------------------------------------------
+
+
+def test_gpu_check_runs_its_code_path_on_cpu(tmp_path: Path, one_thread) -> None:
+    from benchmarks import gpu_check
+
+    out = tmp_path / "gpu.json"
+    assert gpu_check.main(["--device", "cpu", "--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["machine"]["device"] == "cpu" and result["machine"]["cpu"]
+    # CPU against itself: identical, which at least proves both sides ran the same model.
+    assert all(d["max_abs"] == 0.0 for d in result["agreement"].values())
+    assert set(result["agreement"]) == {"encoder", "loss_simple", "loss_pruned", "loss_ctc"}
+    assert (
+        result["precision"]["small bf16"]["ok"] and result["precision"]["small bf16"]["all_finite"]
+    )
+    assert result["precision"]["small fp16"] == {"skipped": "fp16 needs a CUDA device"}
+    timing = result["timing"]
+    assert timing["pruned_rnnt_loss_s"] > 0 and timing["training_step_s"]["small 8x10s bf16"] > 0
+    assert set(timing["encoder_inference_s"]) == {"small 1x30s", "small 8x10s"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_gpu_check_without_a_gpu_says_so(capsys) -> None:
+    from benchmarks import gpu_check
+
+    assert gpu_check.main([]) == 0
+    assert "no CUDA device" in capsys.readouterr().out
