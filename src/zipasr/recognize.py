@@ -22,7 +22,7 @@ from zipasr.audio import (
     read_audio_blocks,
     to_mono_16k,
 )
-from zipasr.decoding import DECODERS, RESCORERS, Hypothesis, ctc_greedy_search
+from zipasr.decoding import ContextGraph, Fusion, Hypothesis, LmScorer, SearchOptions, search
 from zipasr.decoding.hypothesis import WORD_BOUNDARY
 from zipasr.frontend import (
     FEATURE_FRAME_RATE,
@@ -45,7 +45,7 @@ from zipasr.longform import (
 from zipasr.metrics import ErrorCounts, WerStats, add, align
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
-from zipasr.text import METRICS, default_metric, metric_units
+from zipasr.text import METRICS, default_metric, metric_units, mixed_units
 from zipasr.text import normalizer as normalizer_of
 
 if TYPE_CHECKING:
@@ -57,16 +57,22 @@ class DecodeOptions:
     """How to decode.
 
     Attributes:
-        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search", or
-            a rescoring method of a model with an attention decoder:
-            "ctc_prefix_beam_search_attention_decoder_rescoring" (CTC head) or
-            "modified_beam_search_attention_decoder_rescoring" (transducer head).
-        beam: for modified beam search, and the n-best size of the rescoring methods.
+        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search",
+            "ctc_prefix_beam_search" (CTC head), or a rescoring method of a model with an
+            attention decoder: "ctc_prefix_beam_search_attention_decoder_rescoring" (CTC head)
+            or "modified_beam_search_attention_decoder_rescoring" (transducer head).
+        beam: for the beam searches, and the n-best size of the rescoring methods.
         chunk_frames, left_context_frames: causal models: decode with the simulated-streaming
             mask (50 Hz frames); None = full context.
         batch_size: utterances encoded together.
         max_symbols_per_frame: greedy search: tokens it may emit per 25 Hz encoder frame (1 as
             in icefall; 2 helps letter-sized vocabularies on fast speech).
+        attention_scale: rescoring methods: the weight of the attention decoder's score.
+        blank_penalty: subtracted from the blank's score in every search (> 0: more tokens).
+        lm, lm_scale: shallow fusion with a token language model (e.g.
+            :class:`zipasr.decoding.NgramLm`) in the beam searches; scale 0 = no LM.
+        lodr, lodr_scale: LODR: a low-order LM whose score is subtracted (scale >= 0).
+        hotwords: a :class:`zipasr.decoding.ContextGraph` of phrases to boost (beam searches).
     """
 
     method: str = "greedy_search"
@@ -75,22 +81,79 @@ class DecodeOptions:
     left_context_frames: int | None = None
     batch_size: int = 8
     max_symbols_per_frame: int = 1
-    #: Rescoring methods: the weight of the attention decoder's score.
     attention_scale: float = 1.0
+    blank_penalty: float = 0.0
+    lm: LmScorer | None = None
+    lm_scale: float = 0.0
+    lodr: LmScorer | None = None
+    lodr_scale: float = 0.0
+    hotwords: ContextGraph | None = None
 
     def __post_init__(self) -> None:
-        choices = [*DECODERS, "ctc_greedy_search", *RESCORERS]
-        if self.method not in choices:
-            raise ValueError(f"method={self.method!r}; choose one of {choices}")
-        for name in ("beam", "batch_size", "max_symbols_per_frame"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        self.search_options  # noqa: B018 - checks the method, beam, LM and hotwords
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
         if self.chunk_frames is not None and self.chunk_frames < 1:
             raise ValueError(f"chunk_frames={self.chunk_frames} must be at least 1 (or None)")
         if self.left_context_frames is not None and self.left_context_frames < 0:
             raise ValueError(
                 f"left_context_frames={self.left_context_frames} must be at least 0 (or None)"
             )
+
+    @property
+    def search_options(self) -> SearchOptions:
+        """The search part of these options."""
+        return SearchOptions(
+            method=self.method,
+            beam=self.beam,
+            max_symbols_per_frame=self.max_symbols_per_frame,
+            blank_penalty=self.blank_penalty,
+            fusion=Fusion(self.lm, self.lm_scale, self.lodr, self.lodr_scale),
+            context_graph=self.hotwords,
+        )
+
+
+def text_encoder(model: AsrModel, model_path: str | os.PathLike[str]) -> Callable[[str], list[int]]:
+    """A function from text to the model's token ids, for hotwords and LM training text.
+
+    A model directory's ``bpe.model`` (with its ``tokenizer.json``) is used when there is one
+    (:class:`zipasr.data.Tokenizer`); otherwise the text is normalised with the model's
+    normaliser and each word is cut greedily into the longest pieces of the token table (a
+    word's first piece carries ``▁``; CJK characters are words of their own).
+
+    Raises:
+        ValueError: the model has no token table.
+    """
+    if model.tokens is None:
+        raise ValueError("the model has no token table; it is needed to encode text")
+    source = Path(model_path)
+    folder = source if source.is_dir() else source.parent
+    if (folder / "bpe.model").is_file():
+        from zipasr.data.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(folder / "bpe.model")
+        return lambda text: tokenizer.encode([text])[0]
+    table = {piece: i for i, piece in enumerate(model.tokens) if i > 2}
+    longest = max(map(len, table), default=1)
+    normalize = normalizer_of(model.normalizer)
+
+    def encode(text: str) -> list[int]:
+        ids: list[int] = []
+        for word in mixed_units(normalize(text)):
+            rest = WORD_BOUNDARY + word
+            while rest:
+                for size in range(min(longest, len(rest)), 0, -1):
+                    if rest[:size] in table:
+                        ids.append(table[rest[:size]])
+                        rest = rest[size:]
+                        break
+                else:
+                    if rest[0] != WORD_BOUNDARY:
+                        raise ValueError(f"{text!r}: no token for {rest[0]!r} in the model's table")
+                    rest = rest[1:]  # no "▁" piece of its own: start with the word's letters
+        return ids
+
+    return encode
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:
@@ -116,6 +179,7 @@ def decode_features(
 ) -> list[Hypothesis]:
     """Decodes utterances given as (T_i, 80) feature tensors, in batches."""
     options = options or DecodeOptions()
+    search_options = options.search_options
     device = next(model.parameters()).device
     hyps: list[Hypothesis] = []
     for start in range(0, len(features), options.batch_size):
@@ -127,26 +191,10 @@ def decode_features(
             chunk_frames=options.chunk_frames,
             left_context_frames=options.left_context_frames,
         )
-        hyps += _search(model, enc, enc_lens, options)
+        hyps += search(
+            model, enc, enc_lens, search_options, attention_scale=options.attention_scale
+        )
     return hyps
-
-
-def _search(
-    model: AsrModel, enc: Tensor, lengths: Tensor, options: DecodeOptions
-) -> list[Hypothesis]:
-    if options.method == "ctc_greedy_search":
-        return ctc_greedy_search(
-            model.ctc_log_probs(enc), lengths, blank=model.blank_id, tokens=model.tokens
-        )
-    if options.method in RESCORERS:
-        return RESCORERS[options.method](
-            model, enc, lengths, beam=options.beam, attention_scale=options.attention_scale
-        )
-    if options.method == "modified_beam_search":
-        return DECODERS[options.method](model, enc, lengths, beam=options.beam)
-    return DECODERS[options.method](
-        model, enc, lengths, max_symbols_per_frame=options.max_symbols_per_frame
-    )
 
 
 #: Called as ``on_progress(path, seconds_done, seconds_total)`` while a file is recognised.

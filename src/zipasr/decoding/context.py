@@ -22,6 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from torch import Tensor
+
 ROOT = 0
 
 
@@ -75,6 +78,7 @@ class ContextGraph:
             own = scores[k] if scores is not None and scores[k] != 0.0 else score
             self._insert(list(tokens), own, texts[k] if texts is not None else "")
         self._link()
+        self._rows: dict[tuple[int, int], tuple[Tensor, list[int]]] = {}
 
     @property
     def root(self) -> int:
@@ -173,6 +177,19 @@ class ContextGraph:
             done = node.node_score if node.is_end else self.nodes[matched].node_score
             return bonus + done - node.node_score, ROOT, matched
         return bonus + node.output_score, at, matched
+
+    def row(self, state: int, vocab_size: int) -> tuple[Tensor, list[int]]:
+        """:meth:`forward` (not strict) from ``state`` for every token id at once: the (V,)
+        bonuses and the V next states. Cached per state; the searches add the row to the
+        scores of every extension of a hypothesis in ``state``."""
+        key = (state, vocab_size)
+        cached = self._rows.get(key)
+        if cached is None:
+            steps = [self.forward(state, token) for token in range(vocab_size)]
+            bonus = torch.tensor([s[0] for s in steps], dtype=torch.float32)
+            cached = (bonus, [s[1] for s in steps])
+            self._rows[key] = cached
+        return cached
 
     def finalize(self, state: int) -> float:
         """The bonus to take back at the end of a hypothesis that stops in ``state`` (minus the
