@@ -347,8 +347,9 @@ def _assemble(
     """Absolute times, overlapping windows merged, segments with words."""
     runs: list[list[tuple[Span, TimedTokens]]] = []
     for seg, hyp in decoded:
+        lps = list(hyp.token_log_probs) if len(hyp.token_log_probs) == len(hyp.tokens) else None
         timed = TimedTokens(
-            list(hyp.tokens), [seg.start_s + f * OUTPUT_FRAME_SHIFT_S for f in hyp.frames]
+            list(hyp.tokens), [seg.start_s + f * OUTPUT_FRAME_SHIFT_S for f in hyp.frames], lps
         )
         if seg.overlaps_previous and runs:
             runs[-1].append((seg, timed))
@@ -385,7 +386,14 @@ def _merge_run(run: list[tuple[Span, TimedTokens]], table: list[str] | None) -> 
     ends = bounds[1:] + [run[-1][0].end_s]
     edges = [0, *cuts, len(merged.tokens)]
     return [
-        make_segment(start, end, merged.tokens[a:b], merged.times[a:b], table)
+        make_segment(
+            start,
+            end,
+            merged.tokens[a:b],
+            merged.times[a:b],
+            table,
+            merged.log_probs[a:b] if merged.log_probs is not None else None,
+        )
         for start, end, a, b in zip(bounds, ends, edges, edges[1:])
     ]
 

@@ -5,7 +5,8 @@ offline or continued chunk by chunk, with optional LM fusion (:class:`Fusion`) a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -16,8 +17,7 @@ from zipasr.decoding.hypothesis import Hypothesis, with_text
 from zipasr.models.asr import AsrModel
 
 
-@dataclass(frozen=True)
-class Path:
+class Path(NamedTuple):
     """One sequence in the beam.
 
     Attributes:
@@ -118,8 +118,10 @@ def modified_beam_search(
         blank_penalty: subtracted from the blank logit.
         length_norm: pick the final sequence by score per symbol (see :meth:`BeamState.best`).
         fusion: language models added to each token's score (shallow fusion, LODR).
-        context_graph: hotwords: each token's bonus is added to its score before the beam is
-            pruned, and an unfinished match's bonus is taken back at the end.
+        context_graph: hotwords: a token's bonus is added to the score of the sequence it
+            extends once the extension is in the beam (as icefall does: the bonus keeps a
+            phrase in the beam rather than forcing its tokens in), and an unfinished match's
+            bonus is taken back at the end.
 
     Returns:
         The best :class:`Hypothesis` per utterance; its score is the merged log-probability
@@ -161,52 +163,71 @@ def continue_beam_search(
     enc = model.project_encoder(encoder_out)  # (B, T, J)
     offsets = frame_offsets or [0] * enc.shape[0]
     lengths = encoder_lengths.tolist()
+    vocab = model.config.vocab_size
+    pad_context = (-1,) * (context - 1) + (blank,)
+    active: list[int] = []
     for t in range(enc.shape[1]):
-        active = [b for b, n in enumerate(lengths) if n > t]
-        if not active:
+        now = [b for b, n in enumerate(lengths) if n > t]
+        if not now:
             break
-        seqs = [(b, seq, path) for b in active for seq, path in states[b].candidates.items()]
+        if now != active:
+            active = now
+            rows = torch.tensor(active, device=device).repeat_interleave(beam)
+            shift = (torch.arange(len(active), device=device) * (beam * vocab))[:, None]
+            biased = any(states[b].fusion.active for b in active)
+        # Every active utterance's sequences, padded to `beam` rows (prior -inf), so that its
+        # extensions are one row of a (A, beam * V) table.
+        seqs: list[tuple[int, tuple[int, ...], Path]] = []
+        for b in active:
+            items = list(states[b].candidates.items())
+            if len(items) > beam:  # (a state carried over from a wider beam)
+                items = sorted(items, key=lambda kv: kv[1].score, reverse=True)[:beam]
+            seqs += [(b, seq, path) for seq, path in items]
+            if len(items) < beam:  # (its LM and hotword states, so that they can be scored)
+                first = items[0][1]
+                pad = Path(-math.inf, 0.0, (), (), first.lm_states, first.context_state)
+                seqs += [(b, pad_context, pad)] * (beam - len(items))
         contexts = torch.tensor([seq[-context:] for _, seq, _ in seqs], device=device)
-        rows = torch.tensor([b for b, _, _ in seqs], device=device)
         logits = model.join(enc[rows, t], model.predict_projected(contexts), False)  # (N, V)
         if blank_penalty:
             logits[:, blank] -= blank_penalty
         log_probs = logits.log_softmax(dim=-1)
         prior = torch.tensor([p.score for _, _, p in seqs], device=device)
         scores = log_probs + prior.unsqueeze(1)
-        scores = _add_extras(scores, seqs, states, blank)
-        vocab = scores.shape[1]
-        # Every utterance's extensions in one (A, beam * V) table, -inf where it has fewer.
-        sizes = [len(states[b].candidates) for b in active]
-        starts = [sum(sizes[:a]) for a in range(len(active))]
-        slot = torch.tensor([k for n in sizes for k in range(n)], device=device)
-        utt = torch.tensor([a for a, n in enumerate(sizes) for _ in range(n)], device=device)
-        table = scores.new_full((len(active), beam * vocab), -math.inf)
-        base = (utt * (beam * vocab) + slot * vocab).unsqueeze(1)
-        table.view(-1)[(base + torch.arange(vocab, device=device)).flatten()] = scores.flatten()
-        top = table.topk(min(beam, vocab), dim=1)
+        if biased:
+            scores = _add_extras(scores, seqs, states, blank)
+        top = scores.view(len(active), beam * vocab).topk(min(beam, vocab), dim=1)
         values, indices = top.values.tolist(), top.indices.tolist()
-        row_of = torch.tensor(starts, device=device).unsqueeze(1) + top.indices // vocab
-        picked_lp = log_probs[row_of.clamp(max=len(seqs) - 1), top.indices % vocab].tolist()
+        picked_lp = log_probs.view(-1)[top.indices + shift].tolist()
         for a, b in enumerate(active):
             state = states[b]
             merged: dict[tuple[int, ...], Path] = {}
             for value, index, lp in zip(values[a], indices[a], picked_lp[a]):
                 if value == -math.inf:
                     break
-                _, seq, path = seqs[starts[a] + index // vocab]
+                _, seq, path = seqs[a * beam + index // vocab]
                 token = index % vocab
                 if token == blank:
-                    new = replace(path, score=value, log_prob=path.log_prob + lp)
+                    new = Path(
+                        value,
+                        path.log_prob + lp,
+                        path.frames,
+                        path.token_log_probs,
+                        path.lm_states,
+                        path.context_state,
+                    )
                 else:
                     new = _extend(state, path, token, value, lp, offsets[b] + t, vocab)
                     seq = seq + (token,)
-                if seq in merged:  # same tokens by another path: add up, keep the first's frames
-                    old = merged[seq]
-                    new = replace(
-                        old,
-                        score=_log_add(old.score, new.score),
-                        log_prob=_log_add(old.log_prob, new.log_prob),
+                old = merged.get(seq)
+                if old is not None:  # same tokens by another path: add up, keep the first's
+                    new = Path(
+                        _log_add(old.score, new.score),
+                        _log_add(old.log_prob, new.log_prob),
+                        old.frames,
+                        old.token_log_probs,
+                        old.lm_states,
+                        old.context_state,
                     )
                 merged[seq] = new
             state.candidates = merged
@@ -215,18 +236,13 @@ def continue_beam_search(
 def _add_extras(
     scores: Tensor, seqs: list[tuple[int, tuple[int, ...], Path]], states: list, blank: int
 ) -> Tensor:
-    """``scores`` (N, V) plus each sequence's LM scores and hotword bonuses (none for blank)."""
+    """``scores`` (N, V) plus each sequence's LM scores (none for blank)."""
     fused = [i for i, (b, _, _) in enumerate(seqs) if states[b].fusion.active]
-    graphs = [i for i, (b, _, _) in enumerate(seqs) if states[b].context_graph is not None]
-    if not fused and not graphs:
+    if not fused:
         return scores
     extra = torch.zeros_like(scores)
-    if fused:
-        fusion = states[seqs[fused[0]][0]].fusion
-        extra[fused] = fusion.scores([seqs[i][2].lm_states for i in fused]).to(scores)
-    for i in graphs:
-        b, _, path = seqs[i]
-        extra[i] += states[b].context_graph.row(path.context_state, scores.shape[1])[0].to(scores)
+    fusion = states[seqs[fused[0]][0]].fusion
+    extra[fused] = fusion.scores([seqs[i][2].lm_states for i in fused]).to(scores)
     extra[:, blank] = 0.0
     return scores + extra
 
@@ -241,14 +257,15 @@ def _extend(
     vocab: int,
 ) -> Path:
     context_state = path.context_state
-    if state.context_graph is not None:
-        context_state = state.context_graph.row(path.context_state, vocab)[1][token]
+    if state.context_graph is not None:  # the bonus counts once the token is in the beam
+        bonus, context_state = state.context_graph.forward(path.context_state, token)[:2]
+        value += bonus
     return Path(
         value,
         path.log_prob + lp,
         path.frames + (frame,),
         path.token_log_probs + (lp,),
-        state.fusion.advance(path.lm_states, token) if state.fusion.active else path.lm_states,
+        state.fusion.advance(path.lm_states, token) if state.fusion.on else path.lm_states,
         context_state,
     )
 

@@ -86,8 +86,8 @@ class CtcBeamState:
         ends_blank, ends_label: (K,) log-probabilities of each prefix's alignments so far that
             end in blank / in its last label.
         extra: (K,) LM and hotword scores of each prefix (ranked with its probability).
-        frames, token_log_probs: per prefix and token, where it was first emitted and its
-            log-probability there.
+        frames, token_log_probs: per prefix and token, where it was emitted on the likeliest
+            path that reached the prefix (when two paths merge) and its log-probability there.
         lm_states, context_states: per prefix (see :class:`Fusion`, :class:`ContextGraph`).
     """
 
@@ -191,7 +191,7 @@ def ctc_prefix_beam_nbest(
     Returns:
         B lists of up to ``beam`` hypotheses; ``score`` = log P(prefix) summed over its
         alignments (plus LM and hotword scores), ``frames`` = the frame at which each label was
-        first emitted.
+        emitted on the likeliest path.
     """
     states = [
         CtcBeamState.start(fusion=fusion, context_graph=context_graph)
@@ -219,8 +219,10 @@ def continue_ctc_prefix_beam_search(
     Each frame is one set of tensor operations over every utterance's (K,) prefixes and
     (K, V) extensions: a prefix stays (blank, or its last label repeated) or grows by a label
     (after a blank if it repeats the last one); a growth that equals another kept prefix is
-    merged into it; the ``beam`` best by probability + LM + hotword scores survive. Python
-    only records the tokens of the survivors.
+    merged into it; the ``beam`` best by probability + LM score survive, and a survivor's
+    hotword bonus is added to its score from then on (icefall's order: a bonus does not bring
+    a label into the beam, it keeps a phrase there). Python only records the tokens of the
+    survivors.
 
     Args:
         log_probs: (B, T, V) for the B states; lengths: (B,) frames of each to use.
@@ -228,76 +230,101 @@ def continue_ctc_prefix_beam_search(
     """
     if beam < 1:
         raise ValueError(f"beam={beam} must be >= 1")
+    if not states:
+        return
     if blank_penalty:
         log_probs = log_probs.clone()
         log_probs[..., blank] -= blank_penalty
-    log_probs = log_probs.float()
-    vocab = log_probs.shape[2]
-    offsets = frame_offsets or [0] * len(states)
-    lengths_l = lengths.tolist()
+    log_probs = log_probs.float().cpu()
+    batch, vocab = len(states), log_probs.shape[2]
+    offsets = frame_offsets or [0] * batch
+    lengths_l = [min(int(n), log_probs.shape[1]) for n in lengths.tolist()]
     inf = -math.inf
+    # The states as (B, K) tensors for the frames of this call (K = the widest beam), -inf
+    # where an utterance has fewer prefixes; written back at the end.
+    width = max(beam, max(len(s.prefixes) for s in states))
+    pb, pnb, extra = (torch.full((batch, width), inf) for _ in range(3))
+    last = torch.full((batch, width), -1, dtype=torch.int64)
+    for b, s in enumerate(states):
+        k = len(s.prefixes)
+        pb[b, :k], pnb[b, :k], extra[b, :k] = s.ends_blank, s.ends_label, s.extra
+        last[b, :k] = torch.tensor([p[-1] if p else -1 for p in s.prefixes], dtype=torch.int64)
+    labels = torch.arange(vocab).view(1, 1, vocab)
+    rows = torch.arange(batch).unsqueeze(1)
     for t in range(log_probs.shape[1]):
-        active = [b for b, n in enumerate(lengths_l) if n > t]
+        active = [b for b in range(batch) if lengths_l[b] > t]
         if not active:
             break
-        width = max(len(states[b].prefixes) for b in active)
-        size = (len(active), width)
-        pb, pnb, extra = (torch.full(size, inf) for _ in range(3))
-        last = torch.full(size, -1, dtype=torch.int64)
-        for a, b in enumerate(active):
-            s, k = states[b], len(states[b].prefixes)
-            pb[a, :k], pnb[a, :k], extra[a, :k] = s.ends_blank, s.ends_label, s.extra
-            last[a, :k] = torch.tensor([p[-1] if p else -1 for p in s.prefixes])
-        frame = log_probs[active, t]  # (A, V)
+        frame = log_probs[:, t]  # (B, V)
+        old_pb, old_pnb, old_extra, old_last = pb, pnb, extra, last
         total = torch.logaddexp(pb, pnb)
         stay_blank = total + frame[:, blank : blank + 1]
-        repeat = frame.gather(1, last.clamp(min=0))  # (A, K)
-        stay_label = torch.where(last >= 0, pnb + repeat, torch.full_like(pnb, inf))
-        is_last = torch.arange(vocab).view(1, 1, vocab) == last.unsqueeze(2)  # (A, K, V)
-        grow = torch.where(is_last, pb.unsqueeze(2), total.unsqueeze(2)) + frame.unsqueeze(1)
+        stay_label = torch.where(last >= 0, pnb + frame.gather(1, last.clamp(min=0)), inf)
+        grow = torch.where(labels == last.unsqueeze(2), pb.unsqueeze(2), total.unsqueeze(2))
+        grow = grow + frame.unsqueeze(1)  # (B, K, V)
         grow[:, :, blank] = inf
-        bonus = _extension_scores(states, active, width, vocab, blank)  # (A, K, V) or None
-        # A growth equal to another kept prefix joins it.
-        for a, b in enumerate(active):
-            index = {p: k for k, p in enumerate(states[b].prefixes)}
-            for j, p in enumerate(states[b].prefixes):
+        # A growth that equals another kept prefix joins it (found in Python, merged at once).
+        into: list[int] = []
+        parent: list[int] = []
+        for b in active:
+            prefixes = states[b].prefixes
+            index = {p: k for k, p in enumerate(prefixes)}
+            for j, p in enumerate(prefixes):
                 i = index.get(p[:-1]) if p else None
                 if i is not None:
-                    stay_label[a, j] = torch.logaddexp(stay_label[a, j], grow[a, i, p[-1]])
-                    grow[a, i, p[-1]] = inf
-        stay_rank = torch.logaddexp(stay_blank, stay_label) + extra
-        grow_rank = grow + extra.unsqueeze(2)
-        if bonus is not None:
-            grow_rank = grow_rank + bonus
-        ranks = torch.cat((stay_rank, grow_rank.flatten(1)), dim=1)  # (A, K + K V)
-        top = ranks.topk(min(beam, ranks.shape[1]), dim=1)
-        picks = top.indices.tolist()
-        keep = top.values > inf
-        # The values the survivors need, gathered at once.
-        g = (top.indices - width).clamp(min=0)
-        src, label = g // vocab, g % vocab
-        is_stay = top.indices < width
-        stay_src = top.indices.clamp(max=width - 1)
-        new_pb = torch.where(
-            is_stay, stay_blank.gather(1, stay_src), torch.full_like(pb[:, :1], inf)
+                    into.append(b * width + j)
+                    parent.append(b * width * vocab + i * vocab + p[-1])
+        if into:
+            target, source = torch.tensor(into), torch.tensor(parent)
+            flat_label, flat_grow = stay_label.view(-1), grow.view(-1)
+            joining, staying = flat_grow[source], flat_label[target]
+            # The token's time and log-probability follow the likelier of the two paths.
+            for k in (joining > staying).nonzero().flatten().tolist():
+                b, j = divmod(into[k], width)
+                i, c = divmod(parent[k] - b * width * vocab, vocab)
+                s = states[b]
+                s.frames[j] = s.frames[i] + (offsets[b] + t,)
+                s.token_log_probs[j] = s.token_log_probs[i] + (float(frame[b, c]),)
+            flat_label[target] = torch.logaddexp(staying, joining)
+            flat_grow[source] = inf
+        lm, bonus = _extension_scores(states, active, width, vocab, blank)  # (B, K, V) or None
+        grow_extra = extra.unsqueeze(2) if lm is None else extra.unsqueeze(2) + lm
+        ranks = torch.cat(
+            (torch.logaddexp(stay_blank, stay_label) + extra, (grow + grow_extra).flatten(1)), 1
         )
-        grown = grow.flatten(1).gather(1, g.clamp(max=width * vocab - 1))
-        new_pnb = torch.where(is_stay, stay_label.gather(1, stay_src), grown)
-        step_extra = torch.zeros_like(top.values)
-        if bonus is not None:
-            step_extra = bonus.flatten(1).gather(1, g.clamp(max=width * vocab - 1))
-        new_extra = torch.where(
-            is_stay,
-            extra.gather(1, stay_src),
-            extra.gather(1, src.clamp(max=width - 1)) + step_extra,
+        top = ranks.topk(beam, dim=1)  # (B, beam)
+        picks, values = top.indices, top.values
+        stay = picks < width
+        src_stay = picks.clamp(max=width - 1)
+        grown = (picks - width).clamp(min=0)
+        src_grow, label_t = grown // vocab, grown % vocab
+        new_pb = torch.where(stay, stay_blank.gather(1, src_stay), inf)
+        new_pnb = torch.where(
+            stay, stay_label.gather(1, src_stay), grow.flatten(1).gather(1, grown)
         )
-        label_lp = frame.gather(1, label).tolist()
-        for a, b in enumerate(active):
+        grown_extra = extra.gather(1, src_grow)
+        if lm is not None:
+            grown_extra = grown_extra + lm.flatten(1).gather(1, grown)
+        if bonus is not None:  # hotword bonuses count from here on (as icefall's)
+            grown_extra = grown_extra + bonus.flatten(1).gather(1, grown)
+        new_extra = torch.where(stay, extra.gather(1, src_stay), grown_extra)
+        new_last = torch.where(stay, last.gather(1, src_stay), label_t)
+        keep = values > inf
+        pb, pnb = torch.where(keep, new_pb, inf), torch.where(keep, new_pnb, inf)
+        extra, last = torch.where(keep, new_extra, inf), torch.where(keep, new_last, -1)
+        if len(active) < batch:  # finished utterances keep their prefixes
+            done = torch.tensor([lengths_l[b] <= t for b in range(batch)]).unsqueeze(1)
+            pb, pnb = torch.where(done, old_pb, pb), torch.where(done, old_pnb, pnb)
+            extra = torch.where(done, old_extra, extra)
+            last = torch.where(done, old_last, last)
+        picks_l, keep_l = picks.tolist(), keep.tolist()
+        label_lp = frame[rows, label_t].tolist()
+        for b in active:
             s = states[b]
-            kept = [k for k in range(len(picks[a])) if bool(keep[a, k])]
             prefixes, frames, lps, lm_states, ctx = [], [], [], [], []
-            for k in kept:
-                index = picks[a][k]
+            for k, index in enumerate(picks_l[b]):
+                if not keep_l[b][k]:
+                    break
                 if index < width:
                     prefixes.append(s.prefixes[index])
                     frames.append(s.frames[index])
@@ -308,7 +335,7 @@ def continue_ctc_prefix_beam_search(
                 i, c = divmod(index - width, vocab)
                 prefixes.append(s.prefixes[i] + (c,))
                 frames.append(s.frames[i] + (offsets[b] + t,))
-                lps.append(s.token_log_probs[i] + (label_lp[a][k],))
+                lps.append(s.token_log_probs[i] + (label_lp[b][k],))
                 fusion = s.fusion
                 lm_states.append(
                     fusion.advance(s.lm_states[i], c) if fusion.active else s.lm_states[i]
@@ -317,23 +344,34 @@ def continue_ctc_prefix_beam_search(
                 ctx.append(graph.row(s.context_states[i], vocab)[1][c] if graph else 0)
             s.prefixes, s.frames, s.token_log_probs = prefixes, frames, lps
             s.lm_states, s.context_states = lm_states, ctx
-            s.ends_blank, s.ends_label = new_pb[a, kept], new_pnb[a, kept]
-            s.extra = new_extra[a, kept]
+        # Survivors come first in each row (topk is sorted), so row b's K_b live prefixes are
+        # the first K_b columns, as the Python lists are.
+    for b, s in enumerate(states):
+        k = len(s.prefixes)
+        s.ends_blank, s.ends_label, s.extra = (
+            pb[b, :k].clone(),
+            pnb[b, :k].clone(),
+            extra[b, :k].clone(),
+        )
 
 
 def _extension_scores(
     states: list[CtcBeamState], active: list[int], width: int, vocab: int, blank: int
-) -> Tensor | None:
-    """(A, K, V) LM and hotword scores of growing each prefix by each label, or None."""
-    if not any(states[b].fusion.active or states[b].context_graph for b in active):
-        return None
-    out = torch.zeros(len(active), width, vocab)
-    for a, b in enumerate(active):
+) -> tuple[Tensor | None, Tensor | None]:
+    """(B, K, V) LM scores and hotword bonuses of growing each prefix by each label (None when
+    no state has them)."""
+    lm = bonus = None
+    if any(states[b].fusion.active for b in active):
+        lm = torch.zeros(len(states), width, vocab)
+    if any(states[b].context_graph is not None for b in active):
+        bonus = torch.zeros(len(states), width, vocab)
+    for b in active:
         s, k = states[b], len(states[b].prefixes)
-        if s.fusion.active:
-            out[a, :k] += s.fusion.scores(s.lm_states).float()
-        if s.context_graph is not None:
-            rows = [s.context_graph.row(c, vocab)[0] for c in s.context_states]
-            out[a, :k] += torch.stack(rows)
-    out[:, :, blank] = 0.0
-    return out
+        if lm is not None and s.fusion.active:
+            lm[b, :k] = s.fusion.scores(s.lm_states).float()
+        if bonus is not None and s.context_graph is not None:
+            bonus[b, :k] = torch.stack([s.context_graph.row(c, vocab)[0] for c in s.context_states])
+    for scores in (lm, bonus):
+        if scores is not None:
+            scores[:, :, blank] = 0.0
+    return lm, bonus

@@ -11,7 +11,7 @@ rather than doubles it. icefall's recipe writes the LODR weight as a negative sc
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -34,6 +34,8 @@ class Fusion:
     lm_scale: float = 0.0
     lodr: LmScorer | None = None
     lodr_scale: float = 0.0
+    #: Whether any LM is used (an attribute: the searches ask once per token).
+    on: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, lm, scale in (
@@ -44,6 +46,7 @@ class Fusion:
                 raise ValueError(f"{name}_scale={scale} must be >= 0")
             if scale and lm is None:
                 raise ValueError(f"{name}_scale={scale} without a {name} language model")
+        object.__setattr__(self, "on", bool(self.lm_scale or self.lodr_scale))
 
     @property
     def _lm(self) -> LmScorer | None:
@@ -55,7 +58,7 @@ class Fusion:
 
     @property
     def active(self) -> bool:
-        return self._lm is not None or self._lodr is not None
+        return self.on
 
     def start(self) -> LmStates:
         lm, lodr = self._lm, self._lodr
