@@ -69,3 +69,19 @@ def test_transcribe_json_prints_word_times_and_confidences(tmp_path, capsys):
     assert words, "the test model should say something"
     for w in words:
         assert 0 < w["confidence"] <= 1 and w["start"] <= w["end"]
+
+
+def test_an_utterance_decodes_the_same_whatever_shares_its_batch():
+    # The encoder runs on each utterance alone (DecodeOptions.encode_alone): padding in a batch
+    # would change the last frames of the shorter ones (downsampling, front-end convolution).
+    from zipasr.recognize import DecodeOptions, decode_features
+    from zipasr.testing import random_features
+
+    model = tiny_recognizer(TOKENS)
+    x, lengths = random_features([157, 97, 123, 61], seed=4)
+    feats = [x[i, :n] for i, n in enumerate(lengths.tolist())]
+    for method in ("greedy_search", "modified_beam_search", "ctc_prefix_beam_search"):
+        alone = [decode_features(model, [f], DecodeOptions(method))[0] for f in feats]
+        together = decode_features(model, feats, DecodeOptions(method, batch_size=4))
+        assert [h.tokens for h in together] == [h.tokens for h in alone]
+        assert [h.frames for h in together] == [h.frames for h in alone]
