@@ -151,12 +151,11 @@ def all_methods() -> list[str]:
 
 def check_model(model: AsrModel, options: SearchOptions) -> None:
     """Raises ValueError (naming the missing head) if ``model`` cannot run ``options.method``."""
-    if options.method in RESCORERS:
-        needs = "ctc" if options.method.startswith("ctc") else "transducer"
+    if options.method in RESCORERS:  # (each checks its first-pass head itself)
         if model.attention_decoder is None:
             raise ValueError(f"{options.method}: this model has no attention decoder")
-    else:
-        needs = METHODS[options.method].needs
+        return
+    needs = METHODS[options.method].needs
     if needs == "ctc" and model.ctc is None:
         raise ValueError(f"{options.method} needs a model with a CTC head; this one has none")
     if needs == "transducer" and model.transducer is None:
