@@ -138,8 +138,12 @@ def test_sherpa_onnx_endpoint_rules():
     assert not recognizer.is_endpoint(Fake(True, 30.0, 30.0))
 
 
-@pytest.mark.parametrize("method", ["greedy_search", "modified_beam_search"])
-def test_reset_keeps_the_tokens_a_never_reset_stream_gets(model, method):
+@pytest.mark.parametrize(
+    "method",
+    ["greedy_search", "modified_beam_search", "ctc_greedy_search", "ctc_prefix_beam_search"],
+)
+def test_reset_keeps_the_tokens_a_never_reset_stream_gets(request, method):
+    model = request.getfixturevalue("ctc_model" if method.startswith("ctc") else "model")
     clip = audio(3.0, seed=8)
     config = StreamingConfig(16, 64, method=method, endpoint_rules=())
     recognizer = StreamingRecognizer(model, config)
@@ -151,7 +155,7 @@ def test_reset_keeps_the_tokens_a_never_reset_stream_gets(model, method):
         while recognizer.step([plain, reset]):
             pass
         if k in (4, 9):  # reset twice, mid-speech
-            if method == "modified_beam_search":  # a reset fixes the best path so far
+            if "beam" in method:  # a reset fixes the best path so far
                 recognizer.reset(plain)
                 plain.segment_token = 0
             segments.append(reset.result.tokens)
