@@ -1,13 +1,16 @@
 """Training augmentation as composable transforms outside the model (recipe settings: spec 1.1).
 
-Two kinds, both lhotse's implementations:
+Two kinds, lhotse's implementations:
 
 * cut transforms, ``CutSet -> CutSet``, applied before audio is loaded: speed perturbation
-  (resampling, so pitch and length change together) and noise mixing at a random SNR;
+  (resampling, so pitch and length change together), volume perturbation, reverberation (a
+  measured or simulated room impulse response) and noise mixing at a random SNR;
 * feature transforms, ``(B, T, F) -> (B, T, F)``, applied to the padded batch: SpecAugment with
   time warping, frequency masks and time masks, confined to each utterance's valid frames.
 
-None of them exists at evaluation: build the evaluation loader with empty lists.
+None of them exists at evaluation: build the evaluation loader with empty lists. Each takes a
+seed: the same seed gives the same draws, utterance by utterance. The trainer builds them from the
+``data`` section of its config (:func:`zipasr.train.data.augmentations`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,50 @@ def speed_perturbation(
     return PerturbSpeed(factors=list(factors), p=p, randgen=random.Random(seed))
 
 
+def volume_perturbation(
+    scale: tuple[float, float] = (0.125, 2.0), p: float = 0.5, seed: int = 0
+) -> CutTransform:
+    """Each utterance's amplitude is multiplied by a factor drawn uniformly from ``scale`` with
+    probability ``p`` (lhotse's ``PerturbVolume``; its defaults)."""
+    from lhotse.dataset.cut_transforms import PerturbVolume
+
+    low, high = scale
+    if not 0 < low <= high or not 0 <= p <= 1:
+        raise ValueError(f"scale={scale}, p={p}; give 0 < low <= high and 0 <= p <= 1")
+    return PerturbVolume(p=p, scale_low=low, scale_high=high, randgen=random.Random(seed))
+
+
+class Reverberation:
+    """Convolves each utterance, with probability ``p``, with a room impulse response: one of
+    ``rirs`` (recordings of measured responses) drawn at random, or, without them, one that
+    lhotse simulates (a random room and source position; arXiv:2208.04101). The output keeps
+    the input's energy. Deterministic for a seed (the simulated rooms are seeded from it)."""
+
+    def __init__(self, rirs=None, p: float = 0.5, seed: int = 0) -> None:
+        if not 0 <= p <= 1:
+            raise ValueError(f"p={p}; give 0 <= p <= 1")
+        self.rirs = list(rirs) if rirs is not None else []
+        self.p = p
+        self.rng = random.Random(seed)
+
+    def __call__(self, cuts):
+        from lhotse import CutSet
+
+        out = []
+        for cut in cuts:
+            if self.rng.random() < self.p:
+                rir = self.rng.choice(self.rirs) if self.rirs else None
+                room = self.rng.getrandbits(31)
+                cut = cut.reverb_rir(rir_recording=rir, room_rng_seed=room, source_rng_seed=room)
+            out.append(cut)
+        return CutSet.from_cuts(out)
+
+
+def reverberation(rirs=None, p: float = 0.5, seed: int = 0) -> CutTransform:
+    """:class:`Reverberation`: measured ``rirs`` (lhotse Recordings) or simulated rooms."""
+    return Reverberation(rirs, p, seed)
+
+
 def noise_mixing(
     noise_cuts, snr_db: tuple[float, float] = (10.0, 20.0), p: float = 0.5, seed: int = 0
 ) -> CutTransform:
@@ -44,7 +91,12 @@ def noise_mixing(
 
     if len(noise_cuts) == 0:
         raise ValueError("noise_cuts is empty; pass a CutSet of noise recordings")
-    return CutMix(cuts=noise_cuts, snr=snr_db, p=p, seed=seed, pad_to_longest=False)
+    low, high = snr_db
+    if low > high or not 0 <= p <= 1:
+        raise ValueError(f"snr_db={snr_db}, p={p}; give low <= high dB and 0 <= p <= 1")
+    return CutMix(
+        cuts=noise_cuts, snr=snr_db, p=p, seed=seed, pad_to_longest=False, preserve_id=True
+    )
 
 
 def spec_augment(
