@@ -442,9 +442,9 @@ def cuts_from_folder(folder: str | Path, report: SkipReport | None = None) -> Cu
 
 def audio_cuts(source: str | Path) -> CutSet:
     """Audio without transcripts (noise for mixing, room impulse responses) as an eager CutSet
-    of whole files: a folder of ``*.wav``/``*.flac`` files, a JSONL manifest whose lines have
-    ``audio`` or ``audio_filepath`` (``text`` not needed), or a lhotse cut or recordings
-    manifest. A file that cannot be read raises ValueError naming it."""
+    of whole files: one audio file, a folder of ``*.wav``/``*.flac`` files, a JSONL manifest
+    whose lines have ``audio`` or ``audio_filepath`` (``text`` not needed), or a lhotse cut or
+    recordings manifest. A file that cannot be read raises ValueError naming it."""
     source = Path(source)
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".wav", ".flac"))
@@ -452,6 +452,8 @@ def audio_cuts(source: str | Path) -> CutSet:
             raise ValueError(f"{source} holds no *.wav or *.flac file")
     elif not source.is_file():
         raise FileNotFoundError(f"{source}: no such audio manifest or folder")
+    elif source.suffix.lower() in (".wav", ".flac"):
+        files = [source]
     elif _lhotse_document(source):
         return _lhotse_file(source)
     else:
