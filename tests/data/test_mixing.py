@@ -225,3 +225,37 @@ def test_a_resume_after_a_repeating_source_started_over(small_manifests) -> None
     resumed = sampler()
     resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
     assert head + _ids(resumed) == expected
+
+
+def test_the_trainers_source_reads_only_what_the_sampler_holds(tmp_path) -> None:
+    """The trainer's path (open_manifest -> screened -> make_loader) on a JSONL manifest: the
+    lines parsed are the bucket estimate, the buffer and the cuts handed out, not the file."""
+    from lhotse.testing.dummies import dummy_supervision
+
+    from zipasr.data import AsrDataset, LoaderConfig, SkipReport, make_loader, screened
+
+    cuts = _cuts("u", 5000)
+    for i, cut in enumerate(cuts):
+        cut.supervisions = [dummy_supervision(i, duration=cut.duration, text="HELLO")]
+    manifest = _write_manifest(tmp_path / "big.jsonl", cuts)
+    source = open_manifest(manifest)
+    parsed = []
+    parse = source.parse
+    source.parse = lambda item, line: parsed.append(line) or parse(item, line)
+
+    class Tokens:  # the guardrails need a tokenizer: one token per character
+        def normalize(self, text):
+            return text
+
+        def encode(self, texts):
+            return [[1] * len(t) for t in texts]
+
+    dummy = screened(source, Tokens(), SkipReport())
+    config = LoaderConfig(max_duration_s=60.0, num_buckets=6, num_workers=0, buffer_size=300)
+    _, sampler = make_loader(dummy, AsrDataset(Tokens()), config)
+    assert len(parsed) == 5000  # fewer than 10,000 lines: the bucket estimate read them all
+    parsed.clear()
+    sampler.set_epoch(0)
+    it = iter(sampler)
+    taken = sum(len(next(it)) for _ in range(10))
+    assert len(parsed) == 300 + taken  # the buffer, then a line per utterance handed out

@@ -154,3 +154,18 @@ def test_a_mixture_trains_and_resumes_as_an_uninterrupted_run(corpus: Path, tmp_
     a = torch.load(tmp_path / "full" / "checkpoint-4.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "split" / "checkpoint-4.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_zipasr_train_names_a_missing_manifest_of_a_mixture(capsys, tmp_path) -> None:
+    from zipasr.cli.main import main
+
+    (tmp_path / "a.jsonl").write_text("")
+    (tmp_path / "c.yaml").write_text(
+        f"exp_dir: {tmp_path / 'exp'}\ndata:\n  train_manifests:\n"
+        f"    - {{path: {tmp_path / 'a.jsonl'}}}\n    - {{path: {tmp_path / 'gone.jsonl'}}}\n"
+    )
+    assert main(["train", str(tmp_path / "c.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err == f"zipasr: error: data.train_manifests[1]: {tmp_path / 'gone.jsonl'} does not exist\n"
+    )
