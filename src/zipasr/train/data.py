@@ -124,15 +124,19 @@ def training_source(
     skips: SkipReport,
     seed: int,
     features: Callable[[CutSource, str], CutSource] | None = None,
+    opened: list[CutSource] | None = None,
 ) -> CutSource:
-    """The training utterances as the sampler reads them: each manifest opened lazily,
-    screened by the guardrails (``features(source, name)`` then precomputes them, if given)
-    and, for ``data.train_manifests``, mixed with their weights (drawn with ``seed + epoch``).
+    """The training utterances as the sampler reads them: each manifest opened lazily (or the
+    ``opened`` sources, one per manifest), screened by the guardrails (``features(source,
+    name)`` then precomputes them, if given) and, for ``data.train_manifests``, mixed with their
+    weights (drawn with ``seed + epoch``).
     """
     specs = config.manifests()
     if not specs:
         raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
-    sources = [screened(open_manifest(s.path, skips), tokenizer, skips) for s in specs]
+    if opened is None:
+        opened = [open_manifest(s.path, skips) for s in specs]
+    sources = [screened(o, tokenizer, skips) for o in opened]
     if features is not None:
         names = ["train"] if len(sources) == 1 else [f"train{i}" for i in range(len(sources))]
         sources = [features(s, name) for s, name in zip(sources, names)]
@@ -198,13 +202,12 @@ def prepare_data(
     if not config.manifests():
         raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
     # Opening reads a JSONL manifest's first line only: a bad path or format fails here.
-    tokenizer = prepare_tokenizer(
-        config, exp_dir, [open_manifest(s.path) for s in config.manifests()], info
-    )
+    opened = [open_manifest(s.path, skips) for s in config.manifests()]
+    tokenizer = prepare_tokenizer(config, exp_dir, opened, info)
     features = None
     if config.precompute_features:
         features = lambda cuts, name: _with_features(cuts, name, exp_dir, info)  # noqa: E731
-    source = training_source(config, tokenizer, skips, seed, features)
+    source = training_source(config, tokenizer, skips, seed, features, opened)
     train_set = AsrDataset(tokenizer, *augmentations(config, seed))
     try:
         train_loader, sampler = make_loader(
