@@ -4,6 +4,7 @@ weighted mixtures of training manifests in a real training run."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -164,7 +165,13 @@ def test_zipasr_train_names_a_missing_manifest_of_a_mixture(capsys, tmp_path) ->
         f"exp_dir: {tmp_path / 'exp'}\ndata:\n  train_manifests:\n"
         f"    - {{path: {tmp_path / 'a.jsonl'}}}\n    - {{path: {tmp_path / 'gone.jsonl'}}}\n"
     )
-    assert main(["train", str(tmp_path / "c.yaml")]) == 1
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["train", str(tmp_path / "c.yaml")]) == 1
+    finally:  # zipasr train points logging at this test's captured stderr: put it back
+        root.handlers[:] = handlers
+        root.setLevel(level)
     err = capsys.readouterr().err
     assert (
         err == f"zipasr: error: data.train_manifests[1]: {tmp_path / 'gone.jsonl'} does not exist\n"
