@@ -176,3 +176,15 @@ def test_zipasr_train_names_a_missing_manifest_of_a_mixture(capsys, tmp_path) ->
     assert (
         err == f"zipasr: error: data.train_manifests[1]: {tmp_path / 'gone.jsonl'} does not exist\n"
     )
+
+
+def test_the_yaml_examples_of_docs_data_md_are_valid_configs(tmp_path) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for i, block in enumerate(blocks):
+        (tmp_path / f"{i}.yaml").write_text(block)
+        config = load_config(tmp_path / f"{i}.yaml")
+        assert config.data != DataConfig()
