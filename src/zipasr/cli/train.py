@@ -67,8 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
     )
     config = load_config(args.config, args.overrides)
     check_output_dir(config.exp_dir, "exp_dir")
-    for name in ("train_manifest", "valid_manifest", "tokenizer"):
-        path = getattr(config.data, name)
+    paths = {n: getattr(config.data, n) for n in ("train_manifest", "valid_manifest", "tokenizer")}
+    paths |= {f"train_manifests[{i}]": s.path for i, s in enumerate(config.data.train_manifests)}
+    paths |= {n: getattr(config.data, n) for n in ("noise_manifest", "rir_manifest")}
+    for name, path in paths.items():
         if path and not Path(path).exists():
             raise CliError(f"data.{name}: {path} does not exist")
     result = train(config)
