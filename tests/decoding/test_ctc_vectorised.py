@@ -338,3 +338,31 @@ def test_one_label_per_frame_on_every_prefix():
         for frames, prefix, lps in zip(s.frames, s.prefixes, s.token_log_probs):
             assert len(frames) == len(prefix) == len(lps)
             assert all(a < b for a, b in zip(frames, frames[1:])), frames
+
+
+def test_prefix_keys_of_tuples_equal_the_grown_keys():
+    from zipasr.decoding.ctc import _grow_key, _prefix_keys
+
+    rng = random.Random(3)
+    for _ in range(20):
+        prefix = tuple(rng.randrange(0, 5000) for _ in range(rng.randint(1, 60)))
+        key, parent = _prefix_keys(prefix)
+        assert _prefix_keys(prefix[:-1])[0] == parent
+        grown = _grow_key(torch.tensor([[parent]]), torch.tensor([[prefix[-1]]]))
+        assert int(grown) == key
+    assert _prefix_keys(())[1] == -1 and _prefix_keys((1,)) != _prefix_keys((2,))
+
+
+def test_continuing_with_a_smaller_beam_keeps_that_many():
+    log_probs = _log_probs(2, 20, 7, 9)
+    states = [CtcBeamState.start() for _ in range(2)]
+    continue_ctc_prefix_beam_search(log_probs[:, :10], torch.tensor([10, 10]), states, beam=6)
+    assert [len(s.prefixes) for s in states] == [6, 6]
+    continue_ctc_prefix_beam_search(
+        log_probs[:, 10:], torch.tensor([10, 0]), states, beam=2, frame_offsets=[10, 10]
+    )
+    assert [len(s.prefixes) for s in states] == [2, 6]  # the second had no more frames
+    for s in states:
+        assert len(set(s.prefixes)) == len(s.prefixes)
+        for frames in s.frames:
+            assert all(a < b for a, b in zip(frames, frames[1:]))

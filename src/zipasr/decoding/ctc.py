@@ -251,12 +251,12 @@ def continue_ctc_prefix_beam_search(
     steps = max(lengths_l)
     if steps <= 0:
         return
-    inf = -math.inf
+    inf = torch.tensor(-math.inf)  # a tensor: torch.where then makes no scalar per call
     # K = the widest beam; -inf where an utterance has fewer prefixes. The integer state of a
     # slot is one row of `ints` (B, K, 6): see _LAST.._NODE; a slot that holds no prefix has
     # _EMPTY (its keys match no key).
     width = max(beam, max(len(s.prefixes) for s in states))
-    pb, pnb, extra = (torch.full((batch, width), inf) for _ in range(3))
+    pb, pnb, extra = (torch.full((batch, width), -math.inf) for _ in range(3))
     ints = _EMPTY.repeat(batch, width, 1)
     lm = _LmTable(states, vocab, blank) if any(s.fusion.active for s in states) else None
     hot = _HotTable(states, vocab, blank) if any(s.context_graph for s in states) else None
@@ -473,8 +473,8 @@ _LOW = (1 << 31) - 1
 
 def _grow_key(key: Tensor, label: Tensor) -> Tensor:
     """(B, K) keys of prefixes grown by (B, K) labels."""
-    high = (torch.div(key, 1 << 31, rounding_mode="floor") * _B1 + label + 1) % _P1
-    return high * (1 << 31) + (key.bitwise_and(_LOW) * _B2 + label + 1) % _P2
+    label = label + 1
+    return ((key >> 31) * _B1 + label) % _P1 << 31 | ((key & _LOW) * _B2 + label) % _P2
 
 
 def _prefix_keys(prefix: tuple[int, ...]) -> tuple[int, int]:
