@@ -253,11 +253,13 @@ def continue_ctc_prefix_beam_search(
         return
     inf = torch.tensor(-math.inf)  # a tensor: torch.where then makes no scalar per call
     # K = the widest beam; -inf where an utterance has fewer prefixes. The integer state of a
-    # slot is one row of `ints` (B, K, 6): see _LAST.._NODE; a slot that holds no prefix has
-    # _EMPTY (its keys match no key).
+    # slot is one row of `ints` (B, K, 6): see _LAST.._NODE; "no last label" is V (a column of
+    # -inf appended to the log-probs), and a slot that holds no prefix is `empty` (its keys
+    # match no key).
     width = max(beam, max(len(s.prefixes) for s in states))
     pb, pnb, extra = (torch.full((batch, width), -math.inf) for _ in range(3))
-    ints = _EMPTY.repeat(batch, width, 1)
+    empty_row = torch.tensor([vocab, -2, -3, 0, 0, 0], dtype=torch.int64)
+    ints = empty_row.repeat(batch, width, 1)
     lm = _LmTable(states, vocab, blank) if any(s.fusion.active for s in states) else None
     hot = _HotTable(states, vocab, blank) if any(s.context_graph for s in states) else None
     for b, s in enumerate(states):
@@ -265,7 +267,7 @@ def continue_ctc_prefix_beam_search(
         pb[b, :k], pnb[b, :k], extra[b, :k] = s.ends_blank, s.ends_label, s.extra
         keys = [_prefix_keys(p) for p in s.prefixes]
         columns = [
-            [p[-1] if p else -1 for p in s.prefixes],
+            [p[-1] if p else vocab for p in s.prefixes],
             [own for own, _ in keys],
             [up for _, up in keys],
             [len(p) for p in s.prefixes],
@@ -287,33 +289,39 @@ def continue_ctc_prefix_beam_search(
         if n < steps:
             finished.setdefault(n, []).append(b)
     saved: dict[int, tuple[Tensor, ...]] = {}
+    shortest = min(lengths_l)
     lengths_t = torch.tensor(lengths_l).unsqueeze(1)
     slots = torch.arange(width).expand(batch, width)
     labels = torch.arange(vocab).view(1, 1, vocab)
     no_emit = torch.zeros((batch, width), dtype=torch.bool)
-    empty = _EMPTY.expand(batch, width, 6)
+    empty = empty_row.expand(batch, width, 6)
+    padded = torch.cat(
+        (log_probs, log_probs.new_full((batch, log_probs.shape[1], 1), -math.inf)), 2
+    )
     # Per frame and slot: the slot it came from, whether it emitted its last label at this
     # frame (it grew, or merged with a likelier growth), and that label.
     history: list[tuple[Tensor, Tensor, Tensor]] = []
     for t in range(steps):
         for b in finished.get(t, ()):
             saved[b] = (pb[b], pnb[b], extra[b], ints[b])
-        frame = log_probs[:, t]  # (B, V)
+        padded_frame = padded[:, t]  # (B, V + 1)
+        frame = padded_frame[:, :vocab]  # (B, V)
+        some_done = t >= shortest
         running = lengths_t > t  # (B, 1)
         last, key = ints[:, :, _LAST], ints[:, :, _KEY]
         total = torch.logaddexp(pb, pnb)
         stay_blank = total + frame[:, blank : blank + 1]
-        stay_label = torch.where(last >= 0, pnb + frame.gather(1, last.clamp(min=0)), inf)
+        stay_label = pnb + padded_frame.gather(1, last)  # -inf without a last label
         grow = torch.where(labels == last.unsqueeze(2), pb.unsqueeze(2), total.unsqueeze(2))
         grow = grow + frame.unsqueeze(1)  # (B, K, V)
         grow[:, :, blank] = inf
         # same[b, j, i]: prefix j is prefix i grown by j's last label; the growth joins j.
         size = ints[:, :, _SIZE]
-        same = (
-            (ints[:, :, _PARENT].unsqueeze(2) == key.unsqueeze(1))
-            & (size.unsqueeze(2) == size.unsqueeze(1) + 1)
-            & running.unsqueeze(2)
+        same = (ints[:, :, _PARENT].unsqueeze(2) == key.unsqueeze(1)) & (
+            size.unsqueeze(2) == size.unsqueeze(1) + 1
         )
+        if some_done:  # (finished utterances' rows are not used)
+            same &= running.unsqueeze(2)
         pairs = same.view(-1).nonzero().squeeze(1)  # b*K*K + j*K + i, by utterance then j
         stay_src, stay_emit = slots, no_emit
         if pairs.numel():
@@ -324,8 +332,8 @@ def continue_ctc_prefix_beam_search(
             # The label's time and log-probability follow the likelier of the two paths.
             better = joining > staying
             stay_src, stay_emit = slots.clone(), no_emit.clone()
-            stay_src.view(-1)[into[better]] = parent[better]
-            stay_emit.view(-1)[into[better]] = True
+            stay_src.view(-1)[into] = torch.where(better, parent, into % width)
+            stay_emit.view(-1)[into] = better
             flat_label[into] = torch.logaddexp(staying, joining)
             flat_grow[source] = inf
         lm_scores = lm.table[ints[:, :, _LM]] if lm is not None and t < lm_until else None
@@ -364,7 +372,9 @@ def continue_ctc_prefix_beam_search(
                 from_ints[:, :, _SIZE] + 1,
                 from_ints[:, :, _LM]
                 if lm is None
-                else lm.advance(from_ints[:, :, _LM], label_t, grew & running),
+                else lm.advance(
+                    from_ints[:, :, _LM], label_t, grew & running if some_done else grew
+                ),
                 from_ints[:, :, _NODE]
                 if hot is None
                 else hot.next[from_ints[:, :, _NODE], label_t],
@@ -458,10 +468,9 @@ def _write_back(
         )
 
 
-# The columns of a slot's integer state: its last label (-1: none), key, parent's key, length,
-# LM state id, hotword node; and the state of a slot that holds no prefix.
+# The columns of a slot's integer state: its last label (V: none), key, parent's key, length,
+# LM state id, hotword node.
 _LAST, _KEY, _PARENT, _SIZE, _LM, _NODE = range(6)
-_EMPTY = torch.tensor([-1, -2, -3, 0, 0, 0], dtype=torch.int64)
 
 # A prefix's key: two polynomial hashes of its labels (h = h * base + label + 1 modulo a prime
 # below 2**31, so that no product overflows int64), packed as h1 * 2**31 + h2. Two different
