@@ -9,6 +9,12 @@ against two source trees in one go to compare code before and after a change:
     python benchmarks/search_speed.py MODEL MANIFEST --src /tmp/before/src
     python benchmarks/search_speed.py MODEL MANIFEST --lm LM.arpa
 
+``--synthetic V,B,T,BEAM`` also times CTC prefix beam search alone on seeded random
+log-probabilities of that shape (V labels, B utterances of T frames, that beam), without and
+with hotwords (20 random phrases), where a large vocabulary or beam shows the per-frame cost;
+``--ctc-only`` skips modified beam search; ``--repeat N`` keeps the best of N timings of each
+search (the decode RTF is timed once).
+
 The CPU model and thread count are printed with the numbers.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -43,6 +50,17 @@ def main() -> None:
     parser.add_argument("--lm-scale", type=float, default=0.3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="time each search this many times, keep the best"
+    )
+    parser.add_argument("--ctc-only", action="store_true", help="skip modified beam search")
+    parser.add_argument(
+        "--synthetic",
+        action="append",
+        default=[],
+        metavar="V,B,T,BEAM",
+        help="also time CTC prefix beam search on random log-probs of this shape (repeatable)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, args.src)
     import torch
@@ -82,15 +100,17 @@ def main() -> None:
             model.ctc_log_probs(enc), n, beam=4, blank=model.blank_id, **extra
         )
 
-    searches = {"modified_beam_search": mbs}
+    searches = {} if args.ctc_only else {"modified_beam_search": mbs}
     if model.ctc is not None:
         searches["ctc_prefix_beam_search"] = ctc
     label = " + LM" if args.lm else ""
     for name, run in searches.items():
-        start = time.perf_counter()
-        for enc, n in batches:
-            run(enc, n)
-        search_s = time.perf_counter() - start
+        search_s = math.inf
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            for enc, n in batches:
+                run(enc, n)
+            search_s = min(search_s, time.perf_counter() - start)
         start = time.perf_counter()
         with torch.no_grad():
             for i in range(0, len(audio), args.batch_size):
@@ -101,6 +121,41 @@ def main() -> None:
         print(
             f"{name}{label} (beam 4): search RTF {search_s / seconds:.4f} "
             f"({search_s:.2f} s); decode RTF {decode_s / seconds:.4f} ({decode_s:.2f} s)"
+        )
+
+    for shape in args.synthetic:
+        synthetic(shape, args.repeat)
+
+
+def synthetic(shape: str, repeat: int = 1) -> None:
+    """Times CTC prefix beam search on random (B, T, V) log-probs (blank-heavy, peaky)."""
+    import random
+
+    import torch
+
+    from zipasr import decoding
+
+    vocab, batch, frames, beam = (int(x) for x in shape.split(","))
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(batch, frames, vocab, generator=gen) * 4.0
+    logits[:, :, 0] += 4.0
+    log_probs = logits.log_softmax(-1)
+    lengths = torch.full((batch,), frames)
+    rng = random.Random(0)
+    phrases = [[rng.randrange(1, vocab) for _ in range(rng.randint(2, 4))] for _ in range(20)]
+    graph = decoding.ContextGraph(phrases, 1.5)
+    for label, extra in (("", {}), (" + 20 hotwords", {"context_graph": graph})):
+        if extra:  # the first call builds the graph's tables (cached): not timed
+            decoding.ctc_prefix_beam_search(log_probs[:1, :2], lengths[:1] // frames * 2, **extra)
+        took = math.inf
+        for _ in range(repeat):
+            start = time.perf_counter()
+            hyps = decoding.ctc_prefix_beam_search(log_probs, lengths, beam=beam, **extra)
+            took = min(took, time.perf_counter() - start)
+        print(
+            f"synthetic ctc_prefix_beam_search{label}: V={vocab} B={batch} T={frames} "
+            f"beam {beam}: {took:.2f} s ({1000 * took / frames:.2f} ms per frame); "
+            f"{sum(len(h.tokens) for h in hyps)} tokens"
         )
 
 

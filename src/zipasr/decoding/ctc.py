@@ -4,6 +4,7 @@ optional LM fusion and hotwords), offline or continued chunk by chunk."""
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -216,13 +217,22 @@ def continue_ctc_prefix_beam_search(
 ) -> None:
     """Advances each :class:`CtcBeamState` in place over more frames.
 
-    Each frame is one set of tensor operations over every utterance's (K,) prefixes and
-    (K, V) extensions: a prefix stays (blank, or its last label repeated) or grows by a label
-    (after a blank if it repeats the last one); a growth that equals another kept prefix is
-    merged into it; the ``beam`` best by probability + LM score survive, and a survivor's
+    Each frame is one set of tensor operations over the (B, K) prefixes of every utterance and
+    their (B, K, V) extensions: a prefix stays (blank, or its last label repeated) or grows by a
+    label (after a blank if it repeats the last one); a growth that equals another kept prefix
+    is merged into it; the ``beam`` best by probability + LM score survive, and a survivor's
     hotword bonus is added to its score from then on (icefall's order: a bonus does not bring
-    a label into the beam, it keeps a phrase there). Python only records the tokens of the
-    survivors.
+    a label into the beam, it keeps a phrase there).
+
+    No Python runs per prefix and frame: a prefix is a (B, K) key (two polynomial hashes of its
+    labels modulo two primes below 2**31, packed in an int64) with its parent's key and its
+    length, so "prefix j = prefix i + its last label" is a (B, K, K) comparison; its labels,
+    frames and log-probabilities are backpointers (source slot, emitted or not) per frame,
+    followed back once at the end of the call; hotword states are graph nodes with (nodes, V)
+    bonus and transition tables; LM states are ids into a table of (V,) LM scores, and only
+    the survivors that grew move their LM state (through a dict of transitions: :class:`Fusion`
+    states are Python objects). The tuples of :class:`CtcBeamState` are read at the start of
+    the call and written at its end.
 
     Args:
         log_probs: (B, T, V) for the B states; lengths: (B,) frames of each to use.
@@ -237,63 +247,102 @@ def continue_ctc_prefix_beam_search(
         log_probs[..., blank] -= blank_penalty
     log_probs = log_probs.float().cpu()
     batch, vocab = len(states), log_probs.shape[2]
-    offsets = frame_offsets or [0] * batch
     lengths_l = [min(int(n), log_probs.shape[1]) for n in lengths.tolist()]
-    inf = -math.inf
-    # The states as (B, K) tensors for the frames of this call (K = the widest beam), -inf
-    # where an utterance has fewer prefixes; written back at the end.
+    steps = max(lengths_l)
+    if steps <= 0:
+        return
+    inf = torch.tensor(-math.inf)  # a tensor: torch.where then makes no scalar per call
+    # K = the widest beam; -inf where an utterance has fewer prefixes. The integer state of a
+    # slot is one row of `ints` (B, K, 6): see _LAST.._NODE; "no last label" is V (a column of
+    # -inf appended to the log-probs), and a slot that holds no prefix is `empty` (its keys
+    # match no key).
     width = max(beam, max(len(s.prefixes) for s in states))
-    pb, pnb, extra = (torch.full((batch, width), inf) for _ in range(3))
-    last = torch.full((batch, width), -1, dtype=torch.int64)
+    pb, pnb, extra = (torch.full((batch, width), -math.inf) for _ in range(3))
+    empty_row = torch.tensor([vocab, -2, -3, 0, 0, 0], dtype=torch.int64)
+    ints = empty_row.repeat(batch, width, 1)
+    lm = _LmTable(states, vocab, blank) if any(s.fusion.active for s in states) else None
+    hot = _HotTable(states, vocab, blank) if any(s.context_graph for s in states) else None
     for b, s in enumerate(states):
         k = len(s.prefixes)
         pb[b, :k], pnb[b, :k], extra[b, :k] = s.ends_blank, s.ends_label, s.extra
-        last[b, :k] = torch.tensor([p[-1] if p else -1 for p in s.prefixes], dtype=torch.int64)
+        keys = [_prefix_keys(p) for p in s.prefixes]
+        columns = [
+            [p[-1] if p else vocab for p in s.prefixes],
+            [own for own, _ in keys],
+            [up for _, up in keys],
+            [len(p) for p in s.prefixes],
+            lm.intern(b, s.lm_states) if lm is not None else [0] * k,
+            [c + hot.offsets[b] for c in s.context_states]
+            if hot is not None and s.context_graph is not None
+            else [0] * k,
+        ]
+        ints[b, :k] = torch.tensor(columns, dtype=torch.int64).T
+    if lm is not None:
+        lm.fill()
+    # The last frame (exclusive) at which some running utterance uses an LM / hotwords.
+    lm_until = max((n for s, n in zip(states, lengths_l) if s.fusion.active), default=0)
+    hot_until = max((n for s, n in zip(states, lengths_l) if s.context_graph), default=0)
+    # An utterance that ends before the others is saved as it is when it ends (its row then
+    # goes on with the others, unused); `finished[t]` = the utterances that end at t.
+    finished: dict[int, list[int]] = {}
+    for b, n in enumerate(lengths_l):
+        if n < steps:
+            finished.setdefault(n, []).append(b)
+    saved: dict[int, tuple[Tensor, ...]] = {}
+    shortest = min(lengths_l)
+    lengths_t = torch.tensor(lengths_l).unsqueeze(1)
+    slots = torch.arange(width).expand(batch, width)
     labels = torch.arange(vocab).view(1, 1, vocab)
-    rows = torch.arange(batch).unsqueeze(1)
-    for t in range(log_probs.shape[1]):
-        active = [b for b in range(batch) if lengths_l[b] > t]
-        if not active:
-            break
-        frame = log_probs[:, t]  # (B, V)
-        old_pb, old_pnb, old_extra, old_last = pb, pnb, extra, last
+    no_emit = torch.zeros((batch, width), dtype=torch.bool)
+    empty = empty_row.expand(batch, width, 6)
+    padded = torch.cat(
+        (log_probs, log_probs.new_full((batch, log_probs.shape[1], 1), -math.inf)), 2
+    )
+    # Per frame and slot: the slot it came from, whether it emitted its last label at this
+    # frame (it grew, or merged with a likelier growth), and that label.
+    history: list[tuple[Tensor, Tensor, Tensor]] = []
+    for t in range(steps):
+        for b in finished.get(t, ()):
+            saved[b] = (pb[b], pnb[b], extra[b], ints[b])
+        padded_frame = padded[:, t]  # (B, V + 1)
+        frame = padded_frame[:, :vocab]  # (B, V)
+        some_done = t >= shortest
+        running = lengths_t > t  # (B, 1)
+        last, key = ints[:, :, _LAST], ints[:, :, _KEY]
         total = torch.logaddexp(pb, pnb)
         stay_blank = total + frame[:, blank : blank + 1]
-        stay_label = torch.where(last >= 0, pnb + frame.gather(1, last.clamp(min=0)), inf)
+        stay_label = pnb + padded_frame.gather(1, last)  # -inf without a last label
         grow = torch.where(labels == last.unsqueeze(2), pb.unsqueeze(2), total.unsqueeze(2))
         grow = grow + frame.unsqueeze(1)  # (B, K, V)
         grow[:, :, blank] = inf
-        # A growth that equals another kept prefix joins it (found in Python, merged at once).
-        into: list[int] = []
-        parent: list[int] = []
-        for b in active:
-            prefixes = states[b].prefixes
-            index = {p: k for k, p in enumerate(prefixes)}
-            for j, p in enumerate(prefixes):
-                i = index.get(p[:-1]) if p else None
-                if i is not None:
-                    into.append(b * width + j)
-                    parent.append(b * width * vocab + i * vocab + p[-1])
-        if into:
-            target, source = torch.tensor(into), torch.tensor(parent)
+        # same[b, j, i]: prefix j is prefix i grown by j's last label; the growth joins j.
+        size = ints[:, :, _SIZE]
+        same = (ints[:, :, _PARENT].unsqueeze(2) == key.unsqueeze(1)) & (
+            size.unsqueeze(2) == size.unsqueeze(1) + 1
+        )
+        if some_done:  # (finished utterances' rows are not used)
+            same &= running.unsqueeze(2)
+        pairs = same.view(-1).nonzero().squeeze(1)  # b*K*K + j*K + i, by utterance then j
+        stay_src, stay_emit = slots, no_emit
+        if pairs.numel():
+            into, parent = pairs // width, pairs % width  # b*K + j, i
+            source = (into - into % width + parent) * vocab + last.view(-1)[into]  # (b, i, c)
             flat_label, flat_grow = stay_label.view(-1), grow.view(-1)
-            joining, staying = flat_grow[source], flat_label[target]
-            # The token's time and log-probability follow the likelier of the two paths.
-            for k in (joining > staying).nonzero().flatten().tolist():
-                b, j = divmod(into[k], width)
-                i, c = divmod(parent[k] - b * width * vocab, vocab)
-                s = states[b]
-                s.frames[j] = s.frames[i] + (offsets[b] + t,)
-                s.token_log_probs[j] = s.token_log_probs[i] + (float(frame[b, c]),)
-            flat_label[target] = torch.logaddexp(staying, joining)
+            joining, staying = flat_grow[source], flat_label[into]
+            # The label's time and log-probability follow the likelier of the two paths.
+            better = joining > staying
+            stay_src, stay_emit = slots.clone(), no_emit.clone()
+            stay_src.view(-1)[into] = torch.where(better, parent, into % width)
+            stay_emit.view(-1)[into] = better
+            flat_label[into] = torch.logaddexp(staying, joining)
             flat_grow[source] = inf
-        lm, bonus = _extension_scores(states, active, width, vocab, blank)  # (B, K, V) or None
-        grow_extra = extra.unsqueeze(2) if lm is None else extra.unsqueeze(2) + lm
+        lm_scores = lm.table[ints[:, :, _LM]] if lm is not None and t < lm_until else None
+        grow_extra = extra.unsqueeze(2) if lm_scores is None else extra.unsqueeze(2) + lm_scores
         ranks = torch.cat(
             (torch.logaddexp(stay_blank, stay_label) + extra, (grow + grow_extra).flatten(1)), 1
         )
-        top = ranks.topk(beam, dim=1)  # (B, beam)
-        picks, values = top.indices, top.values
+        top = ranks.topk(width if width > beam else beam, dim=1)
+        picks, values = top.indices, top.values  # (B, K)
         stay = picks < width
         src_stay = picks.clamp(max=width - 1)
         grown = (picks - width).clamp(min=0)
@@ -303,75 +352,271 @@ def continue_ctc_prefix_beam_search(
             stay, stay_label.gather(1, src_stay), grow.flatten(1).gather(1, grown)
         )
         grown_extra = extra.gather(1, src_grow)
-        if lm is not None:
-            grown_extra = grown_extra + lm.flatten(1).gather(1, grown)
-        if bonus is not None:  # hotword bonuses count from here on (as icefall's)
-            grown_extra = grown_extra + bonus.flatten(1).gather(1, grown)
+        if lm_scores is not None:
+            grown_extra = grown_extra + lm_scores.flatten(1).gather(1, grown)
+        from_ints = ints.gather(1, src_grow.unsqueeze(2).expand(-1, -1, 6))
+        if hot is not None and t < hot_until:  # hotword bonuses count from here on
+            grown_extra = grown_extra + hot.bonus[from_ints[:, :, _NODE], label_t]
         new_extra = torch.where(stay, extra.gather(1, src_stay), grown_extra)
-        new_last = torch.where(stay, last.gather(1, src_stay), label_t)
         keep = values > inf
+        if width > beam:
+            keep &= slots < beam
+        grew = keep & ~stay
+        # The grown slots' integer state: label, key, parent key, length, LM id, node.
+        from_key = from_ints[:, :, _KEY]
+        grown_ints = torch.stack(
+            (
+                label_t,
+                _grow_key(from_key, label_t),
+                from_key,
+                from_ints[:, :, _SIZE] + 1,
+                from_ints[:, :, _LM]
+                if lm is None
+                else lm.advance(
+                    from_ints[:, :, _LM], label_t, grew & running if some_done else grew
+                ),
+                from_ints[:, :, _NODE]
+                if hot is None
+                else hot.next[from_ints[:, :, _NODE], label_t],
+            ),
+            2,
+        )
+        stay_ints = ints.gather(1, src_stay.unsqueeze(2).expand(-1, -1, 6))
+        ints = torch.where(
+            keep.unsqueeze(2), torch.where(stay.unsqueeze(2), stay_ints, grown_ints), empty
+        )
         pb, pnb = torch.where(keep, new_pb, inf), torch.where(keep, new_pnb, inf)
-        extra, last = torch.where(keep, new_extra, inf), torch.where(keep, new_last, -1)
-        if len(active) < batch:  # finished utterances keep their prefixes
-            done = torch.tensor([lengths_l[b] <= t for b in range(batch)]).unsqueeze(1)
-            pb, pnb = torch.where(done, old_pb, pb), torch.where(done, old_pnb, pnb)
-            extra = torch.where(done, old_extra, extra)
-            last = torch.where(done, old_last, last)
-        picks_l, keep_l = picks.tolist(), keep.tolist()
-        label_lp = frame[rows, label_t].tolist()
-        for b in active:
-            s = states[b]
-            prefixes, frames, lps, lm_states, ctx = [], [], [], [], []
-            for k, index in enumerate(picks_l[b]):
-                if not keep_l[b][k]:
-                    break
-                if index < width:
-                    prefixes.append(s.prefixes[index])
-                    frames.append(s.frames[index])
-                    lps.append(s.token_log_probs[index])
-                    lm_states.append(s.lm_states[index])
-                    ctx.append(s.context_states[index])
-                    continue
-                i, c = divmod(index - width, vocab)
-                prefixes.append(s.prefixes[i] + (c,))
-                frames.append(s.frames[i] + (offsets[b] + t,))
-                lps.append(s.token_log_probs[i] + (label_lp[b][k],))
-                fusion = s.fusion
-                lm_states.append(
-                    fusion.advance(s.lm_states[i], c) if fusion.active else s.lm_states[i]
-                )
-                graph = s.context_graph
-                ctx.append(graph.row(s.context_states[i], vocab)[1][c] if graph else 0)
-            s.prefixes, s.frames, s.token_log_probs = prefixes, frames, lps
-            s.lm_states, s.context_states = lm_states, ctx
-        # Survivors come first in each row (topk is sorted), so row b's K_b live prefixes are
-        # the first K_b columns, as the Python lists are.
+        extra = torch.where(keep, new_extra, inf)
+        if stay_src is slots:
+            src = torch.where(stay, src_stay, src_grow)
+            emit = grew
+        else:
+            src = torch.where(stay, stay_src.gather(1, src_stay), src_grow)
+            emit = torch.where(stay, stay_emit.gather(1, src_stay), keep)
+        history.append((src, emit, ints[:, :, _LAST]))
+    final = [saved.get(b) or (pb[b], pnb[b], extra[b], ints[b]) for b in range(batch)]
+    _write_back(states, log_probs, lengths_l, history, final, lm, hot, frame_offsets)
+
+
+def _write_back(
+    states: list[CtcBeamState],
+    log_probs: Tensor,
+    lengths: list[int],
+    history: list[tuple[Tensor, Tensor, Tensor]],
+    final: list[tuple[Tensor, ...]],
+    lm: _LmTable | None,
+    hot: _HotTable | None,
+    frame_offsets: list[int] | None,
+) -> None:
+    """Follows the backpointers of ``history`` (per frame: (B, K) source slots, whether the
+    slot emitted its label there, and the label) from each utterance's kept slots at its last
+    frame back to the slots they started from, and stores the prefixes in ``states``.
+
+    Args:
+        final: per utterance, its (K,) ends_blank, ends_label, extra and (K, 6) ints at its
+            last frame.
+    """
+    batch, width = len(states), final[0][0].shape[0]
+    steps = len(history)
+    # (T, B, K) each; an utterance's frames after its end lead nowhere (each slot to itself).
+    running = (torch.arange(steps).view(-1, 1) < torch.tensor(lengths)).unsqueeze(2)
+    slots = torch.arange(width).expand(batch, width)
+    src_t = torch.where(running, torch.stack([h[0] for h in history]), slots)
+    emit_t = torch.stack([h[1] for h in history]) & running
+    last_t = torch.stack([h[2] for h in history])
+    at, path = slots, []
+    for t in range(steps - 1, -1, -1):
+        path.append(at)
+        at = src_t[t].gather(1, at)
+    path_t = torch.stack(path[::-1])  # (T, B, K): where slot k's prefix was after frame t
+    emit_t = emit_t.gather(2, path_t).permute(1, 2, 0)  # (B, K, T): it grew at frame t
+    last_t = last_t.gather(2, path_t).permute(1, 2, 0)
+    hb, hk, ht = emit_t.nonzero(as_tuple=True)  # by utterance, slot, then frame
+    label = last_t[hb, hk, ht]
+    label_l = label.tolist()
+    lp_l = log_probs[hb, ht, label].double().tolist()
+    frame_l = ht.tolist()
+    counts = emit_t.sum(2).tolist()
+    roots = at.tolist()
+    offsets = frame_offsets or [0] * batch
+    start = 0
     for b, s in enumerate(states):
-        k = len(s.prefixes)
+        pb, pnb, extra, rows = final[b]
+        kept = int((rows[:, _KEY] >= 0).sum())  # the live slots come first (topk is sorted)
+        ids, nodes = rows[:kept, _LM].tolist(), rows[:kept, _NODE].tolist()
+        prefixes, frames, token_lps, lm_states, context = [], [], [], [], []
+        for k in range(width):
+            end = start + counts[b][k]
+            if k < kept:
+                root = roots[b][k]
+                offset = offsets[b]
+                prefixes.append(s.prefixes[root] + tuple(label_l[start:end]))
+                frames.append(s.frames[root] + tuple(offset + t for t in frame_l[start:end]))
+                token_lps.append(s.token_log_probs[root] + tuple(lp_l[start:end]))
+                lm_states.append(lm.states[ids[k]] if lm is not None else s.lm_states[root])
+                if hot is not None and s.context_graph is not None:
+                    context.append(nodes[k] - hot.offsets[b])
+                else:
+                    context.append(0)
+            start = end
+        s.prefixes, s.frames, s.token_log_probs = prefixes, frames, token_lps
+        s.lm_states, s.context_states = lm_states, context
         s.ends_blank, s.ends_label, s.extra = (
-            pb[b, :k].clone(),
-            pnb[b, :k].clone(),
-            extra[b, :k].clone(),
+            pb[:kept].clone(),
+            pnb[:kept].clone(),
+            extra[:kept].clone(),
         )
 
 
-def _extension_scores(
-    states: list[CtcBeamState], active: list[int], width: int, vocab: int, blank: int
-) -> tuple[Tensor | None, Tensor | None]:
-    """(B, K, V) LM scores and hotword bonuses of growing each prefix by each label (None when
-    no state has them)."""
-    lm = bonus = None
-    if any(states[b].fusion.active for b in active):
-        lm = torch.zeros(len(states), width, vocab)
-    if any(states[b].context_graph is not None for b in active):
-        bonus = torch.zeros(len(states), width, vocab)
-    for b in active:
-        s, k = states[b], len(states[b].prefixes)
-        if lm is not None and s.fusion.active:
-            lm[b, :k] = s.fusion.scores(s.lm_states).float()
-        if bonus is not None and s.context_graph is not None:
-            bonus[b, :k] = torch.stack([s.context_graph.row(c, vocab)[0] for c in s.context_states])
-    for scores in (lm, bonus):
-        if scores is not None:
-            scores[:, :, blank] = 0.0
-    return lm, bonus
+# The columns of a slot's integer state: its last label (V: none), key, parent's key, length,
+# LM state id, hotword node.
+_LAST, _KEY, _PARENT, _SIZE, _LM, _NODE = range(6)
+
+# A prefix's key: two polynomial hashes of its labels (h = h * base + label + 1 modulo a prime
+# below 2**31, so that no product overflows int64), packed as h1 * 2**31 + h2. Two different
+# prefixes of the same length in one beam share a key with probability about 2**-62 per pair.
+_P1, _B1 = 2_147_483_647, 1_000_003
+_P2, _B2 = 2_147_483_629, 999_983
+_LOW = (1 << 31) - 1
+
+
+def _grow_key(key: Tensor, label: Tensor) -> Tensor:
+    """(B, K) keys of prefixes grown by (B, K) labels."""
+    label = label + 1
+    return ((key >> 31) * _B1 + label) % _P1 << 31 | ((key & _LOW) * _B2 + label) % _P2
+
+
+def _prefix_keys(prefix: tuple[int, ...]) -> tuple[int, int]:
+    """The key of a prefix and of its parent (-1 for the empty prefix), as :func:`_grow_key`."""
+    key, parent = 0, -1
+    for label in prefix:
+        parent = key
+        key = ((key >> 31) * _B1 + label + 1) % _P1 * (1 << 31) + (
+            (key & _LOW) * _B2 + label + 1
+        ) % _P2
+    return key, parent
+
+
+class _LmTable:
+    """The LM states of a search as integer ids: ``table`` (N, V) holds what each next label
+    adds to a prefix in state ``id`` (0 for blank; zeros for a state whose fusion is off), and
+    moves between states are cached, so that only new (state, label) pairs call the LM."""
+
+    def __init__(self, states: list[CtcBeamState], vocab: int, blank: int) -> None:
+        self.vocab, self.blank = vocab, blank
+        self.fusions: list[Fusion] = []
+        owners: dict[int, int] = {}
+        self.owner_of: list[int] = []  # per utterance: its fusion's index
+        for s in states:
+            index = owners.setdefault(id(s.fusion), len(self.fusions))
+            if index == len(self.fusions):
+                self.fusions.append(s.fusion)
+            self.owner_of.append(index)
+        self.ids: dict[tuple[int, LmStates], int] = {}
+        self.states: list[LmStates] = []
+        self.owners: list[int] = []
+        self.moves: dict[int, int] = {}  # id * V + label -> id
+        self.table = torch.zeros(0, vocab)
+        self.filled = 0
+
+    def intern(self, utterance: int, lm_states: list[LmStates]) -> list[int]:
+        owner = self.owner_of[utterance]
+        return [self._id(owner, state) for state in lm_states]
+
+    def _id(self, owner: int, state: LmStates) -> int:
+        found = self.ids.get((owner, state))
+        if found is None:
+            found = self.ids[(owner, state)] = len(self.states)
+            self.states.append(state)
+            self.owners.append(owner)
+        return found
+
+    def fill(self) -> None:
+        """Computes the score rows of the ids added since the last call (one LM call per
+        fusion)."""
+        new = range(self.filled, len(self.states))
+        if not new:
+            return
+        if len(self.states) > self.table.shape[0]:
+            grown = torch.zeros(max(2 * self.table.shape[0], len(self.states), 64), self.vocab)
+            grown[: self.filled] = self.table[: self.filled]
+            self.table = grown
+        for owner, fusion in enumerate(self.fusions):
+            rows = [i for i in new if self.owners[i] == owner]
+            if rows and fusion.active:
+                scores = fusion.scores([self.states[i] for i in rows]).float()
+                scores[:, self.blank] = 0.0
+                self.table[rows] = scores
+            elif rows:
+                self.table[rows] = 0.0
+        self.filled = len(self.states)
+
+    def advance(self, ids: Tensor, labels: Tensor, where: Tensor) -> Tensor:
+        """(B, K) ids of the states after ``labels``, where ``where``; ``ids`` elsewhere."""
+        picked = where.nonzero(as_tuple=True)
+        if not picked[0].numel():
+            return ids
+        moves = []
+        for move in (ids[picked] * self.vocab + labels[picked]).tolist():
+            to = self.moves.get(move)
+            if to is None:
+                at, label = divmod(move, self.vocab)
+                owner = self.owners[at]
+                fusion = self.fusions[owner]
+                to = self._id(owner, fusion.advance(self.states[at], label)) if fusion.on else at
+                self.moves[move] = to
+            moves.append(to)
+        self.fill()
+        out = ids.clone()
+        out[picked] = torch.tensor(moves, dtype=torch.int64)
+        return out
+
+
+class _HotTable:
+    """The context graphs of a search as one table: node 0 stands for "no graph" (no bonus, no
+    move), and graph g's nodes follow at ``offsets`` of its utterances. ``bonus`` (N, V) and
+    ``next`` (N, V) are :meth:`ContextGraph.forward` from every node by every label (bonus 0
+    for blank)."""
+
+    def __init__(self, states: list[CtcBeamState], vocab: int, blank: int) -> None:
+        graphs = [g for g in {id(s.context_graph): s.context_graph for s in states}.values() if g]
+        tables = [_graph_table(g, vocab, blank) for g in graphs if g is not None]
+        if len(tables) == 1:  # the usual case: no copy
+            self.bonus, self.next = tables[0]
+            starts = [1]
+        else:  # node 0, then each graph's nodes (without its own node 0)
+            starts, size = [], 1
+            for bonus, _ in tables:
+                starts.append(size)
+                size += bonus.shape[0] - 1
+            self.bonus = torch.cat([tables[0][0][:1]] + [bonus[1:] for bonus, _ in tables])
+            self.next = torch.cat(
+                [tables[0][1][:1]]
+                + [
+                    torch.where(move[1:] > 0, move[1:] - 1 + at, 0)
+                    for (_, move), at in zip(tables, starts)
+                ]
+            )
+        where = {id(g): at for g, at in zip(graphs, starts)}
+        self.offsets = [where[id(s.context_graph)] if s.context_graph else 0 for s in states]
+
+
+_GRAPH_TABLES: weakref.WeakKeyDictionary[ContextGraph, dict[tuple[int, int], tuple[Tensor, Tensor]]]
+_GRAPH_TABLES = weakref.WeakKeyDictionary()
+
+
+def _graph_table(graph: ContextGraph, vocab: int, blank: int) -> tuple[Tensor, Tensor]:
+    """(1 + N, V) bonuses and next nodes of ``graph``'s N nodes, node n at row 1 + n, after a
+    row 0 that stands for "no graph" (cached while the graph lives)."""
+    cache = _GRAPH_TABLES.setdefault(graph, {})
+    found = cache.get((vocab, blank))
+    if found is None:
+        bonus = torch.zeros(1 + len(graph), vocab)
+        move = torch.zeros(1 + len(graph), vocab, dtype=torch.int64)
+        for node in range(len(graph)):
+            steps = [graph.forward(node, label) for label in range(vocab)]
+            bonus[1 + node] = torch.tensor([step[0] for step in steps], dtype=torch.float32)
+            move[1 + node] = torch.tensor([1 + step[1] for step in steps], dtype=torch.int64)
+        bonus[:, blank] = 0.0
+        found = cache[(vocab, blank)] = (bonus, move)
+    return found
