@@ -123,7 +123,8 @@ class DataConfig:
             manifest stays on disk).
         precompute_features: compute fbank once into ``exp_dir/features`` (small corpora); else
             per batch, in the loader's workers.
-        spec_augment: SpecAugment (the recipe's; training batches only). With ``loss.cr_ctc``
+        spec_augment: SpecAugment (the recipe's; training batches only; off unless asked for,
+            like every augmentation: the LibriSpeech recipes turn it on). With ``loss.cr_ctc``
             it moves from the loader into the training step, where each batch's two views are
             masked independently (see :class:`LossConfig`).
         speed_perturb, speed_factors, speed_prob: speed perturbation: with probability
@@ -152,7 +153,7 @@ class DataConfig:
     num_workers: int = 2
     shuffle: bool = True
     precompute_features: bool = False
-    spec_augment: bool = True
+    spec_augment: bool = False
     speed_perturb: bool = False
     speed_factors: tuple[float, ...] = (0.9, 1.1)
     speed_prob: float = 2 / 3
