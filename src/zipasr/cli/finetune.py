@@ -1,0 +1,140 @@
+"""``zipasr finetune`` and ``zipasr average``: parse, then call :mod:`zipasr.train.finetune` /
+:mod:`zipasr.train.average`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from zipasr.cli.errors import CliError, check_output_dir, positive_float, positive_int
+
+
+def _prefixes(text: str) -> tuple[str, ...]:
+    """An argparse ``type`` for comma-separated parameter-name prefixes."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Adds ``finetune`` and ``average`` to ``zipasr``'s sub-commands."""
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a trained model on new data",
+        description="Initialises from MODEL (a zipasr model directory, a zipasr training "
+        "checkpoint or an icefall checkpoint) and trains on TRAIN_MANIFEST with icefall's "
+        "fine-tuning learning rate; writes checkpoints and logs to DIR and the fine-tuned "
+        "model to DIR/model (for zipasr transcribe / export). For every other setting, use "
+        "zipasr train with init_from in the config.",
+    )
+    p.add_argument("model", help="the trained model to start from")
+    p.add_argument("train_manifest", help="training data: JSONL, lhotse cuts or a folder")
+    p.add_argument("--out", required=True, help="folder for checkpoints, logs and model/")
+    p.add_argument("--valid", help="validation manifest (loss and greedy WER at each validation)")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many optimizer steps")
+    p.add_argument("--epochs", type=positive_int, default=20, help="passes over the data (20)")
+    p.add_argument(
+        "--freeze",
+        type=_prefixes,
+        default=(),
+        help="comma-separated parameter-name prefixes not to train (e.g. encoder, or "
+        "encoder.embed,encoder.stacks.0)",
+    )
+    p.add_argument(
+        "--init-modules",
+        type=_prefixes,
+        help="copy only these modules from MODEL (e.g. encoder); the rest start afresh",
+    )
+    vocab = p.add_mutually_exclusive_group()
+    vocab.add_argument(
+        "--tokenizer",
+        help="a new tokenizer (bpe.model) instead of MODEL's; re-initialises "
+        "the tensors indexed by the vocabulary",
+    )
+    vocab.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        help="train a new tokenizer of this size on the training transcripts",
+    )
+    p.add_argument(
+        "--lr", type=positive_float, default=0.0045, help="base learning rate (icefall's 0.0045)"
+    )
+    p.add_argument(
+        "--max-duration",
+        type=positive_float,
+        default=1000.0,
+        help="audio seconds per batch (1000, the recipe's; lower it on a CPU)",
+    )
+    p.add_argument(
+        "--valid-wer-utterances",
+        type=int,
+        default=200,
+        help="validation utterances decoded for the WER (200; 0: none)",
+    )
+    p.add_argument("--threads", type=positive_int, help="CPU threads")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
+    p.set_defaults(run=run_finetune, extras=("train",), own_logging=True)
+
+    a = subparsers.add_parser(
+        "average",
+        help="average the last checkpoints of a training run into a model",
+        description="Writes the mean of the weights of EXP_DIR's newest N checkpoints "
+        "(checkpoint-<step>.pt) as a model directory, as icefall's --epoch/--avg does.",
+    )
+    a.add_argument("exp_dir", help="a training run's folder (zipasr train / finetune)")
+    a.add_argument("--last", type=positive_int, required=True, help="how many checkpoints")
+    a.add_argument("--out", required=True, help="the model directory to write")
+    a.set_defaults(run=run_average, extras=("train",))
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from zipasr.train import train
+    from zipasr.train.finetune import finetune_config
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
+    for what, path in (("MODEL", args.model), ("TRAIN_MANIFEST", args.train_manifest)):
+        if not Path(path).exists():
+            raise CliError(f"{what} {path} does not exist")
+    for option, path in (("--valid", args.valid), ("--tokenizer", args.tokenizer)):
+        if path and not Path(path).is_file():
+            raise CliError(f"{option} {path} is not a file")
+    if args.valid_wer_utterances < 0:
+        raise CliError(f"--valid-wer-utterances {args.valid_wer_utterances} must be >= 0")
+    check_output_dir(args.out)
+    config = finetune_config(
+        args.model,
+        args.train_manifest,
+        args.out,
+        valid_manifest=args.valid,
+        max_steps=args.max_steps,
+        num_epochs=args.epochs,
+        freeze=args.freeze,
+        init_modules=args.init_modules,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+        base_lr=args.lr,
+        max_duration_s=args.max_duration,
+        valid_wer_utterances=args.valid_wer_utterances,
+        resume="auto" if args.resume else None,
+        threads=args.threads,
+    )
+    result = train(config)
+    print(f"fine-tuned {result.steps} steps; model in {result.model_dir}")
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from zipasr.train.average import average_last
+
+    if not Path(args.exp_dir).is_dir():
+        raise CliError(f"EXP_DIR {args.exp_dir} is not a folder")
+    check_output_dir(args.out)
+    out, paths = average_last(args.exp_dir, args.last, args.out)
+    print(f"averaged {', '.join(p.name for p in paths)} into {out}")
+    return 0
