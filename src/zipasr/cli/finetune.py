@@ -1,4 +1,4 @@
-"""``zipasr finetune`` and ``zipasr average``: parse, then call :mod:`zipasr.train.finetune` /
+"""``zipasr finetune`` and ``zipasr average``: parse, then call :mod:`zipasr.train.finetuning` /
 :mod:`zipasr.train.average`."""
 
 from __future__ import annotations
@@ -75,6 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="data-loading processes (2; 0 loads in the training process)",
+    )
+    p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
     )
     p.set_defaults(run=run_finetune, extras=("train",), own_logging=True)
@@ -93,7 +99,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from zipasr.train import train
-    from zipasr.train.finetune import finetune_config
+    from zipasr.train.finetuning import finetune_config
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
@@ -104,6 +110,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     for option, path in (("--valid", args.valid), ("--tokenizer", args.tokenizer)):
         if path and not Path(path).is_file():
             raise CliError(f"{option} {path} is not a file")
+    if args.workers < 0:
+        raise CliError(f"--workers {args.workers} must be >= 0")
     if args.valid_wer_utterances < 0:
         raise CliError(f"--valid-wer-utterances {args.valid_wer_utterances} must be >= 0")
     check_output_dir(args.out)
@@ -120,6 +128,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size,
         base_lr=args.lr,
         max_duration_s=args.max_duration,
+        num_workers=args.workers,
         valid_wer_utterances=args.valid_wer_utterances,
         resume="auto" if args.resume else None,
         threads=args.threads,

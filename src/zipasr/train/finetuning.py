@@ -34,6 +34,7 @@ def finetune_config(
     vocab_size: int | None = None,
     base_lr: float | None = None,
     max_duration_s: float = 1000.0,
+    num_workers: int = 2,
     valid_wer_utterances: int = 200,
     resume: str | None = None,
     **fields: object,
@@ -53,6 +54,7 @@ def finetune_config(
         valid_manifest=str(valid_manifest) if valid_manifest is not None else None,
         tokenizer=str(tokenizer) if tokenizer is not None else None,
         max_duration_s=max_duration_s,
+        num_workers=num_workers,
     )
     if vocab_size is not None:
         data.vocab_size = vocab_size
@@ -91,7 +93,8 @@ def finetune(
             ``num_epochs`` (20), ``freeze`` (name prefixes), ``init_modules`` (None: all),
             ``tokenizer`` (a new ``bpe.model``; default: the model's own) or ``vocab_size``
             (train a new tokenizer of that size on the new transcripts), ``base_lr``
-            (icefall's 0.0045), ``max_duration_s`` (audio seconds per batch),
+            (icefall's 0.0045), ``max_duration_s`` (audio seconds per batch), ``num_workers``
+            (data-loading processes, 2; 0 loads in the training process),
             ``valid_wer_utterances`` (200: the greedy WER logged at each validation),
             ``resume`` ("auto" continues a stopped run), and any other TrainConfig field.
     """
