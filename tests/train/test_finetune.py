@@ -191,3 +191,25 @@ def test_finetune_cli_end_to_end(corpus: Path, source_run: Path, tmp_path: Path,
     assert main([*args, *quick, "--init-modules", "encoder,joiner"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "init_modules: 'joiner' names no module" in err
+
+
+def test_validation_wer_equals_decoding_the_manifest(
+    corpus: Path, source_run: Path, tmp_path: Path
+) -> None:
+    from zipasr.data import AsrDataset, LoaderConfig, Tokenizer, load_cuts, make_loader
+    from zipasr.recognize import decode_manifest
+    from zipasr.testing import tiny_recognizer
+    from zipasr.train.loop import valid_wer
+
+    tokenizer = Tokenizer(source_run / "model" / "bpe.model")
+    model = tiny_recognizer(tokenizer.pieces())  # emits tokens: a WER that is not just 100%
+    cuts = load_cuts(corpus / "dev.jsonl")
+    loader, _ = make_loader(
+        cuts, AsrDataset(tokenizer), LoaderConfig(max_duration_s=10.0, shuffle=False, num_workers=0)
+    )
+    stats = valid_wer(model, loader, utterances=len(cuts))
+    reference = decode_manifest(model, corpus / "dev.jsonl", tmp_path / "decode").stats
+    assert stats == reference and stats.words > 0 and len(cuts) > 1
+    assert stats.substitutions > 0  # the model wrote words: not an empty-output 100%
+    fewer = valid_wer(model, loader, utterances=1)
+    assert 0 < fewer.words < stats.words
