@@ -104,6 +104,35 @@ def source_run(corpus: Path, tmp_path_factory) -> Path:
     return exp
 
 
+def test_sources_training_checkpoints_and_icefall_files(source_run: Path, tmp_path: Path) -> None:
+    from zipasr.convert.icefall import model_state_to_icefall
+    from zipasr.train.init import read_source
+
+    path = checkpoint_path(source_run, 4)
+    ckpt = load_checkpoint(path)
+    averaged, last = read_source(path), read_source(path, averaged=False)
+    assert (averaged.weights, last.weights) == ("model_avg", "model")
+    assert averaged.tokenizer == (source_run / "model" / "bpe.model").read_bytes()
+    for name, value in averaged.model.state_dict().items():
+        assert torch.equal(value, ckpt["model_avg"][name].float()), name
+        assert torch.equal(last.model.state_dict()[name], ckpt["model"][name]), name
+    assert not torch.equal(
+        averaged.model.state_dict()["ctc.proj.weight"], last.model.state_dict()["ctc.proj.weight"]
+    )
+    # An icefall training checkpoint: its model_avg, and the bpe.model and tokens.txt beside it.
+    icefall = tmp_path / "exp" / "epoch-3.pt"
+    icefall.parent.mkdir()
+    theirs = {k: model_state_to_icefall(ckpt[k]) for k in ("model", "model_avg")}
+    torch.save(theirs, icefall)
+    for name in ("bpe.model", "tokens.txt"):
+        shutil.copy(source_run / "model" / name, icefall.parent / name)
+    source = read_source(icefall)
+    assert source.weights == "model_avg" and source.tokenizer == averaged.tokenizer
+    assert source.model.tokens == zipasr.load(source_run / "model").tokens
+    for name, value in source.model.state_dict().items():
+        assert torch.equal(value, averaged.model.state_dict()[name]), name
+
+
 def _finetune_config(corpus: Path, exp: Path, source: Path, steps: int):
     config = tiny_train_config(corpus, exp, max_steps=steps, save_every_steps=2)
     config.data.valid_manifest = None
