@@ -147,6 +147,7 @@ def _train(
         model_config, tokens=data.tokenizer.pieces(), normalizer=data.tokenizer.normalizer
     )
     notes = []
+    fine_tuning = source is not None  # and starting afresh
     if source is not None:
         same = init.same_tokens(source, data.tokenizer.pieces())
         done = init.initialise(model, source.model, config.init_modules, same_vocabulary=same)
@@ -242,6 +243,8 @@ def _train(
         if on_checkpoint is not None:
             on_checkpoint(path)
 
+    if fine_tuning and data.valid_loader is not None:  # where fine-tuning starts from
+        _validate(learner, data.valid_loader, state, reporter, info, config)
     start, audio_s = time.perf_counter(), 0.0
     finished = config.max_steps is not None and state.step >= config.max_steps
     while not finished and state.epoch <= config.num_epochs:
