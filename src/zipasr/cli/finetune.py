@@ -73,6 +73,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=200,
         help="validation utterances decoded for the WER (200; 0: none)",
     )
+    p.add_argument(
+        "--ref-duration",
+        type=positive_float,
+        default=600.0,
+        help="audio seconds per reference batch of the regularisers' schedules (the "
+        "recipe's 600); a short run on a small corpus can lower it (see docs/finetuning.md)",
+    )
+    p.add_argument(
+        "--warm-step",
+        type=positive_int,
+        help="steps of the transducer loss warm-up (the recipe's 2000)",
+    )
+    p.add_argument(
+        "--no-spec-augment",
+        action="store_true",
+        help="train without SpecAugment (e.g. for a model trained without it)",
+    )
     p.add_argument("--threads", type=positive_int, help="CPU threads")
     p.add_argument(
         "--workers",
@@ -129,6 +146,9 @@ def run_finetune(args: argparse.Namespace) -> int:
         base_lr=args.lr,
         max_duration_s=args.max_duration,
         num_workers=args.workers,
+        spec_augment=not args.no_spec_augment,
+        warm_step=args.warm_step,
+        ref_duration_s=args.ref_duration,
         valid_wer_utterances=args.valid_wer_utterances,
         resume="auto" if args.resume else None,
         threads=args.threads,

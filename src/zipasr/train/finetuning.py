@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from zipasr.train.config import DataConfig, OptimConfig, TrainConfig
+from zipasr.train.config import DataConfig, LossConfig, OptimConfig, TrainConfig
 from zipasr.train.loop import TrainResult, train
 
 PathLike = str | os.PathLike[str]
@@ -35,6 +35,8 @@ def finetune_config(
     base_lr: float | None = None,
     max_duration_s: float = 1000.0,
     num_workers: int = 2,
+    spec_augment: bool = True,
+    warm_step: int | None = None,
     valid_wer_utterances: int = 200,
     resume: str | None = None,
     **fields: object,
@@ -55,13 +57,16 @@ def finetune_config(
         tokenizer=str(tokenizer) if tokenizer is not None else None,
         max_duration_s=max_duration_s,
         num_workers=num_workers,
+        spec_augment=spec_augment,
     )
     if vocab_size is not None:
         data.vocab_size = vocab_size
+    loss = LossConfig() if warm_step is None else LossConfig(warm_step=warm_step)
     config = TrainConfig(
         exp_dir=str(out_dir),
         data=data,
         optim=optim,
+        loss=loss,
         num_epochs=num_epochs,
         max_steps=max_steps,
         init_from=str(model),
@@ -72,7 +77,7 @@ def finetune_config(
         resume=resume,
     )
     for name, value in fields.items():
-        if not hasattr(config, name) or name in ("data", "optim"):
+        if not hasattr(config, name) or name in ("data", "optim", "loss"):
             raise TypeError(f"finetune_config() got an unexpected field {name!r}")
         setattr(config, name, value)
     config.__post_init__()  # checks the fields just set
@@ -95,6 +100,8 @@ def finetune(
             (train a new tokenizer of that size on the new transcripts), ``base_lr``
             (icefall's 0.0045), ``max_duration_s`` (audio seconds per batch), ``num_workers``
             (data-loading processes, 2; 0 loads in the training process),
+            ``spec_augment`` (True, the recipe's), ``warm_step`` (the loss warm-up, in steps;
+            None: the recipe's 2000), ``ref_duration_s`` (the regularisers' clock, 600),
             ``valid_wer_utterances`` (200: the greedy WER logged at each validation),
             ``resume`` ("auto" continues a stopped run), and any other TrainConfig field.
     """
