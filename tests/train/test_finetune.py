@@ -199,6 +199,16 @@ def test_average_cli_writes_the_mean_of_the_last_checkpoints(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--last 9" in err and "has 2 checkpoint(s)" in err
 
+    # The running averages (updated every 2 steps) at steps 2 and 4: the span holds one model,
+    # step 4's, which the difference of the two averages must give back.
+    spanned = tmp_path / "spanned"
+    args = ["average", str(source_run), "--last", "1", "--use-averaged", "--out", str(spanned)]
+    assert main(args) == 0
+    for name, value in zipasr.load(spanned).state_dict().items():
+        torch.testing.assert_close(value, states[1][name], rtol=0, atol=1e-6)
+    args[3] = "2"
+    assert main(args) == 1 and "needs one checkpoint before" in capsys.readouterr().err
+
 
 def test_finetune_cli_end_to_end(corpus: Path, source_run: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "ft"

@@ -111,6 +111,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("exp_dir", help="a training run's folder (zipasr train / finetune)")
     a.add_argument("--last", type=positive_int, required=True, help="how many checkpoints")
     a.add_argument("--out", required=True, help="the model directory to write")
+    a.add_argument(
+        "--use-averaged",
+        action="store_true",
+        help="average every model the trainer's running average took over the span of the "
+        "last N checkpoints (from the one before them), as icefall's --use-averaged-model",
+    )
     a.set_defaults(run=run_average, extras=("train",))
 
 
@@ -164,6 +170,7 @@ def run_average(args: argparse.Namespace) -> int:
     if not Path(args.exp_dir).is_dir():
         raise CliError(f"EXP_DIR {args.exp_dir} is not a folder")
     check_output_dir(args.out)
-    out, paths = average_last(args.exp_dir, args.last, args.out)
-    print(f"averaged {', '.join(p.name for p in paths)} into {out}")
+    out, paths = average_last(args.exp_dir, args.last, args.out, use_averaged=args.use_averaged)
+    how = "the running averages of " if args.use_averaged else ""
+    print(f"averaged {how}{', '.join(p.name for p in paths)} into {out}")
     return 0
