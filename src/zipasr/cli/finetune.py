@@ -59,7 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train a new tokenizer of this size on the training transcripts",
     )
     p.add_argument(
-        "--lr", type=positive_float, default=0.0045, help="base learning rate (icefall's 0.0045)"
+        "--lr",
+        type=positive_float,
+        help="base learning rate (default: icefall's for fine-tuning, 0.0045)",
     )
     p.add_argument(
         "--max-duration",
