@@ -321,8 +321,9 @@ def _source_tokenizer(
     if source is not None and source.tokenizer is None:
         raise ValueError(
             f"init_from={source.path} comes without a tokenizer (no bpe.model beside it): "
-            "give its tokenizer as data.tokenizer (zipasr finetune --tokenizer), or set "
-            "init_tokenizer: false to train a new vocabulary on the training transcripts"
+            "give the one it was trained with (zipasr finetune --tokenizer; data.tokenizer), "
+            "or train a new vocabulary on the training transcripts (--vocab-size N; "
+            "init_tokenizer: false)"
         )
     if info.is_main and (source is not None or not path.exists()):
         if source is None:  # resuming without the folder: the checkpoint has the file
