@@ -252,3 +252,13 @@ def test_validation_wer_equals_decoding_the_manifest(
     assert stats.substitutions > 0  # the model wrote words: not an empty-output 100%
     fewer = valid_wer(model, loader, utterances=1)
     assert 0 < fewer.words < stats.words
+
+
+def test_a_source_without_a_tokenizer_needs_one(
+    corpus: Path, source_run: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    zipasr.save(zipasr.load(source_run / "model"), bare)  # config, weights, tokens.txt only
+    config = _finetune_config(corpus, tmp_path / "exp", bare, steps=1)
+    with pytest.raises(ValueError, match=r"comes without a tokenizer.*--tokenizer.*--vocab-size"):
+        train(config)
