@@ -15,7 +15,15 @@ benchmark's code only (the library is untouched):
 - ``layernorm``: every ``BiasNorm`` module replaced by ``nn.LayerNorm`` of the same width;
 - ``swish``: SwooshL and SwooshR replaced by Swish (``F.silu``) where the encoder calls them
   (feed-forward, convolution and front-end modules) for the run's process;
-- ``no_downsampling``: every stack at 50 Hz (``downsampling=(1,) * 6``), i.e. no U-Net.
+- ``no_downsampling``: every stack at 50 Hz (``downsampling=(1,) * 6``), i.e. no U-Net;
+- ``no_bypass``: every bypass (the learned interpolation between a layer's or stack's input
+  and output, which also carries layer skipping) replaced by the module's output alone, leaving
+  the layers' own residual connections.
+
+Adam runs are learning-rate sweeps (:data:`ADAM_LRS`), for the Zipformer and for the Conformer;
+the best of each sweep stands for it. With ``--second-seed`` the baseline and the two best Adam
+runs are trained again with another seed (initial weights, dropout, batch order), which gives
+the spread that the differences must be read against.
 
 Each run is its own process (``--worker``), so that no run inherits another's state.
 """
@@ -53,19 +61,50 @@ SWOOSH_SITES = (
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: encoder, optimizer and ablation (None: the unmodified Zipformer)."""
+    """One training run: encoder, optimizer, ablation (None: the unmodified Zipformer), base
+    learning rate (None: the settings' default for the optimizer) and seed offset (0: the
+    settings' seed; 1: a second draw of the initial weights, dropout and batch order)."""
 
     name: str
     label: str
     encoder: str  # "zipformer" or "conformer"
     optimizer: str  # "scaled_adam" or "adam"
-    variant: str | None = None  # "layernorm", "swish" or "no_downsampling"
+    variant: str | None = None  # "layernorm", "swish", "no_downsampling" or "no_bypass"
+    lr: float | None = None
+    seed: int = 0
 
 
-RUNS = (
-    RunSpec("zipformer-scaledadam", "Zipformer + ScaledAdam", "zipformer", "scaled_adam"),
-    RunSpec("zipformer-adam", "Zipformer + Adam", "zipformer", "adam"),
-    RunSpec("conformer-adam", "Conformer + Adam", "conformer", "adam"),
+#: Adam's learning rates: every Adam run is a sweep over these, and the best (lowest final dev
+#: WER) stands for Adam in the comparisons.
+ADAM_LRS = (1e-3, 2e-3, 4e-3)
+
+
+def _lr_tag(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")  # 0.002 -> "2e-3"
+
+
+BASELINE_RUN = RunSpec("zipformer-scaledadam", "Zipformer + ScaledAdam", "zipformer", "scaled_adam")
+ADAM_SWEEP = tuple(
+    RunSpec(
+        f"zipformer-adam-lr{_lr_tag(lr)}",
+        f"Zipformer + Adam (lr {_lr_tag(lr)})",
+        "zipformer",
+        "adam",
+        lr=lr,
+    )
+    for lr in ADAM_LRS
+)
+CONFORMER_SWEEP = tuple(
+    RunSpec(
+        f"conformer-adam-lr{_lr_tag(lr)}",
+        f"Conformer + Adam (lr {_lr_tag(lr)})",
+        "conformer",
+        "adam",
+        lr=lr,
+    )
+    for lr in ADAM_LRS
+)
+ABLATIONS = (
     RunSpec(
         "zipformer-layernorm", "LayerNorm for BiasNorm", "zipformer", "scaled_adam", "layernorm"
     ),
@@ -77,17 +116,56 @@ RUNS = (
         "scaled_adam",
         "no_downsampling",
     ),
+    RunSpec(
+        "zipformer-no-bypass", "no bypass (plain residual)", "zipformer", "scaled_adam", "no_bypass"
+    ),
 )
+RUNS = (BASELINE_RUN, *ADAM_SWEEP, *CONFORMER_SWEEP, *ABLATIONS)
 RUNS_BY_NAME = {r.name: r for r in RUNS}
-#: The comparisons plotted together: the baseline against the other optimizer and encoder,
-#: and the baseline against its ablations.
-MAIN_RUNS = ("zipformer-scaledadam", "zipformer-adam", "conformer-adam")
-ABLATION_RUNS = (
-    "zipformer-scaledadam",
-    "zipformer-layernorm",
-    "zipformer-swish",
-    "zipformer-no-downsampling",
+#: The --quick smoke run: one learning rate per Adam family, every ablation.
+QUICK_RUNS = (
+    BASELINE_RUN.name,
+    ADAM_SWEEP[1].name,
+    CONFORMER_SWEEP[1].name,
+    *(r.name for r in ABLATIONS),
 )
+#: Learning-rate sweeps whose best run stands for the family in the comparisons.
+SWEEPS = {
+    "adam": tuple(r.name for r in ADAM_SWEEP),
+    "conformer": tuple(r.name for r in CONFORMER_SWEEP),
+}
+ABLATION_RUNS = (BASELINE_RUN.name, *(r.name for r in ABLATIONS))
+#: Name suffix of a run's second seed ("zipformer-scaledadam-seed2").
+SECOND_SEED = "-seed2"
+
+
+def spec_named(name: str) -> RunSpec:
+    """The run called ``name``: one of :data:`RUNS`, or one of them with the ``-seed2``
+    suffix (its second seed)."""
+    if name in RUNS_BY_NAME:
+        return RUNS_BY_NAME[name]
+    base = name.removesuffix(SECOND_SEED)
+    if name.endswith(SECOND_SEED) and base in RUNS_BY_NAME:
+        spec = RUNS_BY_NAME[base]
+        return dataclasses.replace(spec, name=name, label=f"{spec.label}, seed 2", seed=1)
+    raise ValueError(f"unknown run {name!r}; runs: {', '.join(RUNS_BY_NAME)} (+ {SECOND_SEED})")
+
+
+def best_of(runs: dict[str, dict[str, Any]], names: tuple[str, ...]) -> str | None:
+    """The run of ``names`` (a learning-rate sweep) with the lowest final dev WER, diverged
+    runs last; None if none of them ran."""
+    done = [runs[n] for n in names if n in runs]
+    if not done:
+        return None
+    return min(done, key=lambda r: (r["diverged"], r["dev_wer"]))["name"]
+
+
+def main_runs(runs: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """The comparison plotted together: the baseline, the best Adam run and the best
+    Conformer run, with their second seeds where they ran."""
+    names = [BASELINE_RUN.name, best_of(runs, SWEEPS["adam"]), best_of(runs, SWEEPS["conformer"])]
+    chosen = [n for n in names if n is not None and n in runs]
+    return tuple(chosen + [n + SECOND_SEED for n in chosen if n + SECOND_SEED in runs])
 
 
 @dataclass
@@ -115,7 +193,9 @@ class ConvergenceSettings:
         ref_duration_s: seconds of audio per reference batch of the Zipformer's regularisation
             schedules (the recipe's is 600): at 30 s per step, most schedules have annealed
             after about 700 steps instead of hundreds of thousands.
-        seed: model init and sampler seed, the same for every run.
+        seed: model init and sampler seed, the same for every run (a run's ``seed`` offset
+            is added to it).
+        pool: the corpus's sentence pool (:func:`zipasr.data.synth.build_corpus`).
     """
 
     hours: float = 1.0
@@ -134,6 +214,7 @@ class ConvergenceSettings:
     ctc_loss_scale: float = 0.5
     ref_duration_s: float = 1.0
     seed: int = 42
+    pool: str = "templates"
 
 
 # --- ablations and models ----------------------------------------------------------------
@@ -170,6 +251,25 @@ def replace_bias_norms(model: nn.Module) -> int:
     return len(targets)
 
 
+class _NoBypass(nn.Module):
+    """Stands in for a Bypass: the module's output, without the interpolation."""
+
+    def forward(self, x_in: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def remove_bypasses(model: nn.Module) -> int:
+    """Replaces every Bypass in ``model`` by :class:`_NoBypass`, in place; returns how many."""
+    from zipasr.encoder.bypass import Bypass
+
+    targets = [name for name, m in model.named_modules() if isinstance(m, Bypass)]
+    for name in targets:
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attr, _NoBypass())
+    return len(targets)
+
+
 def build_model(spec: RunSpec, tokens: list[str]) -> AsrModel:
     """The run's recognizer: the demo's Zipformer transducer + CTC (non-causal), with the
     run's encoder or ablation."""
@@ -191,6 +291,8 @@ def build_model(spec: RunSpec, tokens: list[str]) -> AsrModel:
         raise ValueError(f"unknown encoder {spec.encoder!r}")
     if spec.variant == "layernorm":
         replace_bias_norms(model.encoder)
+    elif spec.variant == "no_bypass":
+        remove_bypasses(model.encoder)
     return model
 
 
@@ -243,7 +345,7 @@ def prepare_shared(out: Path, settings: ConvergenceSettings, log: Any = print) -
     torch.set_num_threads(settings.threads)
     start = time.perf_counter()
     # The tokenizer and features in shared_dir are reused: they must fit this corpus.
-    stamp = {"hours": settings.hours, "vocab_size": settings.vocab_size}
+    stamp = {"hours": settings.hours, "vocab_size": settings.vocab_size, "pool": settings.pool}
     stamp_path = shared_dir(out) / "prepared.json"
     if stamp_path.exists() and json.loads(stamp_path.read_text()) != stamp:
         raise ValueError(
@@ -252,7 +354,7 @@ def prepare_shared(out: Path, settings: ConvergenceSettings, log: Any = print) -
         )
     data = out / "data"
     if not (data / "test.jsonl").exists():
-        stats = build_corpus(data, settings.hours, seed=0)
+        stats = build_corpus(data, settings.hours, seed=0, pool=settings.pool)
         log(f"corpus: {stats.summary()}")
     corpus_s = time.perf_counter() - start
     info = DistInfo(0, 1, 0, torch.device("cpu"))
@@ -316,19 +418,21 @@ def _train_run(
     cpu, world = torch.device("cpu"), info.world_size
     # max_duration_s is the global batch; each process takes its share of it.
     per_process = dataclasses.replace(data_config(out, s), max_duration_s=s.max_duration_s / world)
-    data = prepare_data(per_process, shared_dir(out), s.seed, info)
+    seed = s.seed + spec.seed
+    data = prepare_data(per_process, shared_dir(out), seed, info)
     dev, test = (
         torch.load(shared_dir(out) / f"eval_{split}.pt", weights_only=True)
         for split in ("dev", "test")
     )
-    seed_everything(s.seed)  # the same initial weights in every run and process
+    seed_everything(seed)  # the same initial weights in every run (of a seed) and process
     model = build_model(spec, data.tokenizer.pieces())
-    seed_everything(s.seed + info.rank)  # each process its own dropout draws
+    seed_everything(seed + info.rank)  # each process its own dropout draws
     optimizer: torch.optim.Optimizer
     if spec.optimizer == "scaled_adam":
-        optimizer = ScaledAdam(model.named_parameters(), lr=s.scaled_adam_lr, clipping_scale=2.0)
+        lr = spec.lr or s.scaled_adam_lr
+        optimizer = ScaledAdam(model.named_parameters(), lr=lr, clipping_scale=2.0)
     elif spec.optimizer == "adam":
-        optimizer = ClippedAdam(model.parameters(), lr=s.adam_lr, max_norm=s.adam_clip)
+        optimizer = ClippedAdam(model.parameters(), lr=spec.lr or s.adam_lr, max_norm=s.adam_clip)
     else:
         raise ValueError(f"unknown optimizer {spec.optimizer!r}")
     scheduler = Eden(optimizer, s.lr_steps, 100.0, s.warmup_steps, 0.1)
@@ -452,9 +556,11 @@ def run_convergence(
     settings: ConvergenceSettings,
     runs: tuple[str, ...] = tuple(RUNS_BY_NAME),
     log: Any = print,
+    second_seed: bool = False,
 ) -> dict[str, Any]:
     """Prepares the shared data, then each run in its own process; results also go to
-    ``out/convergence/<run>.json``."""
+    ``out/convergence/<run>.json``. With ``second_seed``, the baseline and the best run of
+    each Adam sweep (among ``runs``) are then trained again with a second seed."""
     out = out.resolve()  # the workers run in the repository root
     shared = prepare_shared(out, settings, log)
     log(
@@ -462,21 +568,40 @@ def run_convergence(
         f"{shared['dev_utterances']} dev / {shared['test_utterances']} test utterances, "
         f"vocabulary {shared['vocab_size']}"
     )
-    results = []
+    results: list[dict[str, Any]] = []
     for name in runs:
-        log(f"run {name}: {settings.budget_s:.0f} s of training ...")
-        start = time.perf_counter()
-        result = launch_run(name, out, settings)
-        result["wall_s"] = time.perf_counter() - start
-        (out / "convergence" / f"{name}.json").write_text(json.dumps(result, indent=1))
-        log(
-            f"  {result['steps']} steps, {result['audio_hours_seen']:.2f} h of audio seen, "
-            f"test WER {result['test_wer']:.1f}% (CTC {result['test_wer_ctc']:.1f}%)"
-            + (" DIVERGED" if result["diverged"] else "")
-            + f", {result['wall_s']:.0f} s in all"
-        )
-        results.append(result)
+        results.append(_one_run(name, out, settings, log))
+    if second_seed:
+        done = {r["name"]: r for r in results}
+        for name in main_runs(done):
+            if not name.endswith(SECOND_SEED):
+                results.append(_one_run(name + SECOND_SEED, out, settings, log))
     return {"settings": dataclasses.asdict(settings), "data": shared, "runs": results}
+
+
+def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> dict[str, Any]:
+    """One run, its result saved beside the others; resumable: a finished run is reused."""
+    saved = out / "convergence" / f"{name}.json"
+    if saved.exists():
+        result: dict[str, Any] = json.loads(saved.read_text())
+        if result.get("settings") == dataclasses.asdict(settings):
+            log(f"run {name}: done before, reused ({saved})")
+            return result
+    log(f"run {name}: {settings.budget_s:.0f} s of training ...")
+    start = time.perf_counter()
+    result = launch_run(name, out, settings)
+    result["wall_s"] = time.perf_counter() - start
+    result["settings"] = dataclasses.asdict(settings)
+    tmp = saved.with_name(saved.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(saved)
+    log(
+        f"  {result['steps']} steps, {result['audio_hours_seen']:.2f} h of audio seen, "
+        f"test WER {result['test_wer']:.1f}% (CTC {result['test_wer_ctc']:.1f}%)"
+        + (" DIVERGED" if result["diverged"] else "")
+        + f", {result['wall_s']:.0f} s in all"
+    )
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -485,19 +610,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-s", type=float, default=ConvergenceSettings.budget_s)
     parser.add_argument("--processes", type=int, default=ConvergenceSettings.processes)
     parser.add_argument("--runs", nargs="+", default=list(RUNS_BY_NAME), choices=RUNS_BY_NAME)
+    parser.add_argument(
+        "--second-seed",
+        action="store_true",
+        help="then train the baseline and the best run of each Adam sweep with a second seed",
+    )
+    parser.add_argument("--pool", default=ConvergenceSettings.pool, choices=("templates", "wide"))
+    parser.add_argument("--hours", type=float, default=ConvergenceSettings.hours)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one run
     args = parser.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
         settings = ConvergenceSettings(**spec["settings"])
-        result = train_run(RUNS_BY_NAME[spec["run"]], Path(spec["out"]), settings)
+        result = train_run(spec_named(spec["run"]), Path(spec["out"]), settings)
         if result is not None:  # the main process
             Path(spec["result"]).write_text(json.dumps(result))
         return
     from benchmarks.report import convergence_table
 
-    settings = ConvergenceSettings(budget_s=args.budget_s, processes=args.processes)
-    print(convergence_table(run_convergence(args.out, settings, tuple(args.runs))))
+    settings = ConvergenceSettings(
+        budget_s=args.budget_s, processes=args.processes, pool=args.pool, hours=args.hours
+    )
+    results = run_convergence(args.out, settings, tuple(args.runs), second_seed=args.second_seed)
+    print(convergence_table(results))
 
 
 if __name__ == "__main__":

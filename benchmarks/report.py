@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.convergence import ABLATION_RUNS, MAIN_RUNS
+from benchmarks.convergence import ABLATION_RUNS, SECOND_SEED, SWEEPS, best_of, main_runs
 
 #: The pair whose ratios the closing note reports.
 ZIPFORMER, CONFORMER = "zipformer-m", "conformer-m"
-BASELINE, ADAM = "zipformer-scaledadam", "zipformer-adam"
+BASELINE = "zipformer-scaledadam"
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -130,12 +130,35 @@ def convergence_table(conv: dict[str, Any]) -> str:
         "| dev WER (%) | test WER (%) |",
         "|---|---|---|---|---|---|---|",
     ]
+    runs = {r["name"]: r for r in conv["runs"]}
+    best = {best_of(runs, names) for names in SWEEPS.values()}
     for r in conv["runs"]:
         flag = " (diverged)" if r["diverged"] else ""
+        flag += " (best of its sweep)" if r["name"] in best else ""
         lines.append(
             f"| {r['label']}{flag} | {r['encoder_parameters'] / 1e6:.2f} M | {r['steps']} "
             f"| {r['audio_hours_seen']:.2f} | {_fmt(final_loss(r), 3)} | {_fmt(r['dev_wer'])} "
             f"| {_fmt(r['test_wer'])} ({_fmt(r['test_wer_ctc'])}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def seed_table(conv: dict[str, Any]) -> str:
+    """Test WER of each run trained with two seeds, their mean and spread (max - min); empty
+    if no run has a second seed."""
+    runs = {r["name"]: r for r in conv["runs"]}
+    pairs = [(runs[n], runs[n + SECOND_SEED]) for n in runs if n + SECOND_SEED in runs]
+    if not pairs:
+        return ""
+    lines = [
+        "| run | test WER seed 1 (%) | seed 2 (%) | mean (%) | spread (points) |",
+        "|---|---|---|---|---|",
+    ]
+    for first, second in pairs:
+        a, b = first["test_wer"], second["test_wer"]
+        lines.append(
+            f"| {first['label']} | {_fmt(a)} | {_fmt(b)} | {_fmt((a + b) / 2)} "
+            f"| {_fmt(abs(a - b))} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -171,21 +194,23 @@ def closing_note(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
     conv = results.get("convergence")
     if conv:
         runs = {r["name"]: r for r in conv["runs"]}
-        if BASELINE in runs and ADAM in runs:
-            ours, adam = runs[BASELINE], runs[ADAM]
+        best_adam = best_of(runs, SWEEPS["adam"])
+        if BASELINE in runs and best_adam is not None:
+            ours, adam = runs[BASELINE], runs[best_adam]
             numbers["scaledadam_test_wer"] = ours["test_wer"]
             numbers["adam_test_wer"] = adam["test_wer"]
             parts.append(
                 f"ScaledAdam vs Adam (Zipformer, {conv['settings']['budget_s']:g} s of "
-                f"training each): test WER {_fmt(ours['test_wer'])}% vs "
+                f"training each; Adam at its best learning rate, {adam['label']}): "
+                f"test WER {_fmt(ours['test_wer'])}% vs "
                 f"{_fmt(adam['test_wer'])}% (CTC greedy {_fmt(ours['test_wer_ctc'])}% vs "
                 f"{_fmt(adam['test_wer_ctc'])}%)."
             )
         if BASELINE in runs:
             others = [
                 f"{runs[name]['label']} {_fmt(runs[name]['test_wer'])}%"
-                for name in (*MAIN_RUNS, *ABLATION_RUNS)
-                if name in runs and name not in (BASELINE, ADAM)
+                for name in dict.fromkeys((*main_runs(runs), *ABLATION_RUNS))
+                if name in runs and name not in (BASELINE, best_adam)
             ]
             if others:
                 parts.append(
@@ -239,6 +264,9 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             out += [ratio_table(ratios)]
     if "convergence" in results:
         out += ["## Convergence at equal wall-clock", "", convergence_table(results["convergence"])]
+        seeds = seed_table(results["convergence"])
+        if seeds:
+            out += ["### Two seeds", "", seeds]
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     out += ["## Closing note: measured ratios", "", note]
@@ -301,7 +329,7 @@ def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Pa
     import matplotlib.pyplot as plt
 
     runs = {r["name"]: r for r in conv["runs"]}
-    fig, (loss_ax, wer_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (loss_ax, wer_ax, step_ax) = plt.subplots(1, 3, figsize=(17, 4.2))
     for name in names:
         run = runs.get(name)
         if run is None:
@@ -310,9 +338,15 @@ def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Pa
         losses = [loss for _, _, loss in run["curve"]]
         window = max(1, len(losses) // 20)
         loss_ax.plot(times, _smooth(losses, window), label=run["label"])
+        style = "--" if name.endswith(SECOND_SEED) else "-"
+        wers = [w for _, _, w in run["dev_wer_curve"]]
         wer_ax.plot(
-            [t for t, _, _ in run["dev_wer_curve"]],
-            [w for _, _, w in run["dev_wer_curve"]],
+            [t for t, _, _ in run["dev_wer_curve"]], wers, style, marker="o", label=run["label"]
+        )
+        step_ax.plot(
+            [step for _, step, _ in run["dev_wer_curve"]],
+            wers,
+            style,
             marker="o",
             label=run["label"],
         )
@@ -320,7 +354,9 @@ def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Pa
     loss_ax.set_ylabel("training loss per frame (moving average)")
     wer_ax.set_xlabel("training time (s)")
     wer_ax.set_ylabel("dev WER (%), greedy search")
-    for ax in (loss_ax, wer_ax):
+    step_ax.set_xlabel("optimizer steps")
+    step_ax.set_ylabel("dev WER (%), greedy search")
+    for ax in (loss_ax, wer_ax, step_ax):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
@@ -340,7 +376,10 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         title = f"Equal wall-clock, {_processes(conv['settings'])}: "
         plots.append(
             plot_runs(
-                conv, MAIN_RUNS, title + "optimizers and encoders", out / "convergence.png"
+                conv,
+                main_runs({r["name"]: r for r in conv["runs"]}),
+                title + "optimizers and encoders",
+                out / "convergence.png",
             ).name
         )
         plots.append(

@@ -66,7 +66,7 @@ def machine_info(threads: int, argv: list[str]) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from benchmarks.convergence import RUNS_BY_NAME, ConvergenceSettings
+    from benchmarks.convergence import QUICK_RUNS, RUNS_BY_NAME, ConvergenceSettings
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.split("\n\n")[0].replace("\n", " ")
@@ -94,9 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs",
         nargs="+",
         choices=list(RUNS_BY_NAME),
-        default=list(RUNS_BY_NAME),
+        default=None,
         metavar="RUN",
-        help=f"convergence runs (default: all six: {', '.join(RUNS_BY_NAME)})",
+        help=f"convergence runs (default: all {len(RUNS_BY_NAME)}: {', '.join(RUNS_BY_NAME)}; "
+        f"--quick: {', '.join(QUICK_RUNS)})",
+    )
+    parser.add_argument(
+        "--second-seed",
+        action="store_true",
+        help="then train the baseline and the best run of each Adam sweep with a second seed",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=("templates", "wide"),
+        default=ConvergenceSettings.pool,
+        help="the corpus's sentence pool (zipasr synth --pool)",
+    )
+    parser.add_argument(
+        "--hours", type=float, default=None, help="corpus size (default 1; --quick: 0.03)"
     )
     parser.add_argument(
         "--max-duration-s",
@@ -105,17 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio seconds per training step, over all processes "
         f"(default {ConvergenceSettings.max_duration_s:g})",
     )
-    parser.add_argument(
-        "--adam-lr",
-        type=float,
-        default=ConvergenceSettings.adam_lr,
-        help=f"Adam's base learning rate (default {ConvergenceSettings.adam_lr:g})",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.convergence import ConvergenceSettings, run_convergence
+    from benchmarks.convergence import (
+        QUICK_RUNS,
+        RUNS_BY_NAME,
+        ConvergenceSettings,
+        run_convergence,
+    )
     from benchmarks.report import write_report
     from benchmarks.speed import MODELS, SECONDS, run_speed
 
@@ -124,12 +138,16 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     settings = ConvergenceSettings(
-        processes=args.threads, threads=1, adam_lr=args.adam_lr, max_duration_s=args.max_duration_s
+        processes=args.threads, threads=1, max_duration_s=args.max_duration_s, pool=args.pool
     )
     if args.quick:
         settings = dataclasses.replace(settings, hours=0.03, budget_s=2.0, evals=2)
     if args.budget_s is not None:
         settings.budget_s = args.budget_s
+    if args.hours is not None:
+        settings.hours = args.hours
+    if args.runs is None:
+        args.runs = list(QUICK_RUNS if args.quick else RUNS_BY_NAME)
     sections = [args.only] if args.only else ["speed", "convergence"]
     estimate = (SPEED_ESTIMATE_S if "speed" in sections and not args.quick else 0) + (
         len(args.runs) * (settings.budget_s + RUN_OVERHEAD_S) if "convergence" in sections else 0
@@ -154,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
             results["speed"] = run_speed(MODELS, SECONDS, args.threads, 3, log=log)
     if "convergence" in sections:
         log("== convergence at equal wall-clock ==")
-        results["convergence"] = run_convergence(out, settings, tuple(args.runs), log)
+        results["convergence"] = run_convergence(
+            out, settings, tuple(args.runs), log, second_seed=args.second_seed
+        )
     results["total_s"] = time.perf_counter() - start
     report = write_report(results, out)  # also adds results["ratios"]
     (out / "results.json").write_text(json.dumps(results, indent=1))

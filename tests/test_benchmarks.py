@@ -64,7 +64,9 @@ def test_conformer_sizes_match_the_zipformers() -> None:
         zipformer_m = num_parameters(zipasr.Zipformer(zipasr.ZipformerConfig.medium()))
         conformer_m = num_parameters(ConformerEncoder(ConformerConfig.medium()))
         demo = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-scaledadam"], TOKENS)
-        demo_conformer = convergence.build_model(convergence.RUNS_BY_NAME["conformer-adam"], TOKENS)
+        demo_conformer = convergence.build_model(
+            convergence.RUNS_BY_NAME["conformer-adam-lr2e-3"], TOKENS
+        )
     assert abs(conformer_m / zipformer_m - 1) < 0.01, (conformer_m, zipformer_m)
     ours = num_parameters(demo.encoder)
     theirs = num_parameters(demo_conformer.encoder)
@@ -111,6 +113,50 @@ def test_swish_ablation_replaces_every_swoosh_call_and_restores(monkeypatch) -> 
     assert zipasr.encoder.feedforward.swoosh_l is original
     assert not torch.allclose(before, during)
     torch.testing.assert_close(before, after)
+
+
+def test_no_bypass_ablation_leaves_only_the_modules_outputs() -> None:
+    from zipasr.encoder.bypass import Bypass
+
+    base = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-scaledadam"], TOKENS)
+    bypasses = sum(isinstance(m, Bypass) for m in base.encoder.modules())
+    model = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-no-bypass"], TOKENS)
+    assert bypasses > 6 and not any(isinstance(m, Bypass) for m in model.modules())
+    assert sum(isinstance(m, convergence._NoBypass) for m in model.modules()) == bypasses
+    features, lengths = random_features([200, 150])
+    losses = model(features, lengths, [[3, 4, 5], [6, 7]])
+    (losses.simple + losses.pruned + losses.ctc).backward()
+
+
+def test_run_names_sweeps_and_second_seeds() -> None:
+    names = list(convergence.RUNS_BY_NAME)
+    assert [n for n in names if n.startswith("zipformer-adam")] == [
+        "zipformer-adam-lr1e-3",
+        "zipformer-adam-lr2e-3",
+        "zipformer-adam-lr4e-3",
+    ]
+    assert convergence.RUNS_BY_NAME["conformer-adam-lr4e-3"].lr == 4e-3
+    second = convergence.spec_named("zipformer-adam-lr2e-3-seed2")
+    assert (second.seed, second.lr, second.label) == (1, 2e-3, "Zipformer + Adam (lr 2e-3), seed 2")
+    with pytest.raises(ValueError, match="unknown run"):
+        convergence.spec_named("zipformer-adam")
+    runs = {
+        "zipformer-scaledadam": {"name": "zipformer-scaledadam", "diverged": False, "dev_wer": 30},
+        "zipformer-adam-lr1e-3": {
+            "name": "zipformer-adam-lr1e-3",
+            "diverged": False,
+            "dev_wer": 50,
+        },
+        "zipformer-adam-lr2e-3": {
+            "name": "zipformer-adam-lr2e-3",
+            "diverged": False,
+            "dev_wer": 40,
+        },
+        "zipformer-adam-lr4e-3": {"name": "zipformer-adam-lr4e-3", "diverged": True, "dev_wer": 9},
+    }
+    assert convergence.best_of(runs, convergence.SWEEPS["adam"]) == "zipformer-adam-lr2e-3"
+    assert convergence.best_of(runs, convergence.SWEEPS["conformer"]) is None
+    assert convergence.main_runs(runs) == ("zipformer-scaledadam", "zipformer-adam-lr2e-3")
 
 
 def test_no_downsampling_ablation_runs_every_stack_at_50_hz() -> None:
@@ -164,14 +210,16 @@ def test_matmul_peak(one_thread) -> None:
     assert peak["flops_per_s"] > 0 and peak["size"] in (64, 128)
 
 
-@pytest.mark.parametrize("run", ["conformer-adam", "zipformer-swish"])
+@pytest.mark.parametrize(
+    "run", ["conformer-adam-lr2e-3", "zipformer-swish", "zipformer-no-bypass-seed2"]
+)
 def test_one_convergence_run_in_process(run: str, tmp_path: Path, one_thread) -> None:
     settings = convergence.ConvergenceSettings(
         hours=0.01, budget_s=0.5, processes=1, threads=1, evals=2, max_duration_s=10.0
     )
     shared = convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
     assert shared["vocab_size"] <= settings.vocab_size and shared["test_utterances"] >= 1
-    result = convergence.train_run(convergence.RUNS_BY_NAME[run], tmp_path, settings)
+    result = convergence.train_run(convergence.spec_named(run), tmp_path, settings)
     assert result is not None and result["processes"] == 1
     assert result["steps"] >= 1 and result["train_s"] >= settings.budget_s
     assert 1 <= len(result["dev_wer_curve"]) <= 2
@@ -215,18 +263,21 @@ def fake_results() -> dict:
                 }
             )
     runs = []
-    for spec in convergence.RUNS:
+    specs = [*convergence.RUNS, convergence.spec_named("zipformer-scaledadam-seed2")]
+    for spec in specs:
         runs.append(
             {
                 **dataclasses.asdict(spec),
                 "encoder_parameters": 2.9e6,
                 "steps": 10,
                 "audio_hours_seen": 0.1,
-                "diverged": spec.name == "zipformer-adam",
+                "diverged": spec.name == "zipformer-adam-lr4e-3",
                 "curve": [(1.0 * i, i, 5.0 - 0.1 * i) for i in range(1, 11)],
                 "dev_wer_curve": [(5.0, 5, 100.0), (10.0, 10, 80.0)],
                 "dev_wer": 80.0,
-                "test_wer": 40.0 if spec.name == "zipformer-scaledadam" else 60.0,
+                "test_wer": {"zipformer-scaledadam": 40.0, "zipformer-scaledadam-seed2": 44.0}.get(
+                    spec.name, 60.0
+                ),
                 "test_wer_ctc": 70.0,
             }
         )
@@ -267,10 +318,15 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
         assert (tmp_path / png).stat().st_size > 1000
         assert f"]({png})" in text
     assert "| Zipformer-M | 64.0 M | 60 |" in text
-    assert "Zipformer + Adam (diverged)" in text
+    assert "Zipformer + Adam (lr 4e-3) (diverged)" in text
+    assert "Zipformer + Adam (lr 1e-3) (best of its sweep)" in text
+    assert "| Zipformer + ScaledAdam | 40.0 | 44.0 | 42.0 | 4.0 |" in text
     assert "the Conformer takes 2.00x Zipformer-M's time and 2.00x its peak memory" in text
     assert "test WER 40.0% vs 60.0%" in text
-    assert "against the baseline's 40.0%: Conformer + Adam 60.0%; LayerNorm" in text
+    assert "Adam at its best learning rate, Zipformer + Adam (lr 1e-3)" in text
+    assert (
+        "against the baseline's 40.0%: Conformer + Adam (lr 1e-3) 60.0%; Zipformer + Scal" in text
+    )
     assert "25.0% of the measured float32 matmul peak" in text
     assert "(a CPU, 2 threads, 2024-01-01)" in text and "5-60 s inputs" in text
     assert results["ratios"]["conformer_over_zipformer_m_time"] == pytest.approx(2.0)
@@ -294,7 +350,7 @@ def test_quick_suite_writes_the_report(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert {r["model"] for r in results["speed"]["encoders"]} == set(speed.MODELS)
-    assert [r["name"] for r in results["convergence"]["runs"]] == list(convergence.RUNS_BY_NAME)
+    assert [r["name"] for r in results["convergence"]["runs"]] == list(convergence.QUICK_RUNS)
     assert set(results["ratios"]) >= {
         "conformer_over_zipformer_m_time",
         "conformer_over_zipformer_m_memory",
@@ -330,3 +386,33 @@ def test_decode_speed_script_runs() -> None:
     rtfs = [float(x) for x in row.strip("| \n").split("|")[1:]]
     assert len(rtfs) == 3 and all(r > 0 for r in rtfs)
     assert "tokens per second of audio" in done.stdout
+
+
+# --- the GPU readiness check ----------------------------------------------------------------
+
+
+def test_gpu_check_runs_its_code_path_on_cpu(tmp_path: Path, one_thread) -> None:
+    from benchmarks import gpu_check
+
+    out = tmp_path / "gpu.json"
+    assert gpu_check.main(["--device", "cpu", "--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["machine"]["device"] == "cpu" and result["machine"]["cpu"]
+    # CPU against itself: identical, which at least proves both sides ran the same model.
+    assert all(d["max_abs"] == 0.0 for d in result["agreement"].values())
+    assert set(result["agreement"]) == {"encoder", "loss_simple", "loss_pruned", "loss_ctc"}
+    assert (
+        result["precision"]["small bf16"]["ok"] and result["precision"]["small bf16"]["all_finite"]
+    )
+    assert result["precision"]["small fp16"] == {"skipped": "fp16 needs a CUDA device"}
+    timing = result["timing"]
+    assert timing["pruned_rnnt_loss_s"] > 0 and timing["training_step_s"]["small 8x10s bf16"] > 0
+    assert set(timing["encoder_inference_s"]) == {"small 1x30s", "small 8x10s"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_gpu_check_without_a_gpu_says_so(capsys) -> None:
+    from benchmarks import gpu_check
+
+    assert gpu_check.main([]) == 0
+    assert "no CUDA device" in capsys.readouterr().out

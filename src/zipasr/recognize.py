@@ -22,7 +22,7 @@ from zipasr.audio import (
     read_audio_blocks,
     to_mono_16k,
 )
-from zipasr.decoding import DECODERS, RESCORERS, Hypothesis, ctc_greedy_search
+from zipasr.decoding import ContextGraph, Fusion, Hypothesis, LmScorer, SearchOptions, search
 from zipasr.decoding.hypothesis import WORD_BOUNDARY
 from zipasr.frontend import (
     FEATURE_FRAME_RATE,
@@ -45,7 +45,7 @@ from zipasr.longform import (
 from zipasr.metrics import ErrorCounts, WerStats, add, align
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
-from zipasr.text import METRICS, default_metric, metric_units
+from zipasr.text import METRICS, default_metric, metric_units, mixed_units
 from zipasr.text import normalizer as normalizer_of
 
 if TYPE_CHECKING:
@@ -57,16 +57,30 @@ class DecodeOptions:
     """How to decode.
 
     Attributes:
-        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search", or
-            a rescoring method of a model with an attention decoder:
-            "ctc_prefix_beam_search_attention_decoder_rescoring" (CTC head) or
-            "modified_beam_search_attention_decoder_rescoring" (transducer head).
-        beam: for modified beam search, and the n-best size of the rescoring methods.
+        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search",
+            "ctc_prefix_beam_search" (CTC head), or a rescoring method of a model with an
+            attention decoder: "ctc_prefix_beam_search_attention_decoder_rescoring" (CTC head)
+            or "modified_beam_search_attention_decoder_rescoring" (transducer head).
+        beam: for the beam searches, and the n-best size of the rescoring methods.
         chunk_frames, left_context_frames: causal models: decode with the simulated-streaming
             mask (50 Hz frames); None = full context.
         batch_size: utterances encoded together.
         max_symbols_per_frame: greedy search: tokens it may emit per 25 Hz encoder frame (1 as
             in icefall; 2 helps letter-sized vocabularies on fast speech).
+        attention_scale: rescoring methods: the weight of the attention decoder's score.
+        blank_penalty: subtracted from the blank's score in every search (> 0: more tokens).
+        lm, lm_scale: shallow fusion with a token language model (e.g.
+            :class:`zipasr.decoding.NgramLm`) in the beam searches; scale 0 = no LM.
+        lodr, lodr_scale: LODR: a low-order LM whose score is subtracted (scale >= 0).
+        hotwords: a :class:`zipasr.decoding.ContextGraph` of phrases to boost (beam searches).
+        encode_alone: run the encoder on each utterance by itself (the searches are batched
+            all the same). A padded batch changes the last encoder frames of its shorter
+            utterances (the encoder's downsampling completes a last incomplete group with the
+            batch's next frame, which is padding, and the front end's convolution sees the
+            padding), so with False an utterance's text near its end can depend on the other
+            utterances of its batch, as in icefall; sherpa-onnx decodes a file alone. On a CPU
+            encoding alone costs no time (measured on the demo: 27 s batched by 8, 23-28 s
+            alone); on a GPU, False is faster.
     """
 
     method: str = "greedy_search"
@@ -75,22 +89,80 @@ class DecodeOptions:
     left_context_frames: int | None = None
     batch_size: int = 8
     max_symbols_per_frame: int = 1
-    #: Rescoring methods: the weight of the attention decoder's score.
     attention_scale: float = 1.0
+    blank_penalty: float = 0.0
+    lm: LmScorer | None = None
+    lm_scale: float = 0.0
+    lodr: LmScorer | None = None
+    lodr_scale: float = 0.0
+    hotwords: ContextGraph | None = None
+    encode_alone: bool = True
 
     def __post_init__(self) -> None:
-        choices = [*DECODERS, "ctc_greedy_search", *RESCORERS]
-        if self.method not in choices:
-            raise ValueError(f"method={self.method!r}; choose one of {choices}")
-        for name in ("beam", "batch_size", "max_symbols_per_frame"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        self.search_options  # noqa: B018 - checks the method, beam, LM and hotwords
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be at least 1")
         if self.chunk_frames is not None and self.chunk_frames < 1:
             raise ValueError(f"chunk_frames={self.chunk_frames} must be at least 1 (or None)")
         if self.left_context_frames is not None and self.left_context_frames < 0:
             raise ValueError(
                 f"left_context_frames={self.left_context_frames} must be at least 0 (or None)"
             )
+
+    @property
+    def search_options(self) -> SearchOptions:
+        """The search part of these options."""
+        return SearchOptions(
+            method=self.method,
+            beam=self.beam,
+            max_symbols_per_frame=self.max_symbols_per_frame,
+            blank_penalty=self.blank_penalty,
+            fusion=Fusion(self.lm, self.lm_scale, self.lodr, self.lodr_scale),
+            context_graph=self.hotwords,
+        )
+
+
+def text_encoder(model: AsrModel, model_path: str | os.PathLike[str]) -> Callable[[str], list[int]]:
+    """A function from text to the model's token ids, for hotwords and LM training text.
+
+    A model directory's ``bpe.model`` (with its ``tokenizer.json``) is used when there is one
+    (:class:`zipasr.data.Tokenizer`); otherwise the text is normalised with the model's
+    normaliser and each word is cut greedily into the longest pieces of the token table (a
+    word's first piece carries ``▁``; CJK characters are words of their own).
+
+    Raises:
+        ValueError: the model has no token table.
+    """
+    if model.tokens is None:
+        raise ValueError("the model has no token table; it is needed to encode text")
+    source = Path(model_path)
+    folder = source if source.is_dir() else source.parent
+    if (folder / "bpe.model").is_file():
+        from zipasr.data.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(folder / "bpe.model")
+        return lambda text: tokenizer.encode([text])[0]
+    table = {piece: i for i, piece in enumerate(model.tokens) if i > 2}
+    longest = max(map(len, table), default=1)
+    normalize = normalizer_of(model.normalizer)
+
+    def encode(text: str) -> list[int]:
+        ids: list[int] = []
+        for word in mixed_units(normalize(text)):
+            rest = WORD_BOUNDARY + word
+            while rest:
+                for size in range(min(longest, len(rest)), 0, -1):
+                    if rest[:size] in table:
+                        ids.append(table[rest[:size]])
+                        rest = rest[size:]
+                        break
+                else:
+                    if rest[0] != WORD_BOUNDARY:
+                        raise ValueError(f"{text!r}: no token for {rest[0]!r} in the model's table")
+                    rest = rest[1:]  # no "▁" piece of its own: start with the word's letters
+        return ids
+
+    return encode
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:
@@ -114,38 +186,43 @@ def features_of_file(path: str | os.PathLike[str]) -> Tensor:
 def decode_features(
     model: AsrModel, features: Sequence[Tensor], options: DecodeOptions | None = None
 ) -> list[Hypothesis]:
-    """Decodes utterances given as (T_i, 80) feature tensors, in batches."""
+    """Decodes utterances given as (T_i, 80) feature tensors, in batches.
+
+    With ``options.encode_alone`` (the default) each utterance goes through the encoder by
+    itself and only the searches are batched, so that an utterance's result does not depend
+    on the others of its batch (see :class:`DecodeOptions`).
+    """
     options = options or DecodeOptions()
+    search_options = options.search_options
     device = next(model.parameters()).device
     hyps: list[Hypothesis] = []
     for start in range(0, len(features), options.batch_size):
         group = features[start : start + options.batch_size]
         batch, lengths = pad_features(group)  # checks the lengths, on the CPU
-        enc, enc_lens = model.encode(
-            batch.to(device),
-            lengths.to(device),
-            chunk_frames=options.chunk_frames,
-            left_context_frames=options.left_context_frames,
+        if options.encode_alone and len(group) > 1:
+            outs = [_encode(model, f.unsqueeze(0).to(device), options) for f in group]
+            enc_lens = torch.cat([n for _, n in outs])
+            enc = torch.zeros(len(group), int(enc_lens.max()), outs[0][0].shape[2], device=device)
+            for i, (out, n) in enumerate(outs):
+                enc[i, : int(n)] = out[0]
+        else:
+            enc, enc_lens = _encode(model, batch.to(device), options, lengths.to(device))
+        hyps += search(
+            model, enc, enc_lens, search_options, attention_scale=options.attention_scale
         )
-        hyps += _search(model, enc, enc_lens, options)
     return hyps
 
 
-def _search(
-    model: AsrModel, enc: Tensor, lengths: Tensor, options: DecodeOptions
-) -> list[Hypothesis]:
-    if options.method == "ctc_greedy_search":
-        return ctc_greedy_search(
-            model.ctc_log_probs(enc), lengths, blank=model.blank_id, tokens=model.tokens
-        )
-    if options.method in RESCORERS:
-        return RESCORERS[options.method](
-            model, enc, lengths, beam=options.beam, attention_scale=options.attention_scale
-        )
-    if options.method == "modified_beam_search":
-        return DECODERS[options.method](model, enc, lengths, beam=options.beam)
-    return DECODERS[options.method](
-        model, enc, lengths, max_symbols_per_frame=options.max_symbols_per_frame
+def _encode(
+    model: AsrModel, features: Tensor, options: DecodeOptions, lengths: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    if lengths is None:
+        lengths = torch.tensor([features.shape[1]], device=features.device)
+    return model.encode(
+        features,
+        lengths,
+        chunk_frames=options.chunk_frames,
+        left_context_frames=options.left_context_frames,
     )
 
 
@@ -299,8 +376,9 @@ def _assemble(
     """Absolute times, overlapping windows merged, segments with words."""
     runs: list[list[tuple[Span, TimedTokens]]] = []
     for seg, hyp in decoded:
+        lps = list(hyp.token_log_probs) if len(hyp.token_log_probs) == len(hyp.tokens) else None
         timed = TimedTokens(
-            list(hyp.tokens), [seg.start_s + f * OUTPUT_FRAME_SHIFT_S for f in hyp.frames]
+            list(hyp.tokens), [seg.start_s + f * OUTPUT_FRAME_SHIFT_S for f in hyp.frames], lps
         )
         if seg.overlaps_previous and runs:
             runs[-1].append((seg, timed))
@@ -337,7 +415,14 @@ def _merge_run(run: list[tuple[Span, TimedTokens]], table: list[str] | None) -> 
     ends = bounds[1:] + [run[-1][0].end_s]
     edges = [0, *cuts, len(merged.tokens)]
     return [
-        make_segment(start, end, merged.tokens[a:b], merged.times[a:b], table)
+        make_segment(
+            start,
+            end,
+            merged.tokens[a:b],
+            merged.times[a:b],
+            table,
+            merged.log_probs[a:b] if merged.log_probs is not None else None,
+        )
         for start, end, a, b in zip(bounds, ends, edges, edges[1:])
     ]
 

@@ -57,3 +57,34 @@ def test_mandarin_corpus_speaks_characters(tmp_path: Path) -> None:
         assert text and all(is_cjk(c) for c in text) and set(text) <= characters()
         audio, rate = soundfile.read(tmp_path / entry["audio"])
         assert rate == 16000 and len(audio) > rate  # over a second of speech
+
+
+def test_neural_voice_share_is_reproducible(tmp_path: Path) -> None:
+    """Training utterances spoken by piper, byte-identical from a fresh process (its noise
+    scales are 0); dev and test keep to espeak-ng voices."""
+    stats = {}
+    for name in ("a", "b"):
+        out = str(tmp_path / name)
+        code = (
+            "from zipasr.data.synth import build_corpus; "
+            f"print(build_corpus({out!r}, 0.006, seed=2, neural_share=0.5).neural_utterances)"
+        )
+        run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        stats[name] = int(run.stdout.split()[-1])
+    assert stats["a"] == stats["b"] > 0
+    for f in sorted((tmp_path / "a").rglob("*.*")):
+        assert f.read_bytes() == (tmp_path / "b" / f.relative_to(tmp_path / "a")).read_bytes(), f
+    speakers = {s: {x["speaker"] for x in _manifest(tmp_path / "a", s)} for s in ("dev", "test")}
+    assert "piper_en-us-joe" in {x["speaker"] for x in _manifest(tmp_path / "a", "train")}
+    assert not any("piper" in s for group in speakers.values() for s in group)
+
+
+def test_neural_share_is_checked(tmp_path: Path) -> None:
+    import pytest
+
+    from zipasr.data.synth import build_corpus
+
+    with pytest.raises(ValueError, match=r"within \[0, 1\]"):
+        build_corpus(tmp_path, 0.001, neural_share=1.5)
+    with pytest.raises(ValueError, match="speaks English"):
+        build_corpus(tmp_path, 0.001, language="cmn", neural_share=0.5)

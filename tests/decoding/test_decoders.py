@@ -9,7 +9,7 @@ import torch
 
 import zipasr
 from zipasr.decoding import (
-    DECODERS,
+    METHODS,
     ctc_greedy_search,
     ctc_prefix_beam_search,
     greedy_search,
@@ -164,7 +164,12 @@ def test_text_and_timestamps():
 
 
 def test_decoder_table_and_errors(model, fixture):
-    assert set(DECODERS) == {"greedy_search", "modified_beam_search"}
+    assert set(METHODS) == {
+        "greedy_search",
+        "modified_beam_search",
+        "ctc_greedy_search",
+        "ctc_prefix_beam_search",
+    }
     enc, lengths = fixture["decode_encoder_out"], fixture["decode_lengths"]
     with pytest.raises(ValueError, match="beam=0"):
         modified_beam_search(model, enc, lengths, beam=0)

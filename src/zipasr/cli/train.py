@@ -48,6 +48,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="en: English, letters, scored by WER (default); cmn: Mandarin Chinese, "
         "characters, scored by CER",
     )
+    d.add_argument(
+        "--pool",
+        choices=("templates", "wide"),
+        default=None,
+        help="English sentence pool of the corpus: templates (199 words; the default) or wide "
+        "(about 3,000 words, some held out of training; the test WER is also reported for "
+        "sentences with unseen words). Used when OUT/data does not exist yet",
+    )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
@@ -59,8 +67,10 @@ def run_train(args: argparse.Namespace) -> int:
     )
     config = load_config(args.config, args.overrides)
     check_output_dir(config.exp_dir, "exp_dir")
-    for name in ("train_manifest", "valid_manifest", "tokenizer"):
-        path = getattr(config.data, name)
+    paths = {n: getattr(config.data, n) for n in ("train_manifest", "valid_manifest", "tokenizer")}
+    paths |= {f"train_manifests[{i}]": s.path for i, s in enumerate(config.data.train_manifests)}
+    paths |= {n: getattr(config.data, n) for n in ("noise_manifest", "rir_manifest")}
+    for name, path in paths.items():
         if path and not Path(path).exists():
             raise CliError(f"data.{name}: {path} does not exist")
     result = train(config)
@@ -81,12 +91,15 @@ def run_demo(args: argparse.Namespace) -> int:
         cr_ctc=args.cr_ctc,
         attention_decoder=args.attention_decoder,
         language=args.language,
+        pool=args.pool,
     )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")
     print(f"  offline, modified beam search (beam 4): {r.wer_beam}")
     print(f"  offline, greedy search:                 {r.wer_offline}")
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
+    for group, wer in r.wer_by_words.items():
+        print(f"  beam search, sentences with {group + ' words:':14}{wer}")
     for method, wer in r.wer_rescored.items():
         print(f"  offline, {method} (beam 4): {wer}")
     same, total = r.streaming_agreement

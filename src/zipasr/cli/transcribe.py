@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from zipasr.cli.errors import non_negative_float, non_negative_int, positive_float, positive_int
-from zipasr.decoding import DECODERS, RESCORERS
+from zipasr.decoding import METHODS, all_methods
 from zipasr.longform.segmenter import SegmenterOptions
 
 
@@ -20,15 +20,55 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default="greedy_search",
-        choices=[*DECODERS, "ctc_greedy_search", *RESCORERS],
-        help="decoding method (default: greedy_search); the *_attention_decoder_rescoring ones "
-        "need a model with an attention decoder",
+        choices=all_methods(),
+        help="decoding method (default: greedy_search); greedy_search and modified_beam_search "
+        "need a transducer head, the ctc_* ones a CTC head, the *_attention_decoder_rescoring "
+        "ones an attention decoder",
     )
     p.add_argument(
         "--beam",
         type=positive_int,
         default=4,
         help="beam (and rescoring n-best size) of the beam searches",
+    )
+    p.add_argument(
+        "--blank-penalty",
+        type=non_negative_float,
+        default=0.0,
+        help="subtracted from the blank's score in every search (> 0: fewer deletions; default 0)",
+    )
+    p.add_argument(
+        "--lm",
+        metavar="LM.arpa",
+        help="a token n-gram LM (ARPA; see zipasr train-lm) for shallow fusion in "
+        "modified_beam_search and ctc_prefix_beam_search",
+    )
+    p.add_argument(
+        "--lm-scale", type=non_negative_float, default=0.3, help="weight of --lm (default 0.3)"
+    )
+    p.add_argument(
+        "--lodr",
+        metavar="LM.arpa",
+        help="LODR: a low-order (e.g. bigram) token LM of the model's training text, whose "
+        "score is subtracted (with --lm)",
+    )
+    p.add_argument(
+        "--lodr-scale",
+        type=non_negative_float,
+        default=0.1,
+        help="weight of --lodr, subtracted (default 0.1)",
+    )
+    p.add_argument(
+        "--hotwords",
+        metavar="FILE",
+        help="phrases to boost (beam searches): one per line, optionally ending ' :SCORE' (the "
+        "bonus per token for that phrase), as sherpa-onnx's hotwords files",
+    )
+    p.add_argument(
+        "--hotwords-score",
+        type=non_negative_float,
+        default=1.5,
+        help="bonus per matched token of the --hotwords without a score of their own (default 1.5)",
     )
     p.add_argument(
         "--attention-scale",
@@ -125,7 +165,32 @@ def _load(args: argparse.Namespace):  # -> AsrModel
     return zipasr.load(args.model, tokens=args.tokens)
 
 
-def _options(args: argparse.Namespace):  # -> DecodeOptions
+def _search_settings(args: argparse.Namespace, model) -> dict:  # model: AsrModel
+    """The LM, LODR, hotword and blank-penalty settings of the command line, loaded."""
+    from zipasr.cli.errors import CliError
+    from zipasr.decoding import BIASABLE, NgramLm, load_hotwords
+    from zipasr.recognize import text_encoder
+
+    biased = [o for o in ("lm", "lodr", "hotwords") if getattr(args, o) is not None]
+    if biased and args.method not in BIASABLE:
+        flags = ", ".join(f"--{o}" for o in biased)
+        raise CliError(f"{flags} need --method {' or '.join(BIASABLE)}, not {args.method}")
+    if args.lodr is not None and args.lm is None:
+        raise CliError("--lodr corrects an external LM: give --lm as well")
+    if (args.lm or args.lodr) and model.tokens is None:
+        raise CliError("the model has no token table; an LM's tokens cannot be matched to it")
+    settings: dict = {"blank_penalty": args.blank_penalty}
+    if args.lm is not None:
+        settings.update(lm=NgramLm(args.lm, model.tokens), lm_scale=args.lm_scale)
+    if args.lodr is not None:
+        settings.update(lodr=NgramLm(args.lodr, model.tokens), lodr_scale=args.lodr_scale)
+    if args.hotwords is not None:
+        encode = text_encoder(model, args.model)
+        settings["hotwords"] = load_hotwords(args.hotwords, encode, args.hotwords_score)
+    return settings
+
+
+def _options(args: argparse.Namespace, model):  # -> DecodeOptions
     from zipasr.recognize import DecodeOptions
 
     return DecodeOptions(
@@ -136,6 +201,7 @@ def _options(args: argparse.Namespace):  # -> DecodeOptions
         batch_size=args.batch_size,
         max_symbols_per_frame=args.max_symbols,
         attention_scale=args.attention_scale,
+        **_search_settings(args, model),
     )
 
 
@@ -144,7 +210,7 @@ SHORT_INPUT_S = 60.0
 #: Most threads the default picks for longer inputs.
 MAX_AUTO_THREADS = 4
 #: Methods a stream can be decoded with.
-STREAMING_METHODS = ("greedy_search", "modified_beam_search")
+STREAMING_METHODS = tuple(METHODS)
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
@@ -186,6 +252,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             left_context_frames=args.left or 128,
             method=args.method,
             beam=args.beam,
+            **_search_settings(args, model),
         )
         StreamingRecognizer(model, config)  # a model or chunking it cannot stream: say so now
         partial = sys.stderr.isatty() and not show_progress
@@ -212,7 +279,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                 print(file=sys.stderr)
     else:
         results = transcribe_files(
-            model, args.audio, _options(args), segmenter=segmenter, on_progress=on_progress
+            model, args.audio, _options(args, model), segmenter=segmenter, on_progress=on_progress
         )
     failed = 0
     for result in results:
@@ -331,11 +398,12 @@ def run_decode(args: argparse.Namespace) -> int:
     from zipasr.recognize import check_out_dir, decode_manifest
 
     check_out_dir(args.out)  # a bad --out fails now, not after the decode
+    model = _load(args)
     report = decode_manifest(
-        _load(args),
+        model,
         args.manifest,
         args.out,
-        _options(args),
+        _options(args, model),
         metric=args.metric,
         normalizer=args.normalizer,
         progress=sys.stderr.isatty(),

@@ -22,6 +22,7 @@ from zipasr.data.batch import Batch, collate
 from zipasr.data.features import load_cut_audio
 from zipasr.data.guardrails import Skip, SkipReason, SkipReport, check_utterance
 from zipasr.data.sampler import ResumableBucketingSampler
+from zipasr.data.sources import CutSource, ScreenedSource
 from zipasr.data.tokenizer import Tokenizer
 from zipasr.frontend import SAMPLE_RATE
 
@@ -119,7 +120,7 @@ class LoaderConfig:
 
 
 def make_loader(
-    cuts: CutSet,
+    cuts: CutSet | CutSource,
     dataset: AsrDataset,
     config: LoaderConfig | None = None,
     *,
@@ -127,6 +128,8 @@ def make_loader(
 ) -> tuple[torch.utils.data.DataLoader, ResumableBucketingSampler]:
     """A DataLoader of :class:`Batch` objects and its sampler.
 
+    ``cuts`` may be a lazy source (:func:`zipasr.data.open_manifest`, :func:`zipasr.data.mix`,
+    :func:`screened`): the sampler then reads it as it goes and never lists it.
     Call ``sampler.set_epoch(e)`` before each epoch. To resume mid-epoch, save
     ``sampler.state_dict(batches_consumed=n)`` (n: batches of this epoch the loop has taken;
     the loader may have prefetched more) and pass it back as ``sampler_state``.
@@ -164,20 +167,35 @@ def iterate_batches(loader: torch.utils.data.DataLoader, report: SkipReport) -> 
             yield batch
 
 
+def _guardrail(tokenizer: Tokenizer):
+    def check(cut) -> Skip | None:
+        text = tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions)).strip()
+        num_tokens = len(tokenizer.encode([text])[0]) if text else 0
+        return check_utterance(cut.id, frames_for_duration(cut.duration), text, num_tokens)
+
+    return check
+
+
 def screen_cuts(cuts: CutSet, tokenizer: Tokenizer, report: SkipReport) -> CutSet:
     """Drops, before sampling, the utterances the guardrails reject from their manifest alone
-    (empty text, too short, too many tokens), recording each in ``report``. An eager CutSet.
+    (empty text, too short, too many tokens), recording each in ``report``. An eager CutSet;
+    :func:`screened` does the same lazily.
 
     Screening up front keeps the sampler's batch durations honest; the dataset repeats the checks
     after augmentation (speed perturbation shortens utterances) and catches unreadable audio.
     """
+    check = _guardrail(tokenizer)
     kept = []
     for cut in cuts:
-        text = tokenizer.normalize(" ".join(s.text or "" for s in cut.supervisions)).strip()
-        num_tokens = len(tokenizer.encode([text])[0]) if text else 0
-        skip = check_utterance(cut.id, frames_for_duration(cut.duration), text, num_tokens)
+        skip = check(cut)
         if skip is None:
             kept.append(cut)
         else:
             report.add(skip)
     return CutSet.from_cuts(kept)
+
+
+def screened(source: CutSource, tokenizer: Tokenizer, report: SkipReport) -> CutSource:
+    """:func:`screen_cuts` as the sampler reads ``source``: nothing is listed, each rejected
+    utterance is recorded in ``report`` once (however many epochs read it)."""
+    return ScreenedSource(source, _guardrail(tokenizer), report)

@@ -1,10 +1,15 @@
-"""lhotse's DynamicBucketingSampler with a resume position that restores in O(1).
+"""lhotse's DynamicBucketingSampler over a lazy source, with a resume that restores in O(1).
 
 lhotse's own ``load_state_dict`` fast-forwards: it re-runs the epoch's sampling up to the saved
 batch count, which takes time proportional to how far the epoch had got. Here the bucketer's live
-state is saved instead: the source position, which source items sit in each bucket, and the RNG
-states. Restoring rebuilds the buckets from the (indexable) source and carries on; the cost is
-bounded by ``buffer_size``, not by the position in the epoch.
+state is saved instead: the source's position (for a JSONL manifest, a byte offset), the cuts that
+sit in each bucket, and the RNG states. Restoring reopens the source at its position, refills the
+buckets and carries on; the cost is bounded by ``buffer_size``, not by the position in the epoch.
+
+The source is a :class:`~zipasr.data.sources.CutSource` (a manifest read line by line, a
+weighted mixture of several, or cuts in memory): the sampler never lists it. It reads the first
+``num_cuts_for_bins_estimate`` cuts to place the bucket edges, then holds at most
+``buffer_size`` cuts at a time.
 
 The sampling algorithm is lhotse's (bucket choice, in-bucket shuffling, duration batching, all
 reused from lhotse), with one difference: lhotse closes a batch after the cut that overflows it,
@@ -17,66 +22,76 @@ from __future__ import annotations
 import random
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import torch
 from lhotse import CutSet
 from lhotse.cut import Cut
 from lhotse.dataset.dataloading import resolve_seed
+from lhotse.dataset.sampling.base import TimeConstraint
 from lhotse.dataset.sampling.dynamic import DurationBatcher
 from lhotse.dataset.sampling.dynamic_bucketing import (
     BucketSelectionState,
     DynamicBucketer,
     DynamicBucketingSampler,
+    estimate_duration_buckets,
     pick_at_random,
 )
+from lhotse.serialization import deserialize_item
+
+from zipasr.data.sources import CutReader, CutSource, IterableSource, ListSource, as_rng_state
 
 _BUCKET_SEED = 1234  # lhotse's fixed seed for bucket selection, kept so DDP ranks stay in sync
 
 
-class _ResumableBucketer(DynamicBucketer):
-    """lhotse's DynamicBucketer over an indexable source, with ``snapshot()``/``restore()``."""
+def as_source(cuts: CutSet | CutSource | Iterable[Cut]) -> CutSource:
+    """A :class:`CutSource` for what the sampler is given: a source as is, an eager CutSet or a
+    list in memory, any other iterable (a lazy CutSet) read again each epoch."""
+    if isinstance(cuts, CutSource):
+        return cuts
+    if isinstance(cuts, CutSet) and not cuts.is_lazy or isinstance(cuts, list | tuple):
+        return ListSource(cuts)
+    return IterableSource(cuts)
 
-    def __init__(self, source: list[Cut], position_of: dict[str, int], **kwargs: Any) -> None:
-        super().__init__(source, **kwargs)
-        self._source = source
-        self._position_of = position_of
-        self.position = 0  # next source index to read into the buckets
+
+class _ResumableBucketer(DynamicBucketer):
+    """lhotse's DynamicBucketer reading a source, with ``snapshot()``/``restore()``."""
+
+    def __init__(self, reader: CutReader, **kwargs: Any) -> None:
+        super().__init__(reader, **kwargs)
+        self.reader = reader
         self.selection = BucketSelectionState(self.bucket_rng, len(self.buckets), self.world_size)
         self.restored = False
-
-    def _read_source(self) -> Iterator[Cut]:
-        while self.position < len(self._source):
-            self.position += 1
-            yield self._source[self.position - 1]
 
     def snapshot(self) -> dict[str, Any]:
         """The state after the last yielded batch (cheap: references, not copies of cuts)."""
         return {
-            "position": self.position,
+            "source": self.reader.state(),
             "buckets": [list(b.queue) for b in self.buckets],
             "rng": self.rng.getstate(),
             "selection": self.selection.save() if self.bucket_rng is not None else None,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.position = state["position"]
-        for bucket, positions in zip(self.buckets, state["buckets"], strict=True):
-            for p in positions:
-                bucket.put(self._source[p])
-        self.rng.setstate(_as_rng_state(state["rng"]))
+        """Refills the buckets and the RNGs from a :meth:`snapshot` (cuts as dicts); the
+        reader was opened at ``state["source"]``."""
+        for bucket, cuts in zip(self.buckets, state["buckets"], strict=True):
+            for cut in cuts:
+                bucket.put(deserialize_item(dict(cut)))
+        self.rng.setstate(as_rng_state(state["rng"]))
         if state["selection"] is not None:
             self.selection.restore(
                 {
                     **state["selection"],
-                    "_bucket_rng": _as_rng_state(state["selection"]["_bucket_rng"]),
+                    "_bucket_rng": as_rng_state(state["selection"]["_bucket_rng"]),
                 }
             )
-        self.restored = self.position > 0  # a state taken before the first batch starts anew
+        self.restored = state["batches"] > 0  # a state taken before the first batch starts anew
 
     def __iter__(self) -> Iterator[CutSet]:
-        self.cuts_iter = self._read_source()
+        self.cuts_iter = self.reader
         if not self.restored:
             self._collect_cuts_in_buckets(self.buffer_size)
         try:
@@ -95,39 +110,38 @@ class _ResumableBucketer(DynamicBucketer):
                 total = sum(c.duration for c in cuts)
                 if len(cuts) > 1 and self.max_duration is not None and total > self.max_duration:
                     cuts.pop()  # lhotse's overflowing cut stays in its bucket
-                taken = {c.id for c in cuts}
+                taken = sorted(used[: len(cuts)] if self.shuffle else range(len(cuts)))
                 with bucket.mutex:
-                    bucket.queue = deque(c for c in bucket.queue if c.id not in taken)
+                    for index in reversed(taken):
+                        del bucket.queue[index]
                 self._collect_cuts_in_buckets(len(cuts))
                 yield CutSet.from_cuts(cuts)
         except StopIteration:
             return
 
 
-def _as_rng_state(state: Any) -> tuple:
-    """random.Random states survive a JSON/YAML round trip as lists; setstate needs tuples."""
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
-
-
 class ResumableBucketingSampler(DynamicBucketingSampler):
     """Duration-bucketed dynamic batches (lhotse) whose ``state_dict()`` restores in O(1).
 
     Args:
-        cuts: the utterances; they are held in memory as a list so that a resume can index them.
+        cuts: the utterances: a :class:`~zipasr.data.sources.CutSource` (a lazy manifest,
+            a mixture; never listed), an eager CutSet (held as a list), or a lazy CutSet (read
+            again each epoch; its resume skips the cuts before the position).
         max_duration: seconds of audio per batch (sum over the batch's utterances).
         num_buckets: duration buckets (ignored when ``duration_bins`` is given).
-        shuffle: shuffle within buckets, reseeded per epoch from ``seed + epoch``.
+        shuffle: shuffle within buckets, reseeded per epoch from ``seed + epoch`` (a mixture's
+            draws too).
         history: how many recent batches' states to keep, so that a training loop behind a
             prefetching DataLoader can save the state of the last batch it consumed
             (``state_dict(batches_consumed=n)``).
         **kwargs: passed on to lhotse's ``DynamicBucketingSampler`` (``buffer_size``,
-            ``duration_bins``, ``drop_last``, ``world_size``, ``rank``, ``max_cuts`` ...).
+            ``duration_bins``, ``num_cuts_for_bins_estimate``, ``drop_last``, ``world_size``,
+            ``rank``, ``max_cuts`` ...).
     """
 
     def __init__(
         self,
-        cuts: CutSet,
+        cuts: CutSet | CutSource | Iterable[Cut],
         *,
         max_duration: float,
         num_buckets: int = 30,
@@ -138,31 +152,41 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
     ) -> None:
         if max_duration <= 0:
             raise ValueError(f"max_duration={max_duration} s; pass a positive number of seconds")
-        self._source = list(cuts)
-        self._position_of = {c.id: i for i, c in enumerate(self._source)}
-        if len(self._position_of) != len(self._source):
-            raise ValueError("cuts has duplicate ids; give every utterance a unique id")
-        if not self._source:
-            raise ValueError("cuts is empty: there is nothing to sample")
-        if len(self._source) == 1 and kwargs.get("duration_bins") is None:
-            # lhotse estimates bucket edges from two cuts or more; one cut gets one edge.
-            kwargs["duration_bins"] = [self._source[0].duration]
-        num_buckets = max(2, min(num_buckets, len(self._source)))
-        with warnings.catch_warnings():  # lhotse warns about eager CutSets; we index ours
-            warnings.simplefilter("ignore")
-            super().__init__(
-                CutSet.from_cuts(self._source),
-                max_duration=max_duration,
-                num_buckets=num_buckets,
-                shuffle=shuffle,
-                seed=seed,
-                **kwargs,
+        self.source = as_source(cuts)
+        if isinstance(self.source, ListSource):
+            if len({c.id for c in self.source.cuts}) != len(self.source):
+                raise ValueError("cuts has duplicate ids; give every utterance a unique id")
+        if kwargs.get("duration_bins") is None:
+            kwargs["duration_bins"] = self._estimate_bins(
+                max(2, num_buckets),
+                kwargs.get("num_cuts_for_bins_estimate", 10000),
+                TimeConstraint(
+                    max_duration=max_duration,
+                    max_cuts=kwargs.get("max_cuts"),
+                    quadratic_duration=kwargs.get("quadratic_duration"),
+                ),
             )
+        super().__init__(
+            self.source, max_duration=max_duration, shuffle=shuffle, seed=seed, **kwargs
+        )
         self._bucketer: _ResumableBucketer | None = None
         self._batches = 0  # batches drawn from the bucketer this epoch
         self._history: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max(1, history))
 
-    def _new_bucketer(self) -> _ResumableBucketer:
+    def _estimate_bins(self, num_buckets: int, num_cuts: int, constraint) -> list[float]:
+        """lhotse's bucket edges from the source's first ``num_cuts`` cuts (the only cuts read
+        before the first batch)."""
+        first = list(islice(self.source, num_cuts))
+        if not first:
+            raise ValueError(f"{self.source.name} is empty: there is nothing to sample")
+        if len(first) == 1:  # lhotse estimates edges from two cuts or more
+            return [first[0].duration]
+        num_buckets = min(num_buckets, len(first))
+        return list(
+            estimate_duration_buckets(first, num_buckets=num_buckets, constraint=constraint)
+        )
+
+    def _new_bucketer(self, source_state: Any = None) -> _ResumableBucketer:
         self.rng = random.Random(resolve_seed(self.seed) + self.epoch)
         bucket_rng = None
         if self.sync_buckets:
@@ -171,8 +195,7 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # lhotse's buffer-size heuristic; see buffer_size
             return _ResumableBucketer(
-                self._source,
-                self._position_of,
+                self.source.open(source_state, epoch=self.epoch),
                 duration_bins=self.duration_bins,
                 world_size=self.world_size,
                 max_duration=self.max_duration,
@@ -207,7 +230,8 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
     def state_dict(self, batches_consumed: int | None = None) -> dict[str, Any]:
         """The state after the last batch drawn, or after this process's batch ``batches_consumed``
         of this epoch (one of the last ``history`` batches). Plain Python types; torch.save or
-        YAML it.
+        YAML it. It holds the cuts waiting in the buckets (at most ``buffer_size``, as dicts)
+        and the source's position, never the source.
 
         With ``world_size`` W, every process draws W batches per batch it yields (lhotse's
         scheme: all ranks see the same sequence and take their own), so its n-th batch is the
@@ -227,18 +251,31 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
             )
         snap = found[0]
         sd["resume"] = {
+            "reading": self.source.name,
             "batches": wanted,
-            "position": snap["position"],
-            "buckets": [[self._position_of[c.id] for c in b] for b in snap["buckets"]],
+            "source": snap["source"],
+            "buckets": [[c.to_dict() for c in b] for b in snap["buckets"]],
             "rng": snap["rng"],
             "selection": snap["selection"],
         }
         return sd
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
-        """Restores a :meth:`state_dict` without replaying the epoch."""
+        """Restores a :meth:`state_dict` without replaying the epoch: the source reopens at its
+        saved position and the buckets are refilled from the state."""
         sd = dict(sd)
         resume = sd.pop("resume", None)
+        if resume is not None and "source" not in resume:
+            raise ValueError(
+                "this sampler state was saved by an older zipasr (bucket positions, not cuts); "
+                "resume from a checkpoint written at the end of an epoch, or start the run anew"
+            )
+        if resume is not None and resume.get("reading", self.source.name) != self.source.name:
+            raise ValueError(
+                f"this sampler state was saved reading {resume['reading']}, but the sampler "
+                f"now reads {self.source.name}; resume with the same manifests (and weights), "
+                "or from a checkpoint written at the end of an epoch"
+            )
         for key in ("max_duration", "max_cuts", "consistent_ids", "buffer_size"):
             setattr(self, key, sd.pop(key))
         self.num_cuts_for_bins_estimate = sd.pop("num_cuts_for_bins_estimate")
@@ -249,7 +286,7 @@ class ResumableBucketingSampler(DynamicBucketingSampler):
             self.allow_iter_to_reset_state()
             return
         self.diagnostics.set_epoch(self.epoch)
-        self._bucketer = self._new_bucketer()
+        self._bucketer = self._new_bucketer(resume["source"])
         self._bucketer.restore(resume)
         self._batches = resume["batches"]
         self._history.append((self._batches, self._bucketer.snapshot()))

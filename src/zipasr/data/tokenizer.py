@@ -205,19 +205,9 @@ def train_tokenizer(
     normalize = _normalizer_checked(normalizer)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = [t for t in (normalize(t) for t in texts) if t.strip()]
-    if not lines:
-        raise ValueError(
-            f"texts holds no transcript that is non-empty after the {normalizer!r} normaliser; "
-            "pass the training transcripts"
-            + ("" if normalizer != "english" else " (or normalizer='basic' for non-English text)")
-        )
     options: dict = {}
     sp_type = {"char": "char", "unigram": "unigram"}.get(model_type, "bpe")
-    if model_type in ("cjkchar+bpe", "bbpe"):
-        lines = [space_cjk(t) for t in lines]
     if model_type == "bbpe":
-        lines = [byte_encode(t) for t in lines]
         options["required_chars"] = "".join(c for c in BYTE_CHARS if c != " ")
         vocab_size = max(vocab_size, len(BYTE_CHARS) + 3)
     if model_type == "char":
@@ -226,7 +216,28 @@ def train_tokenizer(
         options["normalization_rule_name"] = "identity"  # ours is applied; sentencepiece's not
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "transcripts.txt"
-        corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written = 0
+        with corpus.open("w", encoding="utf-8") as f:  # streamed: texts may be a huge iterator
+            for text in texts:
+                line = normalize(text)
+                if not line.strip():
+                    continue
+                if model_type in ("cjkchar+bpe", "bbpe"):
+                    line = space_cjk(line)
+                if model_type == "bbpe":
+                    line = byte_encode(line)
+                f.write(line + "\n")
+                written += 1
+        if not written:
+            raise ValueError(
+                f"texts holds no transcript that is non-empty after the {normalizer!r} "
+                "normaliser; pass the training transcripts"
+                + (
+                    ""
+                    if normalizer != "english"
+                    else " (or normalizer='basic' for non-English text)"
+                )
+            )
         spm.SentencePieceTrainer.train(
             input=str(corpus),
             model_prefix=str(out_dir / "bpe"),

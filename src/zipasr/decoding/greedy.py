@@ -81,8 +81,7 @@ def continue_greedy_search(
     """
     if max_symbols_per_frame < 1:
         raise ValueError(f"max_symbols_per_frame={max_symbols_per_frame} must be >= 1")
-    head = model._transducer()
-    blank, context = model.blank_id, head.config.context_size
+    blank, context = model.blank_id, model.context_size
     batch = encoder_out.shape[0]
     if batch == 0:
         return
@@ -92,11 +91,11 @@ def continue_greedy_search(
     contexts = torch.tensor(
         [(start + h.tokens)[-context:] for h in hyps], dtype=torch.int64, device=device
     )
-    dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
+    dec = model.predict_projected(contexts)
     lengths = [min(int(n), encoder_out.shape[1]) for n in encoder_lengths.tolist()]
     window = max(1, min(LOOKAHEAD_FRAMES[batch > 1], encoder_out.shape[1]))
     # Projected frames, padded so that every window is in range (the padding is never used).
-    enc = F.pad(head.joiner.project_encoder(encoder_out), (0, 0, 0, window))  # (B, T + W, J)
+    enc = F.pad(model.project_encoder(encoder_out), (0, 0, 0, window))  # (B, T + W, J)
     steps = torch.arange(window, device=device)
     cursor = [0] * batch  # next frame to score, per utterance
     emitted_here = [0] * batch  # tokens already emitted at frame cursor[i]
@@ -106,13 +105,13 @@ def continue_greedy_search(
             return
         if all(cursor[i] == cursor[live[0]] for i in live):  # in step: slice, score every row
             at = cursor[live[0]]
-            logits = head.joiner(enc[:, at : at + window], dec.unsqueeze(1), False)  # (B, W, V)
+            logits = model.join(enc[:, at : at + window], dec.unsqueeze(1), False)  # (B, W, V)
             row_of = list(range(batch))  # the logits row of each utterance
         else:
             rows = torch.tensor(live, device=device)
             first = torch.tensor([cursor[i] for i in live], device=device)
             scored = enc[rows.unsqueeze(1), first.unsqueeze(1) + steps]
-            logits = head.joiner(scored, dec[rows].unsqueeze(1), False)  # (L, W, V)
+            logits = model.join(scored, dec[rows].unsqueeze(1), False)  # (L, W, V)
             row_of = [0] * batch
             for j, i in enumerate(live):
                 row_of[i] = j
@@ -147,12 +146,12 @@ def continue_greedy_search(
             scores = picked[range(len(tokens)), tokens].tolist()
         for i, score in zip(emitting, scores):
             hyps[i].score += score
+            hyps[i].token_log_probs.append(score)
         new = torch.tensor(tokens, device=device).unsqueeze(1)  # (E, 1)
         if len(emitting) == batch:
             contexts = torch.cat((contexts[:, 1:], new), dim=1)
-            dec = head.joiner.project_decoder(head.decoder(contexts, need_pad=False)).squeeze(1)
+            dec = model.predict_projected(contexts)
         else:
             changed = torch.tensor(emitting, device=device)
             contexts[changed] = torch.cat((contexts[changed, 1:], new), dim=1)
-            new_dec = head.decoder(contexts[changed], need_pad=False)
-            dec[changed] = head.joiner.project_decoder(new_dec).squeeze(1)
+            dec[changed] = model.predict_projected(contexts[changed])

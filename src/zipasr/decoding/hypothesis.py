@@ -18,14 +18,18 @@ class Hypothesis:
     Attributes:
         tokens: token ids, blanks removed.
         frames: for each token, the encoder output frame (25 Hz) at which it was emitted.
-        score: total log-probability of the path (or of the prefix, for beam searches).
+        score: total log-probability of the path (or of the prefix, for beam searches), plus
+            the language model, LODR and hotword scores when they are used.
         text: the tokens as text, when the model has a token table.
+        token_log_probs: for each token, the model's log-probability of it where it was
+            emitted (transducer: the joiner's; CTC: the frame's), without LM or hotword scores.
     """
 
     tokens: list[int] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     score: float = 0.0
     text: str | None = None
+    token_log_probs: list[float] = field(default_factory=list)
 
     @property
     def timestamps_s(self) -> list[float]:

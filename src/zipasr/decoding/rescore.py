@@ -110,14 +110,11 @@ def modified_beam_search_nbest(
 ) -> list[list[Hypothesis]]:
     """Every sequence left in the beam of transducer modified beam search, best first by
     log-probability (see :func:`~zipasr.decoding.modified_beam_search`)."""
-    head = model._transducer()
-    context = head.config.context_size
-    states = [BeamState.start(context, model.blank_id) for _ in range(encoder_out.shape[0])]
+    states = [
+        BeamState.start(model.context_size, model.blank_id) for _ in range(encoder_out.shape[0])
+    ]
     continue_beam_search(model, encoder_out, encoder_lengths, states, beam=beam)
-    nbest = []
-    for state in states:
-        ranked = sorted(state.candidates.items(), key=lambda kv: kv[1][0], reverse=True)
-        nbest.append([Hypothesis(list(seq[context:]), list(f), s) for seq, (s, f) in ranked])
+    nbest = [state.ranked() for state in states]
     return nbest
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from zipasr.audio import fbank
-from zipasr.decoding import ctc_greedy_search, greedy_search
+from zipasr.decoding import SearchOptions, search
 from zipasr.export.onnx import ExportedModel
 from zipasr.frontend import FEATURE_FRAME_RATE, NUM_MEL_BINS, SAMPLE_RATE, chunk_input_frames
 from zipasr.models.asr import AsrModel
@@ -101,11 +101,8 @@ def pytorch_transcribe(
                 raise ValueError("streaming needs left_context_frames as well as chunk_frames")
             enc = _stream(model, waveform, chunk_frames, left_context_frames)
             lengths = torch.tensor([enc.shape[1]])
-        if ctc:
-            log_probs = model.ctc_log_probs(enc)
-            hyp = ctc_greedy_search(log_probs, lengths, blank=model.blank_id, tokens=model.tokens)
-        else:
-            hyp = greedy_search(model, enc, lengths)
+        method = "ctc_greedy_search" if ctc else "greedy_search"
+        hyp = search(model, enc, lengths, SearchOptions(method))
         texts.append(hyp[0].text or "")
     return texts
 

@@ -18,10 +18,12 @@ MATCH_TOLERANCE_S = 0.25
 
 @dataclass
 class TimedTokens:
-    """Tokens with their absolute emission times (seconds), in order."""
+    """Tokens with their absolute emission times (seconds), in order, and optionally their
+    log-probabilities (the search's ``Hypothesis.token_log_probs``)."""
 
     tokens: list[int]
     times: list[float]
+    log_probs: list[float] | None = None
 
 
 def merge_overlap(
@@ -41,12 +43,18 @@ def merge_overlap(
         splice = first.times[i]
         tokens = first.tokens[: i + 1] + second.tokens[j + 1 :]
         times = first.times[: i + 1] + [max(t, splice) for t in second.times[j + 1 :]]
-        return TimedTokens(tokens, times), splice
+        lps = None
+        if first.log_probs is not None and second.log_probs is not None:
+            lps = first.log_probs[: i + 1] + second.log_probs[j + 1 :]
+        return TimedTokens(tokens, times, lps), splice
     keep_a = [i for i, t in enumerate(first.times) if t < middle]
     keep_b = [j for j, t in enumerate(second.times) if t >= middle]
     tokens = [first.tokens[i] for i in keep_a] + [second.tokens[j] for j in keep_b]
     times = [first.times[i] for i in keep_a] + [second.times[j] for j in keep_b]
-    return TimedTokens(tokens, times), middle
+    lps = None
+    if first.log_probs is not None and second.log_probs is not None:
+        lps = [first.log_probs[i] for i in keep_a] + [second.log_probs[j] for j in keep_b]
+    return TimedTokens(tokens, times, lps), middle
 
 
 def _align(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from zipasr.decoding.hypothesis import WORD_BOUNDARY, Hypothesis, tokens_to_text
 from zipasr.frontend import OUTPUT_FRAME_SHIFT_S
+from zipasr.text import is_cjk
 
 
 @dataclass
@@ -15,12 +17,22 @@ class Word:
 
     ``start`` is the emission time of its first token, ``end`` that of its last plus one encoder
     frame (40 ms), never past the next word's start. Transducers emit a token close to (often a
-    little after) the sound it stands for.
+    little after) the sound it stands for. ``confidence``, in (0, 1], is the geometric mean of
+    its tokens' probabilities where the search emitted them (None when the search did not
+    record them).
     """
 
     word: str
     start: float
     end: float
+    confidence: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"word": self.word, "start": round(self.start, 3)}
+        out["end"] = round(self.end, 3)
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 4)
+        return out
 
 
 @dataclass
@@ -46,10 +58,7 @@ class Segment:
             "start": round(self.start, 3),
             "end": round(self.end, 3),
             "text": self.text,
-            "words": [
-                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
-                for w in self.words
-            ],
+            "words": [w.to_json() for w in self.words],
         }
 
 
@@ -115,31 +124,50 @@ class Transcript(Hypothesis):
 
 
 def make_segment(
-    start: float, end: float, tokens: list[int], times: list[float], table: list[str] | None
+    start: float,
+    end: float,
+    tokens: list[int],
+    times: list[float],
+    table: list[str] | None,
+    log_probs: list[float] | None = None,
 ) -> Segment:
     """A :class:`Segment` with its text and words (when there is a token table)."""
     if table is None:
         return Segment(start, end, "", tokens, times, [])
-    return Segment(
-        start, end, tokens_to_text(tokens, table), tokens, times, words_of(tokens, times, table)
-    )
+    words = words_of(tokens, times, table, log_probs)
+    return Segment(start, end, tokens_to_text(tokens, table), tokens, times, words)
 
 
-def words_of(tokens: list[int], times: list[float], table: list[str]) -> list[Word]:
-    """Groups sentencepiece tokens into words (a word starts at a piece with ``▁``)."""
-    groups: list[tuple[str, float, float]] = []
-    for token, time in zip(tokens, times):
+def words_of(
+    tokens: list[int],
+    times: list[float],
+    table: list[str],
+    log_probs: list[float] | None = None,
+) -> list[Word]:
+    """Groups tokens into words as the tokenizer marks them: a word starts at a piece with
+    ``▁``; a CJK character is a word of its own. With the tokens' ``log_probs``, each word's
+    confidence is exp(mean log-probability of its tokens), in (0, 1]."""
+    groups: list[tuple[str, float, float, list[float]]] = []
+    alone = False  # the last group is a CJK character: the next piece starts a word
+    for k, (token, time) in enumerate(zip(tokens, times)):
         piece = table[token]
-        if piece.startswith(WORD_BOUNDARY) or not groups:
-            groups.append((piece.lstrip(WORD_BOUNDARY), time, time))
+        text = piece.lstrip(WORD_BOUNDARY)
+        cjk = len(text) == 1 and is_cjk(text)
+        lp = [log_probs[k]] if log_probs is not None else []
+        if piece.startswith(WORD_BOUNDARY) or not groups or cjk or alone:
+            groups.append((text, time, time, lp))
         else:
-            text, start, _ = groups[-1]
-            groups[-1] = (text + piece, start, time)
+            text0, start, _, lps = groups[-1]
+            groups[-1] = (text0 + piece, start, time, lps + lp)
+        alone = cjk
     words = []
-    for k, (text, start, last) in enumerate(groups):
+    for k, (text, start, last, lps) in enumerate(groups):
         end = last + OUTPUT_FRAME_SHIFT_S
         if k + 1 < len(groups):
             end = max(last, min(end, groups[k + 1][1]))
+        confidence = None
+        if lps:
+            confidence = min(1.0, max(math.exp(sum(lps) / len(lps)), 1e-6))
         if text:
-            words.append(Word(text, round(start, 3), round(end, 3)))
+            words.append(Word(text, round(start, 3), round(end, 3), confidence))
     return words

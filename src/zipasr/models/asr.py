@@ -223,8 +223,28 @@ class AsrModel(nn.Module):
 
     def join(self, enc: Tensor, dec: Tensor, project_input: bool = True) -> Tensor:
         """Joiner logits for broadcastable encoder (..., C) and decoder (..., D) outputs ->
-        (..., V); with ``project_input=False`` both are already projected to J."""
+        (..., V); with ``project_input=False`` both are already projected to J (by
+        :meth:`project_encoder` and :meth:`project_decoder`, once per frame and per context,
+        which is what the searches do)."""
         return self._transducer().joiner(enc, dec, project_input)
+
+    def project_encoder(self, enc: Tensor) -> Tensor:
+        """The joiner's projection of encoder output, (..., C) -> (..., J)."""
+        return self._transducer().joiner.project_encoder(enc)
+
+    def project_decoder(self, dec: Tensor) -> Tensor:
+        """The joiner's projection of decoder output, (..., D) -> (..., J)."""
+        return self._transducer().joiner.project_decoder(dec)
+
+    def predict_projected(self, contexts: Tensor) -> Tensor:
+        """Projected decoder output for each row of the last ``context_size`` tokens:
+        (N, context_size) -> (N, J); what a search joins with a frame."""
+        return self.project_decoder(self.predict(contexts, need_pad=False)).squeeze(1)
+
+    @property
+    def context_size(self) -> int:
+        """Tokens of history the transducer's (stateless) decoder sees."""
+        return self._transducer().config.context_size
 
     def ctc_log_probs(self, enc: Tensor) -> Tensor:
         """CTC log-probabilities, (B, T, C) -> (B, T, V)."""

@@ -7,12 +7,40 @@ from dataclasses import dataclass
 import torch
 
 from zipasr.audio import FbankOptions
-from zipasr.decoding.beam import BeamState, continue_beam_search
-from zipasr.decoding.greedy import continue_greedy_search
-from zipasr.decoding.hypothesis import Hypothesis, tokens_to_text
+from zipasr.decoding import methods as search
+from zipasr.decoding.beam import BeamState
+from zipasr.decoding.context import ContextGraph
+from zipasr.decoding.ctc import CtcBeamState
+from zipasr.decoding.fusion import Fusion
+from zipasr.decoding.hypothesis import tokens_to_text
+from zipasr.decoding.lm import LmScorer
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
 from zipasr.streaming.stream import Stream
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """An endpoint is detected when a rule's three conditions hold (sherpa-onnx's rules).
+
+    Attributes:
+        must_contain_nonsilence: the segment must have emitted a token.
+        min_trailing_silence_s: seconds since the segment's last token (or its start).
+        min_utterance_length_s: seconds of audio in the segment.
+    """
+
+    must_contain_nonsilence: bool
+    min_trailing_silence_s: float
+    min_utterance_length_s: float
+
+
+#: sherpa-onnx's defaults: 2.4 s of silence with nothing said; 1.2 s of silence after speech;
+#: a segment 20 s long.
+DEFAULT_ENDPOINT_RULES = (
+    EndpointRule(False, 2.4, 0.0),
+    EndpointRule(True, 1.2, 0.0),
+    EndpointRule(False, 0.0, 20.0),
+)
 
 
 @dataclass(frozen=True)
@@ -22,10 +50,16 @@ class StreamingConfig:
     Attributes:
         chunk_frames: 50 Hz frames per chunk (16 = 320 ms of new audio per step).
         left_context_frames: 50 Hz frames of past each chunk attends to.
-        method: "greedy_search" or "modified_beam_search".
-        beam: for modified beam search.
-        endpoint_silence_s: a stream that has emitted tokens and then nothing for this long is
-            at an endpoint (see :meth:`StreamingRecognizer.is_endpoint`); None disables it.
+        method: "greedy_search", "modified_beam_search" (transducer), "ctc_greedy_search" or
+            "ctc_prefix_beam_search" (CTC head; a CTC-only model streams too).
+        beam: for the beam searches.
+        endpoint_rules: when :meth:`StreamingRecognizer.is_endpoint` says a segment has ended
+            (any rule; see :class:`EndpointRule`); () disables endpointing.
+        blank_penalty: subtracted from the blank's score (> 0: more tokens).
+        lm, lm_scale, lodr, lodr_scale: language-model fusion in the beam searches (see
+            :class:`zipasr.recognize.DecodeOptions`).
+        hotwords: phrases boosted in every stream (the beam searches); a stream may have its
+            own (:meth:`StreamingRecognizer.create_stream`).
         compile: run the encoder's chunk step through ``torch.compile``. On CPU it needs a C++
             compiler; the first chunks wait while it compiles (about a minute for Zipformer-S,
             and again once when the number of streams first changes); then the encoder step
@@ -38,8 +72,28 @@ class StreamingConfig:
     left_context_frames: int = 128
     method: str = "greedy_search"
     beam: int = 4
-    endpoint_silence_s: float | None = 1.2
+    endpoint_rules: tuple[EndpointRule, ...] = DEFAULT_ENDPOINT_RULES
+    blank_penalty: float = 0.0
+    lm: LmScorer | None = None
+    lm_scale: float = 0.0
+    lodr: LmScorer | None = None
+    lodr_scale: float = 0.0
+    hotwords: ContextGraph | None = None
     compile: bool = False
+
+    @property
+    def search_options(self) -> search.SearchOptions:
+        if self.method not in search.METHODS:
+            raise ValueError(
+                f"method={self.method!r}; a stream decodes with {list(search.METHODS)}"
+            )
+        return search.SearchOptions(
+            method=self.method,
+            beam=self.beam,
+            blank_penalty=self.blank_penalty,
+            fusion=Fusion(self.lm, self.lm_scale, self.lodr, self.lodr_scale),
+            context_graph=self.hotwords,
+        )
 
 
 class StreamingRecognizer:
@@ -61,10 +115,8 @@ class StreamingRecognizer:
     ) -> None:
         self.model = model.eval()
         self.config = config or StreamingConfig()
-        if self.config.method not in ("greedy_search", "modified_beam_search"):
-            raise ValueError(
-                f"method={self.config.method!r}; choose greedy_search or modified_beam_search"
-            )
+        self.search_options = self.config.search_options
+        search.check_model(model, self.search_options)
         model.config.encoder.check_chunking(
             self.config.chunk_frames, self.config.left_context_frames
         )
@@ -75,18 +127,17 @@ class StreamingRecognizer:
         self.fbank_options = fbank_options
         self.device = next(model.parameters()).device
 
-    def create_stream(self) -> Stream:
+    def create_stream(self, hotwords: ContextGraph | None = None) -> Stream:
+        """A new stream; ``hotwords`` (beam searches) replace the config's for this stream."""
+        if hotwords is not None and self.config.method not in search.BIASABLE:
+            raise ValueError(f"hotwords need a beam search, not {self.config.method}")
         # Made like the states that step() returns (inference tensors), so that a compiled step
         # sees one kind of state from the first chunk on.
         with torch.inference_mode():
             state = self.model.initial_state(1, self.config.left_context_frames, self.device)
-        search: Hypothesis | BeamState
-        if self.config.method == "greedy_search":
-            search = Hypothesis()
-        else:
-            context = self.model._transducer().config.context_size
-            search = BeamState.start(context, self.model.blank_id)
-        return Stream(state, search, self.fbank_options)
+        return Stream(
+            state, search.start(self.model, self.search_options, hotwords), self.fbank_options
+        )
 
     @torch.inference_mode()  # lighter than no_grad per op; streaming runs many small ones
     def step(self, streams: list[Stream]) -> list[Stream]:
@@ -111,15 +162,9 @@ class StreamingRecognizer:
             lengths.append(valid)
             offsets.append(s.output_frames)
         lengths_t = torch.tensor(lengths, device=out.device)
-        searches = [s.search for s in ready]
-        hyps = [h for h in searches if isinstance(h, Hypothesis)]
-        beams = [b for b in searches if isinstance(b, BeamState)]
-        if hyps:
-            continue_greedy_search(self.model, out, lengths_t, hyps, frame_offsets=offsets)
-        if beams:
-            continue_beam_search(
-                self.model, out, lengths_t, beams, beam=self.config.beam, frame_offsets=offsets
-            )
+        search.advance(
+            self.model, out, lengths_t, [s.search for s in ready], self.search_options, offsets
+        )
         for s, n in zip(ready, lengths):
             s.output_frames += n
         return ready
@@ -131,13 +176,36 @@ class StreamingRecognizer:
         return tokens_to_text(stream.result.tokens, self.model.tokens)
 
     def is_endpoint(self, stream: Stream) -> bool:
-        """True after ``endpoint_silence_s`` without a new token, once something was said."""
-        limit = self.config.endpoint_silence_s
-        return (
-            limit is not None
-            and bool(stream.result.tokens)
-            and stream.trailing_silence_s() >= limit
+        """Whether the stream's current segment has ended by one of the config's
+        :attr:`~StreamingConfig.endpoint_rules`; then call :meth:`reset` to start the next."""
+        said = bool(stream.result.tokens)
+        silence, length = stream.trailing_silence_s(), stream.segment_s()
+        return any(
+            (said or not rule.must_contain_nonsilence)
+            and silence >= rule.min_trailing_silence_s
+            and length >= rule.min_utterance_length_s
+            for rule in self.config.endpoint_rules
         )
+
+    def reset(self, stream: Stream) -> None:
+        """Starts a new segment of ``stream`` (after an endpoint): :attr:`Stream.result` is
+        empty again, while the encoder state, the decoder's context and the LM and hotword
+        states carry on, so no token is lost or changed at the boundary. The beam searches keep
+        only their best hypothesis: its tokens so far become the fixed past."""
+        state = stream.search
+        if isinstance(state, BeamState):
+            seq, path = max(state.candidates.items(), key=lambda kv: kv[1].score)
+            state.candidates = {seq: path}
+        elif isinstance(state, CtcBeamState):
+            ranked = torch.logaddexp(state.ends_blank, state.ends_label) + state.extra
+            k = int(ranked.argmax())
+            for name in ("prefixes", "frames", "token_log_probs", "lm_states", "context_states"):
+                setattr(state, name, [getattr(state, name)[k]])
+            for name in ("ends_blank", "ends_label", "extra"):
+                setattr(state, name, getattr(state, name)[k : k + 1])
+        stream.segment_token = len(stream.whole.tokens)
+        stream.segment_frame = stream.output_frames
+        stream.segments += 1
 
 
 def _packed(t: torch.Tensor) -> torch.Tensor:

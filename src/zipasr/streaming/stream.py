@@ -8,8 +8,8 @@ from torch import Tensor
 
 from zipasr.audio import FbankOptions, check_samples, online_fbank
 from zipasr.audio.io import OUT_OF_RANGE_PEAK
-from zipasr.decoding.beam import BeamState
 from zipasr.decoding.hypothesis import Hypothesis
+from zipasr.decoding.methods import SearchState, result
 from zipasr.encoder.state import EncoderState
 from zipasr.frontend import (
     FBANK_PAD_VALUE,
@@ -31,7 +31,7 @@ class Stream:
     def __init__(
         self,
         state: EncoderState,
-        search: Hypothesis | BeamState,
+        search: SearchState,
         options: FbankOptions | None = None,
     ) -> None:
         options = options or FbankOptions()
@@ -43,6 +43,12 @@ class Stream:
         self.feature_offset = 0
         #: Encoder output frames (25 Hz) decoded so far.
         self.output_frames = 0
+        #: Where the current segment starts (after the last :meth:`StreamingRecognizer.reset`):
+        #: tokens of the whole stream's hypothesis before it, and its first output frame.
+        self.segment_token = 0
+        self.segment_frame = 0
+        #: Segments finished by resets (their hypotheses, frames from the stream's start).
+        self.segments = 0
         self.finished = False
         #: Whether the next out-of-range piece is warned about (once per stream: set False
         #: after the first warning, or beforehand when the audio was checked already).
@@ -108,11 +114,28 @@ class Stream:
         return feats
 
     @property
+    def whole(self) -> Hypothesis:
+        """The best hypothesis of the whole stream, every segment included."""
+        return result(self.search)
+
+    @property
     def result(self) -> Hypothesis:
-        return self.search.best() if isinstance(self.search, BeamState) else self.search
+        """The current segment's hypothesis (since the last reset); its frames count from the
+        start of the stream."""
+        hyp = self.whole
+        if self.segment_token == 0:
+            return hyp
+        k = self.segment_token
+        return Hypothesis(
+            hyp.tokens[k:], hyp.frames[k:], hyp.score, token_log_probs=hyp.token_log_probs[k:]
+        )
 
     def trailing_silence_s(self) -> float:
-        """Seconds since the last emitted token (or since the start, if none)."""
+        """Seconds since the last emitted token of the segment (or since its start)."""
         frames = self.result.frames
-        last = frames[-1] + 1 if frames else 0
+        last = frames[-1] + 1 if frames else self.segment_frame
         return (self.output_frames - last) * OUTPUT_FRAME_SHIFT_S
+
+    def segment_s(self) -> float:
+        """Seconds of audio decoded in the current segment."""
+        return (self.output_frames - self.segment_frame) * OUTPUT_FRAME_SHIFT_S

@@ -85,12 +85,33 @@ class ModelSpec:
 
 
 @dataclass
-class DataConfig:
-    """Where the utterances come from and how batches are drawn.
+class ManifestSpec:
+    """One training manifest of a weighted mixture (``data.train_manifests``).
 
     Attributes:
-        train_manifest, valid_manifest: a plain JSONL manifest, a lhotse cut manifest or a
-            folder of wav+txt (see :func:`zipasr.data.load_cuts`); no validation if None.
+        path: a manifest of any format :func:`zipasr.data.open_manifest` reads.
+        weight: its share of the utterances drawn, relative to the others' (lhotse's
+            ``CutSet.mux`` weights: shares of cuts, not of hours).
+        repeat: start it over when it runs out, so that its share holds for the whole epoch
+            (e.g. a small in-domain set mixed into a large one); the epoch ends when every
+            source with ``repeat: false`` has run out.
+    """
+
+    path: str = ""
+    weight: float = 1.0
+    repeat: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Where the utterances come from, how batches are drawn and how they are augmented.
+
+    Attributes:
+        train_manifest, valid_manifest: a zipasr or NeMo JSONL manifest, a lhotse manifest, a
+            Kaldi data directory or a folder of wav+txt (see :func:`zipasr.data.open_manifest`);
+            no validation if None. JSONL manifests are read lazily, never listed.
+        train_manifests: several training manifests mixed with weights, instead of
+            ``train_manifest`` (see :class:`ManifestSpec`).
         tokenizer: a ``bpe.model``; None trains one of ``vocab_size`` on the train transcripts.
         tokenizer_type: the kind trained when ``tokenizer`` is None: ``bpe``, ``unigram``,
             ``char``, ``cjkchar+bpe`` or ``bbpe`` (see :mod:`zipasr.data.tokenizer`).
@@ -98,14 +119,28 @@ class DataConfig:
             :mod:`zipasr.text`), recorded with the tokenizer and the model. A given
             ``tokenizer`` with a ``tokenizer.json`` beside it uses the normaliser recorded there.
         max_duration_s: audio seconds per batch per process (the recipe's ``--max-duration``).
+        buffer_size: utterances the sampler holds in its duration buckets (the rest of the
+            manifest stays on disk).
         precompute_features: compute fbank once into ``exp_dir/features`` (small corpora); else
             per batch, in the loader's workers.
-        spec_augment, speed_perturb: the recipe's augmentations (training batches only). With
-            ``loss.cr_ctc`` SpecAugment moves from the loader into the training step, where
-            each batch's two views are masked independently (see :class:`LossConfig`).
+        spec_augment: SpecAugment (the recipe's; training batches only). With ``loss.cr_ctc``
+            it moves from the loader into the training step, where each batch's two views are
+            masked independently (see :class:`LossConfig`).
+        speed_perturb, speed_factors, speed_prob: speed perturbation: with probability
+            ``speed_prob`` an utterance is played at one of ``speed_factors``.
+        volume_perturb, volume_scale, volume_prob: volume perturbation: with probability
+            ``volume_prob`` the amplitude is scaled by a factor in ``volume_scale`` (low, high).
+        noise_manifest, noise_snr_db, noise_prob: noise mixing, on when ``noise_manifest`` (a
+            folder of noise files or an audio manifest, see :func:`zipasr.data.audio_cuts`) is
+            given: with probability ``noise_prob`` a random noise is added at an SNR drawn from
+            ``noise_snr_db`` (low, high).
+        reverb, reverb_prob, rir_manifest: reverberation: with probability ``reverb_prob`` the
+            audio is convolved with a room impulse response, one of ``rir_manifest``'s
+            recordings, or a simulated room when that is None.
     """
 
     train_manifest: str = ""
+    train_manifests: tuple[ManifestSpec, ...] = ()
     valid_manifest: str | None = None
     tokenizer: str | None = None
     tokenizer_type: str = "bpe"
@@ -113,11 +148,23 @@ class DataConfig:
     vocab_size: int = 500
     max_duration_s: float = 1000.0
     num_buckets: int = 30
+    buffer_size: int = 20000
     num_workers: int = 2
     shuffle: bool = True
     precompute_features: bool = False
     spec_augment: bool = True
     speed_perturb: bool = False
+    speed_factors: tuple[float, ...] = (0.9, 1.1)
+    speed_prob: float = 2 / 3
+    volume_perturb: bool = False
+    volume_scale: tuple[float, ...] = (0.125, 2.0)
+    volume_prob: float = 0.5
+    noise_manifest: str | None = None
+    noise_snr_db: tuple[float, ...] = (10.0, 20.0)
+    noise_prob: float = 0.5
+    reverb: bool = False
+    reverb_prob: float = 0.5
+    rir_manifest: str | None = None
 
     def __post_init__(self) -> None:
         if self.vocab_size < 4:
@@ -129,8 +176,49 @@ class DataConfig:
             raise ValueError(f"data.max_duration_s={self.max_duration_s} must be positive")
         if self.num_buckets < 1:
             raise ValueError(f"data.num_buckets={self.num_buckets} must be >= 1")
+        if self.buffer_size < 1:
+            raise ValueError(f"data.buffer_size={self.buffer_size} must be >= 1")
         if self.num_workers < 0:
             raise ValueError(f"data.num_workers={self.num_workers} must be >= 0")
+        if self.train_manifest and self.train_manifests:
+            raise ValueError(
+                "data.train_manifest and data.train_manifests are both set; give one manifest "
+                "as train_manifest or a mixture as train_manifests, not both"
+            )
+        for i, spec in enumerate(self.train_manifests):
+            if not spec.path:
+                raise ValueError(f"data.train_manifests[{i}].path is empty")
+            if not spec.weight > 0:
+                raise ValueError(f"data.train_manifests[{i}].weight={spec.weight} must be > 0")
+        if self.train_manifests and all(s.repeat for s in self.train_manifests):
+            raise ValueError(
+                "every data.train_manifests entry has repeat: true, so an epoch would never "
+                "end; leave at least one with repeat: false"
+            )
+        for name in ("speed_prob", "volume_prob", "noise_prob", "reverb_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.{name}={getattr(self, name)} must be in [0, 1]")
+        if not self.speed_factors or min(self.speed_factors) <= 0:
+            raise ValueError(f"data.speed_factors={list(self.speed_factors)} must be positive")
+        for name in ("volume_scale", "noise_snr_db"):
+            low_high = getattr(self, name)
+            if len(low_high) != 2 or low_high[0] > low_high[1]:
+                raise ValueError(f"data.{name}={list(low_high)} must be [low, high]")
+        if self.volume_scale[0] <= 0:
+            raise ValueError(f"data.volume_scale={list(self.volume_scale)} must be positive")
+        audio = [n for n in ("speed_perturb", "volume_perturb", "reverb") if getattr(self, n)]
+        audio += ["noise_manifest"] if self.noise_manifest else []
+        if self.precompute_features and audio:
+            raise ValueError(
+                f"data.precompute_features stores each utterance's features once, but {audio} "
+                "change the audio every epoch; turn one or the other off"
+            )
+
+    def manifests(self) -> list[ManifestSpec]:
+        """The training manifests: ``train_manifests``, or ``train_manifest`` alone."""
+        if self.train_manifests:
+            return list(self.train_manifests)
+        return [ManifestSpec(self.train_manifest)] if self.train_manifest else []
 
 
 @dataclass

@@ -8,27 +8,41 @@ module only maps the ``data`` section of the config and the process's rank onto
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lhotse import CutSet
+from lhotse.cut import Cut
 
 from zipasr.data import (
     AsrDataset,
+    CutSource,
+    JsonlSource,
+    ListSource,
     LoaderConfig,
+    MixedSource,
     ResumableBucketingSampler,
     SkipReport,
     Tokenizer,
+    audio_cuts,
     load_cuts,
     make_loader,
+    manifest_texts,
+    noise_mixing,
+    open_manifest,
     precompute_features,
+    reverberation,
     screen_cuts,
+    screened,
     spec_augment,
     speed_perturbation,
     train_tokenizer,
+    volume_perturbation,
 )
+from zipasr.data.augment import CutTransform, FeatureTransform
 from zipasr.data.tokenizer import read_metadata
 from zipasr.train import distributed
 from zipasr.train.config import DataConfig
@@ -48,13 +62,23 @@ class TrainData:
     skips: SkipReport
 
 
-def _texts(cuts: CutSet) -> list[str]:
-    return [" ".join(s.text or "" for s in c.supervisions) for c in cuts]
+def _texts(sources: CutSet | list[CutSource]) -> Iterator[str]:
+    """Every training transcript, streamed (a JSONL manifest's without opening any audio)."""
+    if isinstance(sources, CutSet):
+        sources = [ListSource(sources)]
+    for source in sources:
+        if isinstance(source, JsonlSource):
+            yield from manifest_texts(source.path)
+        else:
+            yield from (" ".join(s.text or "" for s in c.supervisions) for c in source)
 
 
-def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: DistInfo) -> Tokenizer:
+def prepare_tokenizer(
+    config: DataConfig, exp_dir: Path, sources: CutSet | list[CutSource], info: DistInfo
+) -> Tokenizer:
     """``config.tokenizer`` if given; else the one trained earlier in ``exp_dir/tokenizer``, or
-    a new one trained there (by rank 0) on the training transcripts."""
+    a new one trained there (by rank 0) on the transcripts of ``sources`` (opened manifests or
+    cuts), streamed."""
     if config.tokenizer is not None:
         recorded = read_metadata(Path(config.tokenizer).parent)
         if recorded:
@@ -63,7 +87,7 @@ def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: Dis
     path = exp_dir / "tokenizer" / "bpe.model"
     if info.is_main and not path.exists():
         tokenizer = train_tokenizer(
-            _texts(cuts),
+            _texts(sources),
             path.parent,
             vocab_size=config.vocab_size,
             model_type=config.tokenizer_type,
@@ -83,14 +107,70 @@ def prepare_tokenizer(config: DataConfig, exp_dir: Path, cuts: CutSet, info: Dis
     return Tokenizer(path, kind=config.tokenizer_type, normalizer=config.normalizer)
 
 
-def _with_features(cuts: CutSet, name: str, exp_dir: Path, info: DistInfo) -> CutSet:
-    """Cuts with fbank precomputed once into ``exp_dir/features/<name>`` (reused on resume)."""
+def _with_features(cuts: Iterable[Cut], name: str, exp_dir: Path, info: DistInfo) -> CutSource:
+    """Cuts with fbank precomputed once into ``exp_dir/features/<name>`` (reused on resume),
+    read back lazily."""
     manifest = exp_dir / "features" / f"{name}_cuts.jsonl.gz"
     if info.is_main and not manifest.exists():
         done = precompute_features(cuts, exp_dir / "features" / name)
         done.to_file(manifest)
     distributed.barrier()
-    return CutSet.from_file(manifest).to_eager()
+    return open_manifest(manifest)
+
+
+def training_source(
+    config: DataConfig,
+    tokenizer: Tokenizer,
+    skips: SkipReport,
+    seed: int,
+    features: Callable[[CutSource, str], CutSource] | None = None,
+    opened: list[CutSource] | None = None,
+) -> CutSource:
+    """The training utterances as the sampler reads them: each manifest opened lazily (or the
+    ``opened`` sources, one per manifest), screened by the guardrails (``features(source,
+    name)`` then precomputes them, if given) and, for ``data.train_manifests``, mixed with their
+    weights (drawn with ``seed + epoch``).
+    """
+    specs = config.manifests()
+    if not specs:
+        raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
+    if opened is None:
+        opened = [open_manifest(s.path, skips) for s in specs]
+    sources = [screened(o, tokenizer, skips) for o in opened]
+    if features is not None:
+        names = ["train"] if len(sources) == 1 else [f"train{i}" for i in range(len(sources))]
+        sources = [features(s, name) for s, name in zip(sources, names)]
+    if len(sources) == 1:
+        return sources[0]
+    return MixedSource(sources, [s.weight for s in specs], [s.repeat for s in specs], seed)
+
+
+def augmentations(
+    config: DataConfig, seed: int
+) -> tuple[list[CutTransform], list[FeatureTransform]]:
+    """The cut and feature transforms the ``data`` section asks for, in the order applied:
+    speed, volume, reverberation, noise (audio), then SpecAugment (features). Each is seeded
+    from ``seed``, so a run's draws repeat; none is on unless asked for (SpecAugment by
+    ``data.spec_augment``, on by default as in the recipe)."""
+    cut_transforms: list[CutTransform] = []
+    if config.speed_perturb:
+        cut_transforms.append(
+            speed_perturbation(config.speed_factors, p=config.speed_prob, seed=seed)
+        )
+    if config.volume_perturb:
+        scale = (config.volume_scale[0], config.volume_scale[1])
+        cut_transforms.append(volume_perturbation(scale, p=config.volume_prob, seed=seed + 1))
+    if config.reverb:
+        rirs = None
+        if config.rir_manifest:
+            rirs = [c.recording for c in audio_cuts(config.rir_manifest)]
+        cut_transforms.append(reverberation(rirs, p=config.reverb_prob, seed=seed + 2))
+    if config.noise_manifest:
+        snr = (config.noise_snr_db[0], config.noise_snr_db[1])
+        noise = audio_cuts(config.noise_manifest)
+        cut_transforms.append(noise_mixing(noise, snr, p=config.noise_prob, seed=seed + 3))
+    feature_transforms = [spec_augment()] if config.spec_augment else []
+    return cut_transforms, feature_transforms
 
 
 def loader_config(config: DataConfig, seed: int, info: DistInfo, *, shuffle: bool) -> LoaderConfig:
@@ -101,6 +181,7 @@ def loader_config(config: DataConfig, seed: int, info: DistInfo, *, shuffle: boo
         shuffle=shuffle,
         seed=seed,
         num_workers=config.num_workers,
+        buffer_size=config.buffer_size,
         rank=info.rank,
         world_size=info.world_size,
     )
@@ -113,36 +194,41 @@ def prepare_data(
     info: DistInfo,
     sampler_state: dict[str, Any] | None = None,
 ) -> TrainData:
-    """Reads the manifests, trains or loads the tokenizer, screens out untrainable utterances
-    and builds the training loader (augmented, shuffled, sharded over processes; resumed at
-    ``sampler_state`` if given) and the validation loader (plain, unsharded)."""
-    if not config.train_manifest:
-        raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
+    """Opens the manifests (lazily), trains or loads the tokenizer, screens out untrainable
+    utterances as they are read and builds the training loader (mixed, augmented, shuffled,
+    sharded over processes; resumed at ``sampler_state`` if given) and the validation loader
+    (plain, unsharded)."""
     skips = SkipReport()
-    train_cuts = load_cuts(config.train_manifest, skips)
-    tokenizer = prepare_tokenizer(config, exp_dir, train_cuts, info)
-    train_cuts = screen_cuts(train_cuts, tokenizer, skips)
-    if len(train_cuts) == 0:
-        raise ValueError(f"no usable utterance in {config.train_manifest}: {skips.summary()}")
+    if not config.manifests():
+        raise ValueError("data.train_manifest is empty; pass --data.train_manifest PATH")
+    # Opening reads a JSONL manifest's first line only: a bad path or format fails here.
+    opened = [open_manifest(s.path, skips) for s in config.manifests()]
+    tokenizer = prepare_tokenizer(config, exp_dir, opened, info)
+    features = None
     if config.precompute_features:
-        train_cuts = _with_features(train_cuts, "train", exp_dir, info)
-    cut_transforms = [speed_perturbation(seed=seed)] if config.speed_perturb else []
-    feature_transforms = [spec_augment()] if config.spec_augment else []
-    train_set = AsrDataset(tokenizer, cut_transforms, feature_transforms)
-    train_loader, sampler = make_loader(
-        train_cuts,
-        train_set,
-        loader_config(config, seed, info, shuffle=config.shuffle),
-        sampler_state=sampler_state,
-    )
+        features = lambda cuts, name: _with_features(cuts, name, exp_dir, info)  # noqa: E731
+    source = training_source(config, tokenizer, skips, seed, features, opened)
+    train_set = AsrDataset(tokenizer, *augmentations(config, seed))
+    try:
+        train_loader, sampler = make_loader(
+            source,
+            train_set,
+            loader_config(config, seed, info, shuffle=config.shuffle),
+            sampler_state=sampler_state,
+        )
+    except ValueError as e:
+        if "nothing to sample" not in str(e):
+            raise
+        raise ValueError(f"no usable utterance in {source.name}: {skips.summary()}") from None
     valid_loader = None
     if config.valid_manifest:
         valid_cuts = screen_cuts(load_cuts(config.valid_manifest, skips), tokenizer, skips)
+        valid: CutSet | CutSource = valid_cuts
         if config.precompute_features:
-            valid_cuts = _with_features(valid_cuts, "valid", exp_dir, info)
+            valid = _with_features(valid_cuts, "valid", exp_dir, info)
         single = DistInfo(0, 1, info.local_rank, info.device)  # validation runs on rank 0
         valid_loader, _ = make_loader(
-            valid_cuts, AsrDataset(tokenizer), loader_config(config, seed, single, shuffle=False)
+            valid, AsrDataset(tokenizer), loader_config(config, seed, single, shuffle=False)
         )
     if skips.total and info.is_main:
         log.info(skips.summary())

