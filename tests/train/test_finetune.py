@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 from pathlib import Path
 
@@ -210,7 +211,19 @@ def test_average_cli_writes_the_mean_of_the_last_checkpoints(
     assert main(args) == 1 and "needs one checkpoint before" in capsys.readouterr().err
 
 
-def test_finetune_cli_end_to_end(corpus: Path, source_run: Path, tmp_path: Path, capsys) -> None:
+@pytest.fixture
+def root_logging():
+    """``zipasr finetune`` points the root logger at this test's captured stderr: put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_finetune_cli_end_to_end(
+    corpus: Path, source_run: Path, tmp_path: Path, capsys, root_logging
+) -> None:
     out = tmp_path / "ft"
     args = ["finetune", str(source_run / "model"), str(corpus / "train.jsonl"), "--out", str(out)]
     quick = ["--max-steps", "2", "--max-duration", "10", "--threads", "1", "--workers", "0"]
