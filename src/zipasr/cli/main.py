@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import torch
 
-from zipasr.cli import export, lm, synth, train, transcribe
+from zipasr.cli import export, finetune, lm, synth, train, transcribe
 from zipasr.cli.errors import (
     EXIT_MISSING_EXTRA,
     ArgumentParser,
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
     export.add_parser(commands)
     lm.add_parser(commands)
+    finetune.add_parser(commands)
     for command in commands.choices.values():  # --debug also after the command's name
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser

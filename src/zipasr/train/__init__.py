@@ -1,4 +1,4 @@
-"""Training: config, the loop, checkpoints, model averaging, DDP and the embedded demo.
+"""Training: config, the loop, checkpoints, model averaging, fine-tuning, DDP and the demo.
 
 Needs the ``train`` extra (which includes ``data``); without it, importing this package raises
 :class:`zipasr.optional.MissingExtraError`, which says so. Nothing in the library imports it.
@@ -12,6 +12,15 @@ require_extra("train", "training (zipasr.train)")
 # isort: split
 
 from zipasr.train.config import TrainConfig, load_config, save_config
+from zipasr.train.finetuning import finetune, finetune_config
 from zipasr.train.loop import TrainResult, train
 
-__all__ = ["TrainConfig", "TrainResult", "load_config", "save_config", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "finetune",
+    "finetune_config",
+    "load_config",
+    "save_config",
+    "train",
+]

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from zipasr.models import AsrModel
 from zipasr.models.config import AsrModelConfig
+from zipasr.models.storage import save
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.regularizers import load_training_state, training_state
 from zipasr.train.averaging import ModelAverager
@@ -45,8 +47,9 @@ FORMAT = 1
 @dataclass
 class TrainState:
     """Where the run is: optimizer steps taken, the current epoch (1-based), batches of it
-    consumed, the loss history (step, loss per frame) for the curve, and the steps at which
-    epochs ended (their checkpoints may be kept longer, see ``TrainConfig.keep_epochs``)."""
+    consumed, the loss history (step, loss per frame) for the curve, the steps at which
+    epochs ended (their checkpoints may be kept longer, see ``TrainConfig.keep_epochs``), and
+    the validation error rates, if measured."""
 
     step: int = 0
     epoch: int = 1
@@ -54,6 +57,8 @@ class TrainState:
     train_curve: list[tuple[int, float]] = field(default_factory=list)
     valid_curve: list[tuple[int, float]] = field(default_factory=list)
     epoch_ends: list[int] = field(default_factory=list)
+    #: (step, validation error rate in %) with ``valid_wer_utterances``.
+    valid_wer_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +123,9 @@ class TrainCheckpoint:
         processes: one :class:`ProcessState` per data-parallel process, by rank.
         config: the resolved training config; model_config: the architecture.
         tokenizer: the sentencepiece model file (``bpe.model``) the run trains with.
+        tokenizer_kind, normalizer: what the tokenizer is (``bpe``, ``char``, ...) and the
+            transcript normaliser it applies (None in checkpoints of older versions: the
+            config's ``data.tokenizer_type`` and ``data.normalizer`` then).
     """
 
     model: dict[str, Tensor]
@@ -131,6 +139,8 @@ class TrainCheckpoint:
     config: TrainConfig
     model_config: AsrModelConfig
     tokenizer: bytes
+    tokenizer_kind: str | None = None
+    normalizer: str | None = None
 
     def save(self, path: str | Path) -> Path:
         """Writes the checkpoint atomically (see :func:`save_atomic`); returns ``path``."""
@@ -181,6 +191,8 @@ class TrainCheckpoint:
             "config": to_dict(self.config),
             "model_config": self.model_config.to_dict(),
             "tokenizer": self.tokenizer,
+            "tokenizer_kind": self.tokenizer_kind,
+            "normalizer": self.normalizer,
         }
 
     @classmethod
@@ -205,7 +217,28 @@ class TrainCheckpoint:
             config=from_dict(TrainConfig, data["config"]),
             model_config=AsrModelConfig.from_dict(data["model_config"]),
             tokenizer=data["tokenizer"],
+            tokenizer_kind=data.get("tokenizer_kind"),
+            normalizer=data.get("normalizer"),
         )
+
+    def tokenizer_record(self) -> tuple[str, str]:
+        """(kind, normaliser) of the run's tokenizer."""
+        data = self.config.data
+        return self.tokenizer_kind or data.tokenizer_type, self.normalizer or data.normalizer
+
+
+def write_model_dir(
+    model: AsrModel, tokenizer: bytes, kind: str, normalizer: str, out_dir: str | Path
+) -> Path:
+    """Writes ``model`` as a zipasr model directory (:func:`zipasr.save`: config, weights,
+    tokens.txt) with its tokenizer (``bpe.model`` and ``tokenizer.json``, which ``zipasr
+    train``/``finetune`` read back), as a training run leaves it in ``exp_dir/model``."""
+    from zipasr.data.tokenizer import Tokenizer, write_metadata
+
+    out = save(model.cpu().eval(), out_dir)
+    (out / "bpe.model").write_bytes(tokenizer)
+    write_metadata(Tokenizer(out / "bpe.model", kind, normalizer), out)
+    return out
 
 
 def _plain_state(state: TrainState) -> dict[str, Any]:

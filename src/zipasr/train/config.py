@@ -233,6 +233,14 @@ class OptimConfig:
     warmup_batches: float = 500.0
     warmup_start: float = 0.1
 
+    @classmethod
+    def finetune(cls) -> OptimConfig:
+        """icefall's Zipformer fine-tuning recipe (``zipformer/finetune.py``): a tenth of the
+        training learning rate (0.0045: a larger one soon forgets the initialisation), and
+        ``lr_batches``/``lr_epochs`` so large (100000, 100) that Eden barely decays it; its
+        scheduler keeps Eden's own warm-up, 500 batches from half the rate."""
+        return cls(base_lr=0.0045, lr_batches=100000.0, lr_epochs=100.0, warmup_start=0.5)
+
 
 @dataclass(frozen=True)
 class LossConfig(LossWeights):
@@ -313,6 +321,22 @@ class TrainConfig:
         device: ``auto``, ``cpu`` or ``cuda``.
         resume: ``auto`` (newest checkpoint in exp_dir, if any), a checkpoint path, or None.
         threads: CPU threads for torch (None: torch's default).
+        init_from: fine-tuning: start from this trained model (a zipasr model directory, a
+            zipasr training checkpoint or an icefall checkpoint; :mod:`zipasr.train.init`).
+            The run then trains the source's architecture (``model`` is not used), and a
+            resumed run takes its weights from its checkpoint, never from here again.
+        init_modules: parameter-name prefixes to copy from ``init_from`` (e.g. ``encoder``,
+            ``encoder,transducer``); None copies all. The others keep a fresh initialisation.
+        init_averaged: from a training checkpoint, copy its running average (``model_avg``).
+        init_tokenizer: with ``init_from`` and no ``data.tokenizer``: train with the source's
+            own tokenizer (true), or train a new one of ``data.vocab_size`` on the training
+            transcripts (false). A vocabulary other than the source's re-initialises the
+            tensors indexed by it; the run lists them.
+        freeze: parameter-name prefixes (``encoder``, ``encoder.stacks.0``, ...) that are not
+            trained: no gradient, not in the optimizer, unchanged bit for bit.
+        valid_wer_utterances: at each validation, also decode this many validation
+            utterances (greedy search, full context) and log their WER beside the loss
+            (0: no WER).
     """
 
     exp_dir: str = "exp"
@@ -338,6 +362,12 @@ class TrainConfig:
     device: str = "auto"
     resume: str | None = None
     threads: int | None = None
+    init_from: str | None = None
+    init_modules: tuple[str, ...] | None = None
+    init_averaged: bool = True
+    init_tokenizer: bool = True
+    freeze: tuple[str, ...] = ()
+    valid_wer_utterances: int = 0
 
     def __post_init__(self) -> None:
         names = (
@@ -363,6 +393,14 @@ class TrainConfig:
             raise ValueError("loss.cr_ctc needs a CTC head: set model.ctc to true")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ValueError(f"precision={self.precision!r}; choose auto, fp32, bf16 or fp16")
+        if self.init_modules is not None and not self.init_from:
+            raise ValueError("init_modules is set but init_from is not; give the model to copy")
+        if self.init_modules is not None and not all(self.init_modules):
+            raise ValueError(f"init_modules={list(self.init_modules)} has an empty name")
+        if not all(self.freeze):
+            raise ValueError(f"freeze={list(self.freeze)} has an empty name")
+        if self.valid_wer_utterances < 0:
+            raise ValueError(f"valid_wer_utterances={self.valid_wer_utterances} must be >= 0")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

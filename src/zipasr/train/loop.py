@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -28,11 +27,13 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from zipasr.data.tokenizer import write_metadata
+from zipasr.data.tokenizer import Tokenizer, write_metadata
+from zipasr.metrics import WerStats, add, align
 from zipasr.models import AsrModel
-from zipasr.models.storage import save
 from zipasr.optim import Eden, ScaledAdam
-from zipasr.train import checkpoint, distributed
+from zipasr.recognize import DecodeOptions, decode_features
+from zipasr.text import default_metric, metric_units
+from zipasr.train import checkpoint, distributed, init
 from zipasr.train.averaging import ModelAverager
 from zipasr.train.checkpoint import ProcessState, TrainCheckpoint, TrainState
 from zipasr.train.config import TrainConfig, save_config
@@ -107,6 +108,14 @@ def _train(
     resume_from, ckpt = _resume(config, exp_dir, info)
     if ckpt is not None:
         _check_resumable(config, ckpt.config, resume_from)
+    # Fine-tuning: the source is read (and its names checked) before any data work, and only
+    # when starting afresh: a resumed run's weights all come from its checkpoint.
+    source = None
+    if config.init_from and ckpt is None:
+        source = init.read_source(config.init_from, averaged=config.init_averaged)
+        if config.init_modules is not None:
+            init.check_prefixes(source.model, config.init_modules, "init_modules")
+        init.check_prefixes(source.model, config.freeze, "freeze")
     if info.is_main:
         if ckpt is not None and config.data.tokenizer is None:
             (exp_dir / "tokenizer").mkdir(exist_ok=True)  # the run's own tokenizer, as trained
@@ -121,17 +130,42 @@ def _train(
     loader_data = (
         dataclasses.replace(config.data, spec_augment=False) if config.loss.cr_ctc else config.data
     )
+    if config.init_from and config.data.tokenizer is None and config.init_tokenizer:
+        loader_data = dataclasses.replace(
+            loader_data, tokenizer=str(_source_tokenizer(exp_dir, source, ckpt, info))
+        )
     data = prepare_data(loader_data, exp_dir, config.seed, info, sampler_state)
-    model_config = config.model.build(data.tokenizer.vocab_size)
+    vocab_size = data.tokenizer.vocab_size
+    if not config.init_from:
+        model_config = config.model.build(vocab_size)
+    elif ckpt is not None:
+        model_config = ckpt.model_config
+    else:
+        assert source is not None
+        model_config = dataclasses.replace(source.model.config, vocab_size=vocab_size)
     model = AsrModel(
         model_config, tokens=data.tokenizer.pieces(), normalizer=data.tokenizer.normalizer
-    ).to(info.device)
+    )
+    notes = []
+    fine_tuning = source is not None  # and starting afresh
+    if source is not None:
+        same = init.same_tokens(source, data.tokenizer.pieces())
+        done = init.initialise(model, source.model, config.init_modules, same_vocabulary=same)
+        notes.append(done.summary(source))
+        del source
+    frozen = init.freeze(model, config.freeze)
+    if frozen:
+        count = sum(p.numel() for p in model.parameters() if not p.requires_grad)
+        names = ", ".join(config.freeze)
+        notes.append(f"frozen ({names}): {len(frozen)} tensors, {count:,} parameters")
+    model = model.to(info.device)
     _check_chunking(config, model)
     seed_everything(config.seed + info.rank)
     chunk_gen = torch.Generator().manual_seed(config.seed)  # same chunking on every process
 
     o = config.optim
-    optimizer = ScaledAdam(model.named_parameters(), lr=o.base_lr, clipping_scale=o.clipping_scale)
+    # Frozen parameters are not the optimizer's: it neither updates nor keeps state for them.
+    optimizer = ScaledAdam(init.trainable(model), lr=o.base_lr, clipping_scale=o.clipping_scale)
     scheduler = Eden(optimizer, o.lr_batches, o.lr_epochs, o.warmup_batches, o.warmup_start)
     averager = ModelAverager(model, config.average_period, config.average_start_step)
     precision = resolve_precision(config.precision, info.device)
@@ -175,6 +209,8 @@ def _train(
         f"({precision.name}); "
         + (f"resuming from {resume_from}" if resume_from else "from scratch")
     )
+    for note in notes:
+        reporter.message(note)
 
     def save_checkpoint(epoch_end: bool) -> None:
         # Each process's own random state, so that each resumes its own draws.
@@ -200,11 +236,15 @@ def _train(
             config=config,
             model_config=model.config,
             tokenizer=data.tokenizer.model_path.read_bytes(),
+            tokenizer_kind=data.tokenizer.kind,
+            normalizer=data.tokenizer.normalizer,
         ).save(checkpoint.checkpoint_path(exp_dir, state.step))
         checkpoint.remove_stale(exp_dir, config.keep_last, _kept_epoch_ends(config, state))
         if on_checkpoint is not None:
             on_checkpoint(path)
 
+    if fine_tuning and data.valid_loader is not None:  # where fine-tuning starts from
+        _validate(learner, data.valid_loader, state, reporter, info, config)
     start, audio_s = time.perf_counter(), 0.0
     finished = config.max_steps is not None and state.step >= config.max_steps
     while not finished and state.epoch <= config.num_epochs:
@@ -231,7 +271,7 @@ def _train(
                 reporter, state, stats, scheduler, audio_s / (time.perf_counter() - start), config
             )
             if data.valid_loader is not None and state.step % config.valid_every_steps == 0:
-                _validate(learner, data.valid_loader, state, reporter, info)
+                _validate(learner, data.valid_loader, state, reporter, info, config)
             if state.step % config.save_every_steps == 0:
                 save_checkpoint(epoch_end=False)
             finished = config.max_steps is not None and state.step >= config.max_steps
@@ -243,7 +283,7 @@ def _train(
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     # The same test on every process (only the main one keeps the curve): _validate waits for all.
     if data.valid_loader is not None and state.step % config.valid_every_steps:
-        _validate(learner, data.valid_loader, state, reporter, info)
+        _validate(learner, data.valid_loader, state, reporter, info, config)
     if state.step % config.save_every_steps and finished:
         save_checkpoint(epoch_end=False)
     model_dir = exp_dir / "model"
@@ -253,13 +293,51 @@ def _train(
             if config.export_averaged and state.step >= averager.start_step + averager.period
             else model
         )
-        save(final.cpu().eval(), model_dir)
-        shutil.copy(data.tokenizer.model_path, model_dir / "bpe.model")
-        write_metadata(data.tokenizer, model_dir)
-        plot_curve(state.train_curve, state.valid_curve, exp_dir / "training_curve.png")
+        tokenizer = data.tokenizer
+        checkpoint.write_model_dir(
+            final,
+            tokenizer.model_path.read_bytes(),
+            tokenizer.kind,
+            tokenizer.normalizer,
+            model_dir,
+        )
+        plot_curve(
+            state.train_curve,
+            state.valid_curve,
+            exp_dir / "training_curve.png",
+            valid_wer=state.valid_wer_curve,
+        )
         reporter.message(data.skips.summary())
     reporter.close()
     return TrainResult(exp_dir, model_dir, state.step, state.train_curve, state.valid_curve)
+
+
+def _source_tokenizer(
+    exp_dir: Path, source: init.InitSource | None, ckpt: TrainCheckpoint | None, info: DistInfo
+) -> Path:
+    """``exp_dir/init_tokenizer/bpe.model``: the fine-tuning source's tokenizer, written there
+    (with its kind and normaliser) when the run starts and read again when it resumes."""
+    path = exp_dir / "init_tokenizer" / "bpe.model"
+    if source is not None and source.tokenizer is None:
+        raise ValueError(
+            f"init_from={source.path} comes without a tokenizer (no bpe.model beside it): "
+            "give the one it was trained with (zipasr finetune --tokenizer; data.tokenizer), "
+            "or train a new vocabulary on the training transcripts (--vocab-size N; "
+            "init_tokenizer: false)"
+        )
+    if info.is_main and (source is not None or not path.exists()):
+        if source is None:  # resuming without the folder: the checkpoint has the file
+            assert ckpt is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(ckpt.tokenizer)
+        else:
+            assert source.tokenizer is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(source.tokenizer)
+            normalizer = source.normalizer or source.model.normalizer
+            write_metadata(Tokenizer(path, source.tokenizer_kind, normalizer), path.parent)
+    distributed.barrier()
+    return path
 
 
 def _kept_epoch_ends(config: TrainConfig, state: TrainState) -> list[int]:
@@ -290,8 +368,9 @@ def _resume(
     return found
 
 
-#: What a resumed run may not change: the model, and what its vocabulary is made from.
-_FIXED_ON_RESUME = ("model", "data.vocab_size", "data.tokenizer")
+#: What a resumed run may not change: the model, what its vocabulary is made from, and which
+#: parameters the optimizer holds.
+_FIXED_ON_RESUME = ("model", "data.vocab_size", "data.tokenizer", "freeze", "init_tokenizer")
 
 
 def _check_resumable(config: TrainConfig, saved: TrainConfig, path: Path | None) -> None:
@@ -336,15 +415,50 @@ def _log_step(
 
 
 def _validate(
-    learner: Learner, loader: Any, state: TrainState, reporter: Reporter, info: DistInfo
+    learner: Learner,
+    loader: Any,
+    state: TrainState,
+    reporter: Reporter,
+    info: DistInfo,
+    config: TrainConfig,
 ) -> None:
     if info.is_main:
         stats = learner.validate(loader, state.step)
         per_frame = stats.loss / max(stats.frames, 1)
         state.valid_curve.append((state.step, per_frame))
         reporter.scalar("valid/loss", per_frame, state.step)
-        reporter.message(
-            f"step {state.step}: validation loss {per_frame:.4f} per frame "
-            f"({stats.utterances} utterances)"
-        )
+        text = f"step {state.step}: validation loss {per_frame:.4f} per frame"
+        text += f" ({stats.utterances} utterances)"
+        if config.valid_wer_utterances:
+            wer = valid_wer(learner.asr, loader, config.valid_wer_utterances)
+            state.valid_wer_curve.append((state.step, wer.wer))
+            reporter.scalar(f"valid/{wer.metric}", wer.wer, state.step)
+            text += f"; greedy search: {wer}"
+        reporter.message(text)
     distributed.barrier()
+
+
+@torch.no_grad()
+def valid_wer(model: AsrModel, loader: Any, utterances: int) -> WerStats:
+    """The error rate of greedy search (CTC greedy for a CTC-only model), with full context,
+    on the first ``utterances`` utterances of ``loader`` (its batches' normalised texts are
+    the references; the metric is the model's, :func:`zipasr.text.default_metric`)."""
+    method = "greedy_search" if model.transducer is not None else "ctc_greedy_search"
+    options = DecodeOptions(method=method)
+    metric = default_metric(model.tokens)
+    stats = WerStats(metric=metric)
+    was_training = model.training
+    model.eval()
+    done = 0
+    for batch in loader:
+        take = min(len(batch), utterances - done)
+        if take <= 0:
+            break
+        lengths = batch.feature_lengths.tolist()
+        feats = [batch.features[b, : lengths[b]] for b in range(take)]
+        for ref, hyp in zip(batch.texts[:take], decode_features(model, feats, options)):
+            ref_units = metric_units(ref, metric)
+            add(stats, align(ref_units, metric_units(hyp.text or "", metric)))
+        done += take
+    model.train(was_training)
+    return stats

@@ -96,8 +96,14 @@ class Reporter:
                 self.writer.close()
 
 
-def plot_curve(train: list[tuple[int, float]], valid: list[tuple[int, float]], path: Path) -> Path:
-    """Writes training (and validation) loss per frame against steps as a PNG."""
+def plot_curve(
+    train: list[tuple[int, float]],
+    valid: list[tuple[int, float]],
+    path: Path,
+    valid_wer: list[tuple[int, float]] | None = None,
+) -> Path:
+    """Writes training (and validation) loss per frame against steps as a PNG, with the
+    validation error rate (%) on a second axis if there is one."""
     import matplotlib  # the train extra's
 
     matplotlib.use("Agg")
@@ -112,7 +118,15 @@ def plot_curve(train: list[tuple[int, float]], valid: list[tuple[int, float]], p
     ax.set_ylabel("loss per encoder frame")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if valid_wer:
+        rate = ax.twinx()
+        (line,) = rate.plot(*zip(*valid_wer), "s--", color="tab:red", label="validation WER")
+        rate.set_ylabel("validation error rate (%)")
+        rate.set_ylim(bottom=0)
+        handles.append(line)
+        labels.append(line.get_label())
+    ax.legend(handles, labels)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
