@@ -193,4 +193,4 @@ def test_train_lm_and_decode_with_it_from_the_cli(tmp_path, capsys):
     assert main(["transcribe", *common, "--lodr", str(out)]) == 1
     assert "give --lm as well" in capsys.readouterr().err
     assert main(["transcribe", str(model_dir), str(wav), "--lm", str(out)]) == 1
-    assert "need --method" in capsys.readouterr().err
+    assert "--lm needs --method" in capsys.readouterr().err

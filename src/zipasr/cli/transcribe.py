@@ -174,7 +174,8 @@ def _search_settings(args: argparse.Namespace, model) -> dict:  # model: AsrMode
     biased = [o for o in ("lm", "lodr", "hotwords") if getattr(args, o) is not None]
     if biased and args.method not in BIASABLE:
         flags = ", ".join(f"--{o}" for o in biased)
-        raise CliError(f"{flags} need --method {' or '.join(BIASABLE)}, not {args.method}")
+        verb = "needs" if len(biased) == 1 else "need"
+        raise CliError(f"{flags} {verb} --method {' or '.join(BIASABLE)}, not {args.method}")
     if args.lodr is not None and args.lm is None:
         raise CliError("--lodr corrects an external LM: give --lm as well")
     if (args.lm or args.lodr) and model.tokens is None:
