@@ -150,6 +150,22 @@ def _batches(quick: bool, count: int, seed: int) -> list:
     return out
 
 
+def make_learner(preset: str, precision: str, device: torch.device, quick: bool) -> Learner:
+    """A fresh model of ``preset`` on ``device`` with ScaledAdam + Eden at the recipe's settings,
+    training in ``precision`` (fp32, bf16 or fp16)."""
+    model = asr_model(preset, quick).to(device)
+    optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
+    return Learner(
+        model=model,
+        optimizer=optimizer,
+        scheduler=Eden(optimizer, 7500.0, 3.5),
+        precision=resolve_precision(precision, device),
+        device=device,
+        loss=LossConfig(ctc_loss_scale=0.2),
+        max_duration_s=80.0,
+    )
+
+
 def check_precision(
     preset: str, precision_name: str, device: torch.device, steps: int, quick: bool
 ) -> dict[str, Any]:
@@ -158,17 +174,7 @@ def check_precision(
         return {"skipped": "fp16 needs a CUDA device"}
     if precision_name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return {"skipped": "this GPU has no bf16"}
-    model = asr_model(preset, quick).to(device)
-    optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
-    learner = Learner(
-        model=model,
-        optimizer=optimizer,
-        scheduler=Eden(optimizer, 7500.0, 3.5),
-        precision=resolve_precision(precision_name, device),
-        device=device,
-        loss=LossConfig(ctc_loss_scale=0.2),
-        max_duration_s=80.0,
-    )
+    learner = make_learner(preset, precision_name, device, quick)
     losses, scales = [], []
     for step, batch in enumerate(_batches(quick, steps, seed=10), start=1):
         stats = learner.step([batch], step, (None, None))
@@ -242,17 +248,7 @@ def time_training_step(device: torch.device, quick: bool, repeats: int) -> dict[
     name = "bf16" if bf16 else "fp16"
     out = {}
     for preset in ("small",) if quick else ("small", "medium"):
-        model = asr_model(preset, quick).to(device)
-        optimizer = ScaledAdam(model.named_parameters(), lr=0.045, clipping_scale=2.0)
-        learner = Learner(
-            model=model,
-            optimizer=optimizer,
-            scheduler=Eden(optimizer, 7500.0, 3.5),
-            precision=resolve_precision(name, device),
-            device=device,
-            loss=LossConfig(ctc_loss_scale=0.2),
-            max_duration_s=80.0,
-        )
+        learner = make_learner(preset, name, device, quick)
         batch = _batches(quick, 1, seed=20)[0]
         out[f"{preset} 8x10s {name}"] = median_seconds(
             partial(_numbered_steps, learner, batch, iter(range(1, 10_000))), device, repeats
