@@ -161,15 +161,6 @@ class DemoResult:
     wer_by_words: dict[str, str] = field(default_factory=dict)
 
 
-def _transcripts(manifest: Path) -> dict[str, str]:
-    """Utterance id -> text of one of the demo's own JSONL manifests."""
-    import json
-
-    with manifest.open(encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return {r["id"]: r["text"] for r in records}
-
-
 def wer_by_seen_words(
     train_manifest: Path,
     test_manifest: Path,
@@ -180,22 +171,26 @@ def wer_by_seen_words(
     """Error rates of the test sentences made only of words heard in training ("seen") and of
     those holding at least one word no training transcript contains ("unseen").
 
-    References and hypotheses are compared after ``normalizer``; utterances absent from
-    ``hypotheses`` (skipped by the decoder) are left out of both groups.
+    Both manifests may be of any format :func:`zipasr.data.load_cuts` reads; the test set's
+    utterance ids are the ones :func:`zipasr.recognize.decode_manifest` reports. References and
+    hypotheses are compared after ``normalizer``; utterances absent from ``hypotheses`` (skipped
+    by the decoder) are left out of both groups.
     """
+    from zipasr.data.manifests import load_cuts, manifest_texts
     from zipasr.metrics import error_rate
     from zipasr.text import metric_units
     from zipasr.text import normalizer as normalizer_of
 
     normalize = normalizer_of(normalizer)
     heard: set[str] = set()
-    for text in _transcripts(train_manifest).values():
+    for text in manifest_texts(train_manifest):
         heard.update(metric_units(normalize(text), metric))
     groups: dict[str, tuple[list[str], list[str]]] = {"seen": ([], []), "unseen": ([], [])}
-    for utt_id, text in _transcripts(test_manifest).items():
-        if utt_id not in hypotheses:
+    for cut in load_cuts(test_manifest):
+        if cut.id not in hypotheses:
             continue
-        reference = normalize(text)
+        utt_id = cut.id
+        reference = normalize(" ".join(s.text or "" for s in cut.supervisions))
         new = any(u not in heard for u in metric_units(reference, metric))
         refs, hyps = groups["unseen" if new else "seen"]
         refs.append(reference)

@@ -48,7 +48,7 @@ def _sibilant_or_y(word: str) -> str:
 def plural(noun: str) -> str:
     """The plural of a lexicon noun."""
     return lexicon.IRREGULAR_PLURALS.get(noun) or (
-        noun + "s" if noun.endswith("ch") and noun in _HARD_CH else _sibilant_or_y(noun)
+        noun + "s" if noun in _HARD_CH else _sibilant_or_y(noun)
     )
 
 
