@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,6 +163,67 @@ def text_encoder(model: AsrModel, model_path: str | os.PathLike[str]) -> Callabl
         return ids
 
     return encode
+
+
+@dataclass(frozen=True)
+class LmSummary:
+    """What :func:`train_lm` estimated: its order, the sentences and tokens it counted, and the
+    number of n-grams of each order (unigrams first)."""
+
+    path: Path
+    order: int
+    sentences: int
+    tokens: int
+    ngrams: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: {self.order}-gram over {self.sentences} sentences ({self.tokens} "
+            f"tokens); n-grams per order: {list(self.ngrams)}"
+        )
+
+
+def train_lm(
+    model_path: str | os.PathLike[str],
+    text: Iterable[str],
+    out: str | os.PathLike[str],
+    order: int = 3,
+    *,
+    tokens: str | os.PathLike[str] | None = None,
+) -> LmSummary:
+    """Estimates an n-gram language model over a model's own tokens (interpolated Kneser-Ney,
+    :func:`zipasr.decoding.estimate_ngram`) and writes it atomically to ``out`` as ARPA, for
+    ``DecodeOptions(lm=NgramLm(out, model.tokens))`` or ``--lm``/``--lodr``.
+
+    Args:
+        model_path: a zipasr model directory or an icefall checkpoint; its tokenizer
+            (:func:`text_encoder`) turns each sentence into tokens.
+        text: sentences, one per item (blank items are skipped).
+        order: n, at least 1.
+        tokens: tokens.txt, for an icefall checkpoint without one beside it.
+
+    Raises:
+        ValueError: no sentence has a token, or a token holds white space (not an ARPA word).
+    """
+    from zipasr.decoding.lm import estimate_ngram, write_arpa
+    from zipasr.loading import load
+
+    model = load(model_path, tokens=tokens)
+    encode = text_encoder(model, model_path)
+    table = model.tokens
+    assert table is not None  # text_encoder checked it
+    sentences = [[table[i] for i in encode(line)] for line in text if line.strip()]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        raise ValueError("the text has no sentences")
+    bad = sorted({p for s in sentences for p in s if not p or any(c.isspace() for c in p)})
+    if bad:
+        raise ValueError(f"tokens {bad[:3]} contain white space and cannot be ARPA words")
+    vocabulary = [p for i, p in enumerate(table) if i > 2 and not any(c.isspace() for c in p)]
+    entries = estimate_ngram(sentences, order, vocabulary)
+    path = write_arpa(entries, out)
+    counts = tuple(sum(1 for w in entries if len(w) == n) for n in range(1, order + 1))
+    return LmSummary(path, order, len(sentences), sum(len(s) for s in sentences), counts)
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:

@@ -88,3 +88,28 @@ def test_neural_share_is_checked(tmp_path: Path) -> None:
         build_corpus(tmp_path, 0.001, neural_share=1.5)
     with pytest.raises(ValueError, match="speaks English"):
         build_corpus(tmp_path, 0.001, language="cmn", neural_share=0.5)
+
+
+def test_corpus_records_how_it_was_built(corpus: Path) -> None:
+    from zipasr.data.synth import read_corpus_settings
+
+    settings = read_corpus_settings(corpus)
+    assert settings["language"] == "en" and settings["pool"] == "templates"
+    assert settings["seed"] == 7 and settings["hours"] == 0.02
+    assert read_corpus_settings(corpus / "wav") == {}  # not a corpus folder
+
+
+def test_training_text_continues_the_training_split_and_never_holds_dev_or_test(
+    corpus: Path,
+) -> None:
+    from zipasr.data.synth import training_text
+
+    spoken = [x["text"] for x in _manifest(corpus, "train")]
+    held = {x["text"] for split in ("dev", "test") for x in _manifest(corpus, split)}
+    text = training_text(3000, seed=7)
+    assert len(text) == len(set(text)) == 3000
+    assert text[: len(spoken)] == spoken  # the sentences the corpus speaks come first
+    assert not set(text) & held
+    from zipasr.data.synth.sentences import split_of
+
+    assert all(split_of(s, (0.9, 0.05, 0.05)) == 0 for s in text)

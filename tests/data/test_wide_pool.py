@@ -45,6 +45,14 @@ def test_training_sentences_never_hold_a_held_out_word() -> None:
     assert len(words) > 2000  # thousands of distinct words, not a phrase book
 
 
+def test_the_language_model_text_never_holds_a_held_out_word() -> None:
+    from zipasr.data.synth import training_text
+
+    text = training_text(4000, seed=3, pool="wide")
+    assert len(set(text)) == 4000
+    assert not {w for s in text for w in s.split()} & _held_out_forms()
+
+
 def test_about_half_the_test_sentences_hold_an_unseen_word() -> None:
     held = _held_out_forms()
     draw, rng = wide.sentence_for(2), random.Random(1)

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import zipasr
 from zipasr.cli.main import main
+from zipasr.data.synth import read_corpus_settings
+from zipasr.decoding import NgramLm
+from zipasr.train.demo import DEMO_LM_ORDER
 
 
 # The whole demo pipeline, shrunk: about 20 s on 2 cores.
@@ -13,7 +16,10 @@ def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, caps
     assert "offline, modified beam search (beam 4): WER" in out
     assert "offline, greedy search:" in out and "streaming (320 ms chunks), greedy:" in out
     assert "chunk-by-chunk streaming of the raw audio gave the same text for" in out
+    assert "beam search + language model:           WER" in out
+    assert read_corpus_settings(tmp_path / "data")["pool"] == "wide"  # the demo's default
     model = zipasr.load(tmp_path / "model")
+    assert NgramLm(tmp_path / "model" / "lm.arpa", model.tokens).order == DEMO_LM_ORDER
     assert model.config.encoder.causal and model.tokens is not None
     assert (tmp_path / "data" / "test.jsonl").is_file()
     assert (tmp_path / "exp" / "training_curve.png").is_file()

@@ -52,9 +52,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pool",
         choices=("templates", "wide"),
         default=None,
-        help="English sentence pool of the corpus: templates (199 words; the default) or wide "
-        "(about 3,000 words, some held out of training; the test WER is also reported for "
-        "sentences with unseen words). Used when OUT/data does not exist yet",
+        help="English sentence pool of the corpus: wide (about 3,000 words, 12%% of the lemmas "
+        "held out of training; the test WER is also reported for sentences with unseen words; "
+        "the default) or templates (199 words in fixed shapes: a phrase book, easier). "
+        "Used when OUT/data does not exist yet",
     )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
@@ -79,6 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from zipasr.train.demo import DEMO_LM_SCALE
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(
@@ -100,12 +102,19 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
     for group, wer in r.wer_by_words.items():
         print(f"  beam search, sentences with {group + ' words:':14}{wer}")
+    print(f"  beam search + language model:           {r.wer_lm}")
+    for group, wer in r.wer_by_words_lm.items():
+        print(f"  beam search + LM, sentences with {group + ' words:':14}{wer}")
     for method, wer in r.wer_rescored.items():
         print(f"  offline, {method} (beam 4): {wer}")
     same, total = r.streaming_agreement
     print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
     print(f"{r.example_file.name}: {r.example_text or '(empty)'}")
     print(f"model: {r.model_dir} (zipasr transcribe {r.model_dir} FILE.wav); time: {times}")
+    print(
+        f"language model: {r.lm_path} (zipasr transcribe {r.model_dir} FILE.wav --method "
+        f"modified_beam_search --lm {r.lm_path} --lm-scale {DEMO_LM_SCALE})"
+    )
     if args.quick:
         print(
             "--quick is a 30-step smoke run of the pipeline: its model has not learned yet, so "

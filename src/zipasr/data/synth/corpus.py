@@ -5,6 +5,8 @@ Layout of ``out_dir``::
 
     train.jsonl dev.jsonl test.jsonl     plain JSONL manifests (zipasr.data.manifests)
     wav/<split>/<id>.wav                 16 kHz mono 16-bit PCM
+    corpus.json                          the arguments it was built with (language, pool, seed,
+                                         hours, fractions, neural_share)
 
 Splits have disjoint speakers (accent+variant voices) and disjoint sentences. Per utterance the
 speaker's rate and pitch are jittered, then the audio gets a speed perturbation (0.9-1.1),
@@ -16,6 +18,7 @@ synthesis state across calls; see ``Espeak.synthesize``).
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -29,11 +32,13 @@ from zipasr.data.synth.espeak import Espeak
 from zipasr.data.synth.languages import language as language_named
 from zipasr.data.synth.languages import pool as pool_named
 from zipasr.data.synth.neural import NeuralVoice
-from zipasr.data.synth.sentences import SentenceSource
+from zipasr.data.synth.sentences import SentencesExhausted, SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
 from zipasr.frontend import SAMPLE_RATE
 
 SPLITS = ("train", "dev", "test")
+#: The file in a corpus folder that records how it was built.
+CORPUS_SETTINGS = "corpus.json"
 
 
 @dataclass
@@ -188,4 +193,49 @@ def build_corpus(
         stats.speakers[name] = len(used)
     stats.synthesis_wall_s = time.perf_counter() - start
     stats.words_used = len(words)
+    settings = {
+        "language": language,
+        "pool": pool or next(iter(spec.pools)),
+        "seed": seed,
+        "hours": hours,
+        "fractions": list(fractions),
+        "neural_share": neural_share,
+    }
+    tmp = out_dir / ".corpus.json.tmp"
+    tmp.write_text(json.dumps(settings, indent=1) + "\n")
+    os.replace(tmp, out_dir / CORPUS_SETTINGS)
     return stats
+
+
+def read_corpus_settings(out_dir: str | Path) -> dict:
+    """The arguments :func:`build_corpus` wrote into ``out_dir`` (its ``corpus.json``); an empty
+    dict for a corpus built before it recorded them, or not by it."""
+    path = Path(out_dir) / CORPUS_SETTINGS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def training_text(
+    count: int,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
+    language: str = "en",
+    pool: str | None = None,
+) -> list[str]:
+    """Up to ``count`` distinct sentences of the training split of a sentence pool: text for a
+    language model of the corpus :func:`build_corpus` makes with the same arguments.
+
+    The first sentences are the ones that corpus speaks in training, in order; the rest continue
+    the same draw. None is a dev or test sentence (the split is a function of the text) and none
+    holds a word the pool keeps out of training. Fewer than ``count`` come back when the pool's
+    training sentences run out (the templates pool has some tens of thousands).
+    """
+    if count < 0:
+        raise ValueError(f"count={count} must not be negative")
+    source = SentenceSource(0, fractions, seed, pool_named(language, pool).sentence_for(0))
+    sentences = []
+    try:
+        for _ in range(count):
+            sentences.append(source.next())
+    except SentencesExhausted:
+        pass
+    return sentences

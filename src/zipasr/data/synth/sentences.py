@@ -93,6 +93,10 @@ def split_of(sentence: str, fractions: tuple[float, float, float]) -> int:
     return 0 if u < fractions[0] else 1 if u < fractions[0] + fractions[1] else 2
 
 
+class SentencesExhausted(RuntimeError):
+    """A split of a sentence pool has no sentence left that was not drawn already."""
+
+
 class SentenceSource:
     """Draws new sentences for one split, never repeating one (deterministic for a seed).
 
@@ -118,4 +122,4 @@ class SentenceSource:
             if s not in self.seen and split_of(s, self.fractions) == self.split:
                 self.seen.add(s)
                 return s
-        raise RuntimeError("the sentence space is exhausted; ask for fewer hours")
+        raise SentencesExhausted("the sentence space is exhausted; ask for fewer hours")
