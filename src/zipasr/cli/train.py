@@ -80,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from zipasr.train.demo import DEMO_LM_SCALE
+    from zipasr.train.demo import DEMO_BLANK_PENALTY, DEMO_LM_SCALE
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(
@@ -113,7 +113,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"model: {r.model_dir} (zipasr transcribe {r.model_dir} FILE.wav); time: {times}")
     print(
         f"language model: {r.lm_path} (zipasr transcribe {r.model_dir} FILE.wav --method "
-        f"modified_beam_search --lm {r.lm_path} --lm-scale {DEMO_LM_SCALE})"
+        f"modified_beam_search --lm {r.lm_path} --lm-scale {DEMO_LM_SCALE} "
+        f"--blank-penalty {DEMO_BLANK_PENALTY})"
     )
     if args.quick:
         print(
