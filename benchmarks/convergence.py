@@ -513,9 +513,29 @@ def _load_data(out: Path, s: ConvergenceSettings, seed: int, info: Any) -> Any:
     return prepare_data(per_process, shared_dir(out), seed, info)
 
 
+def cpu_id() -> str:
+    """The CPU's vendor, family, model and stepping from /proc/cpuinfo ("" where there is
+    none): virtual machines often report a model name as vague as "AMD EPYC", the same for
+    several generations, and these numbers tell them apart."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    parts = [
+        fields.get("vendor_id", ""),
+        *(f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields),
+    ]
+    return " ".join(p for p in parts if p)
+
+
 def machine_record(processes: int) -> dict[str, Any]:
-    """Where a run was measured, for putting it on a time axis: CPU model, logical CPUs, torch
-    threads per process, processes, and the load average (1 min) when it was taken."""
+    """Where a run was measured, for putting it on a time axis: CPU model (and
+    :func:`cpu_id`), logical CPUs, torch threads per process, processes, and the load average
+    (1 min) when it was taken."""
     from benchmarks.suite import cpu_name
 
     try:
@@ -524,6 +544,7 @@ def machine_record(processes: int) -> dict[str, Any]:
         load = float("nan")
     return {
         "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "processes": processes,

@@ -120,11 +120,19 @@ def _budget(settings: dict[str, Any]) -> str:
     return f"{steps} optimizer steps" if steps is not None else f"{settings['budget_s']:g} s"
 
 
+def cpu_of(run: dict[str, Any]) -> str:
+    """The CPU a run was measured on: its model name, with vendor, family, model and stepping
+    where recorded ("" if the run recorded none)."""
+    machine = run.get("machine", {})
+    cpu, ident = machine.get("cpu", ""), machine.get("cpu_id", "")
+    return f"{cpu} ({ident})" if cpu and ident else cpu
+
+
 def run_cpus(conv: dict[str, Any]) -> dict[str, list[str]]:
-    """CPU model -> the runs measured on it (runs that recorded one)."""
+    """CPU (:func:`cpu_of`) -> the runs measured on it (runs that recorded one)."""
     cpus: dict[str, list[str]] = {}
     for r in conv["runs"]:
-        cpu = r.get("machine", {}).get("cpu")
+        cpu = cpu_of(r)
         if cpu:
             cpus.setdefault(cpu, []).append(r["name"])
     return cpus
@@ -171,10 +179,16 @@ def time_axis_note(conv: dict[str, Any]) -> str:
     timing = conv.get("step_times")
     if timing:
         m = timing["machine"]
+        untimed = [r["name"] for r in conv["runs"] if step_seconds(conv, r)[1] != "step timing"]
+        rest = (
+            f" Runs it did not time are placed by their own seconds per step: {', '.join(untimed)}."
+            if untimed
+            else ""
+        )
         return (
             "Time axis: steps x seconds per step from one interleaved measurement of every "
-            f"configuration (`--time-steps {timing['steps']}`) on {m['cpu']}, "
-            f"{m['processes']} process(es) of {_threads(m['torch_threads'])}."
+            f"configuration (`--time-steps {timing['steps']}`) on {cpu_of(timing)}, "
+            f"{m['processes']} process(es) of {_threads(m['torch_threads'])}.{rest}"
         )
     cpus = run_cpus(conv)
     where = f" on {next(iter(cpus))}" if len(cpus) == 1 else ""
@@ -235,7 +249,7 @@ def convergence_table(conv: dict[str, Any]) -> str:
             f"| {_fmt(r['test_wer'])} ({_fmt(r['test_wer_ctc'])}) |"
         )
         if steps:
-            cpu = r.get("machine", {}).get("cpu", "n/a")
+            cpu = cpu_of(r) or "n/a"
             row += (
                 f" {_fmt(r.get('s_per_step', float('nan')), 3)} "
                 f"| {_fmt(r.get('train_s', float('nan')) / 60)} | {cpu} |"

@@ -276,6 +276,9 @@ def test_step_budget_run_and_step_timing_in_process(tmp_path: Path, one_thread) 
     assert [step for _, step, _ in result["dev_wer_curve"]] == [1, 3]
     machine = result["machine"]
     assert machine["cpu"] == cpu_name() and machine["cpu"]
+    assert machine["cpu_id"] == convergence.cpu_id()
+    if Path("/proc/cpuinfo").exists():
+        assert "family" in machine["cpu_id"]
     assert (machine["torch_threads"], machine["processes"]) == (1, 1)
     assert result["s_per_step"] == pytest.approx(convergence.seconds_per_step(result["curve"]))
     assert 0 < result["s_per_step"] <= result["train_s"]
@@ -465,7 +468,10 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
     }
     assert report.step_seconds(conv, seed2) == (0.25, "step timing")
     assert report.step_seconds(conv, conformer) == (0.5, "own run")
-    assert "(`--time-steps 20`) on CPU C" in report.convergence_table(conv)
+    table = report.convergence_table(conv)
+    assert "(`--time-steps 20`) on CPU C" in table
+    assert "own seconds per step: zipformer-adam-lr1e-3," in table
+    assert "zipformer-scaledadam," not in table.split("own seconds per step")[-1]
     del conv["step_times"]
     # Runs measured on two CPU models: their times are not comparable, and the report says so.
     conformer["machine"]["cpu"] = "CPU B"
@@ -474,6 +480,12 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
     assert "CPU B: conformer-adam-lr2e-3" in warning and "CPU A: zipformer-scaledadam" in warning
     assert "--time-steps N" in warning
     assert "different CPU models" in report.convergence_report(conv)
+    # The same vague model name ("AMD EPYC" in many virtual machines) on two generations.
+    conformer["machine"].update(cpu="CPU A", cpu_id="AuthenticAMD cpu family 25 model 17")
+    warning = report.cpu_warning(conv)
+    assert "CPU A (AuthenticAMD cpu family 25 model 17): conformer-adam-lr2e-3" in warning
+    conformer["machine"]["cpu_id"] = ""
+    assert report.cpu_warning(conv) == ""
     # The wall-clock report of the same runs keeps its own table (and warns too).
     wall = fake_results()
     wall["convergence"]["runs"][0]["machine"]["cpu"] = "CPU B"
