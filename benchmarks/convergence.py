@@ -1,12 +1,25 @@
-"""Convergence at equal wall-clock on the demo corpus: optimizers, encoders and ablations.
+"""Convergence at equal wall-clock or equal steps on the demo corpus: optimizers, encoders and
+ablations.
 
-    python -m benchmarks.convergence --out DIR [--budget-s 180] [--processes 2] [--runs NAME ...]
+    python -m benchmarks.convergence --out DIR [--budget-s 180 | --budget-steps N]
+                                     [--processes 2] [--runs NAME ...] [--second-seed]
+    python -m benchmarks.convergence --out DIR --time-steps N [--runs NAME ...]
+    python benchmarks/convergence.py ...          # the same
 
 Every run trains the demo-sized recognizer (transducer + CTC heads, non-causal, ~3 M
 parameters) on the same synthetic corpus, tokenizer, batches (same sampler seed) and loss
-settings, for the same training wall-clock time, then decodes the held-out test split (voices
-and sentences never seen in training) with greedy search. Evaluation on the dev split at
-regular points of the budget draws the WER curve; its time is not charged to the budget.
+settings, for the same training wall-clock time (``--budget-s``) or the same number of
+optimizer steps (``--budget-steps``, with the learning-rate and loss schedules sized for it as
+the demo's are: :meth:`ConvergenceSettings.for_steps`), then decodes the held-out test split
+(voices and sentences never seen in training) with greedy search. Evaluation on the dev split
+at regular points of the budget draws the WER curve; its time is not charged to the budget.
+
+A step budget makes runs comparable when they are trained in different sessions or on a busy
+machine: every run records its CPU model, process and thread counts, and its median seconds
+per step, from which the report draws the time axis. ``--time-steps N`` measures seconds per
+step of every configuration on this machine, interleaved (one step of each in turn, N rounds),
+and saves them in ``DIR/convergence/step-times.json``; the report then draws every time axis
+from that one measurement.
 
 The runs (:data:`RUNS`): Zipformer + ScaledAdam (the baseline), Zipformer + Adam, a Conformer
 of the same size + Adam, and three ablations of the baseline, each changing one thing in this
@@ -35,6 +48,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -43,11 +58,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+if not __package__:  # run as a file: make `benchmarks` and this checkout's zipasr importable
+    _root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(_root), str(_root / "src")]
 
-from zipasr.models import AsrModel
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from zipasr.models import AsrModel  # noqa: E402
 
 #: Swoosh call sites of the encoder: (module, function name) pairs the ``swish`` ablation
 #: replaces. tests/test_benchmarks.py checks that no other call of Swoosh remains.
@@ -174,7 +193,11 @@ class ConvergenceSettings:
 
     Attributes:
         hours: synthetic corpus size (all splits; the demo's 1 h).
-        budget_s: training wall-clock per run (data loading included, evaluation excluded).
+        budget_s: training wall-clock per run (data loading included, evaluation excluded);
+            unused when ``budget_steps`` is set.
+        budget_steps: if set, every run trains exactly this many optimizer steps instead of
+            for ``budget_s`` (make such settings with :meth:`for_steps`, which sizes the
+            schedules for it).
         processes: data-parallel training processes, one per CPU core (for a model this
             small, single-threaded processes that split the batch train faster on a CPU than
             one process with as many threads).
@@ -200,6 +223,7 @@ class ConvergenceSettings:
 
     hours: float = 1.0
     budget_s: float = 180.0
+    budget_steps: int | None = None
     processes: int = 2
     threads: int = 1
     vocab_size: int = 40
@@ -215,6 +239,42 @@ class ConvergenceSettings:
     ref_duration_s: float = 1.0
     seed: int = 42
     pool: str = "templates"
+
+    @classmethod
+    def for_steps(cls, steps: int, **kw: Any) -> ConvergenceSettings:
+        """Settings for an equal-step budget of ``steps`` optimizer steps, with the Eden and
+        loss schedules scaled to it as the demo's are (``zipasr.train.demo``): decay over
+        ``steps / 3``, warm-up over ``steps / 10``, the loss-weight warm-up over ``steps // 4``.
+        ``kw`` sets the other fields (and overrides these, if it names them)."""
+        if steps < 1:
+            raise ValueError(f"the step budget must be at least 1 step, not {steps}")
+        schedule = {
+            "lr_steps": steps / 3,
+            "warmup_steps": steps / 10,
+            "warm_step": max(1, steps // 4),
+        }
+        return cls(**{"budget_steps": steps, **schedule, **kw})
+
+    def eval_steps(self) -> list[int]:
+        """With a step budget: the steps after which the dev set is scored, ``budget_steps *
+        k / evals`` for k = 1..evals (rounded down; distinct; the last is the budget)."""
+        if self.budget_steps is None:
+            raise ValueError("eval_steps() needs a step budget (budget_steps)")
+        n = self.budget_steps
+        return sorted({max(1, n * k // self.evals) for k in range(1, self.evals + 1)})
+
+    def timeout_s(self) -> float:
+        """How long a run's processes may take before they are taken for hung: the budget
+        (at up to 10 s per step for a step budget, on a busy machine) plus 15 minutes for
+        start-up and evaluation."""
+        budget = self.budget_s if self.budget_steps is None else 10.0 * self.budget_steps
+        return budget + 900.0
+
+    def describe_budget(self) -> str:
+        """The budget in words: "1350 optimizer steps" or "180 s of training"."""
+        if self.budget_steps is not None:
+            return f"{self.budget_steps} optimizer steps"
+        return f"{self.budget_s:g} s of training"
 
 
 # --- ablations and models ----------------------------------------------------------------
@@ -388,7 +448,8 @@ def score(model: AsrModel, split: dict[str, Any], method: str = "greedy_search")
 
 
 def train_run(spec: RunSpec, out: Path, settings: ConvergenceSettings) -> dict[str, Any] | None:
-    """Trains one run for ``settings.budget_s`` of wall-clock and scores it. Under
+    """Trains one run for ``settings.budget_steps`` optimizer steps if set, else for
+    ``settings.budget_s`` of wall-clock, and scores it. Under
     ``torchrun`` (one data-parallel process per core) every process calls this; the main one
     returns the result, the others None."""
     from zipasr.train import distributed
@@ -401,29 +462,18 @@ def train_run(spec: RunSpec, out: Path, settings: ConvergenceSettings) -> dict[s
         distributed.cleanup()
 
 
-def _train_run(
-    spec: RunSpec, out: Path, s: ConvergenceSettings, info: Any
-) -> dict[str, Any] | None:
+def _build_learner(spec: RunSpec, s: ConvergenceSettings, data: Any, info: Any) -> Any:
+    """The run's model (seeded as every run of its seed), optimizer, scheduler and Learner."""
     from torch.nn.parallel import DistributedDataParallel
 
     from zipasr.optim import Eden, ScaledAdam
-    from zipasr.train import distributed
     from zipasr.train.config import LossConfig
-    from zipasr.train.data import prepare_data
     from zipasr.train.loop import seed_everything
     from zipasr.train.precision import resolve_precision
     from zipasr.train.step import Learner
 
-    torch.set_num_threads(s.threads)
-    cpu, world = torch.device("cpu"), info.world_size
-    # max_duration_s is the global batch; each process takes its share of it.
-    per_process = dataclasses.replace(data_config(out, s), max_duration_s=s.max_duration_s / world)
+    cpu = torch.device("cpu")
     seed = s.seed + spec.seed
-    data = prepare_data(per_process, shared_dir(out), seed, info)
-    dev, test = (
-        torch.load(shared_dir(out) / f"eval_{split}.pt", weights_only=True)
-        for split in ("dev", "test")
-    )
     seed_everything(seed)  # the same initial weights in every run (of a seed) and process
     model = build_model(spec, data.tokenizer.pieces())
     seed_everything(seed + info.rank)  # each process its own dropout draws
@@ -440,25 +490,108 @@ def _train_run(
     wrapped: nn.Module = model
     if info.enabled:  # unused parameters: the Zipformer skips layers at random in training
         wrapped = DistributedDataParallel(model, find_unused_parameters=True)
-    learner = Learner(
+    return Learner(
         model=wrapped,
         optimizer=optimizer,  # type: ignore[arg-type]  # any torch optimizer steps the same way
         scheduler=scheduler,
         precision=resolve_precision("fp32", cpu),
         device=cpu,
         loss=loss,
-        max_duration_s=per_process.max_duration_s,
-        world_size=world,
+        max_duration_s=s.max_duration_s / info.world_size,
+        world_size=info.world_size,
         ref_duration_s=s.ref_duration_s,
     )
+
+
+def _load_data(out: Path, s: ConvergenceSettings, seed: int, info: Any) -> Any:
+    from zipasr.train.data import prepare_data
+
+    # max_duration_s is the global batch; each process takes its share of it.
+    per_process = dataclasses.replace(
+        data_config(out, s), max_duration_s=s.max_duration_s / info.world_size
+    )
+    return prepare_data(per_process, shared_dir(out), seed, info)
+
+
+def cpu_id() -> str:
+    """The CPU's vendor, family, model and stepping from /proc/cpuinfo ("" where there is
+    none): virtual machines often report a model name as vague as "AMD EPYC", the same for
+    several generations, and these numbers tell them apart."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    parts = [
+        fields.get("vendor_id", ""),
+        *(f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields),
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def machine_record(processes: int) -> dict[str, Any]:
+    """Where a run was measured, for putting it on a time axis: CPU model (and
+    :func:`cpu_id`), logical CPUs, torch threads per process, processes, and the load average
+    (1 min) when it was taken."""
+    from benchmarks.suite import cpu_name
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return {
+        "cpu": cpu_name(),
+        "cpu_id": cpu_id(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "processes": processes,
+        "load_average": load,
+    }
+
+
+def seconds_per_step(curve: list[Any]) -> float:
+    """Median seconds per optimizer step of a training curve of (cumulative training seconds,
+    step, loss) rows, leaving out the first tenth of the steps (at most 20, at least 1 when
+    there are 2 or more): the first steps pay for allocation and warm-up, and a median is not
+    moved by the bursts of a busy machine. NaN for an empty curve."""
+    times = [row[0] for row in curve]
+    durations = [b - a for a, b in zip([0.0, *times], times)]
+    n = len(durations)
+    kept = durations[max(1, min(20, n // 10)) :] if n >= 2 else durations
+    return statistics.median(kept) if kept else float("nan")
+
+
+def _train_run(
+    spec: RunSpec, out: Path, s: ConvergenceSettings, info: Any
+) -> dict[str, Any] | None:
+    from zipasr.train import distributed
+
+    torch.set_num_threads(s.threads)
+    cpu = torch.device("cpu")
+    data = _load_data(out, s, s.seed + spec.seed, info)
+    dev, test = (
+        torch.load(shared_dir(out) / f"eval_{split}.pt", weights_only=True)
+        for split in ("dev", "test")
+    )
+    learner = _build_learner(spec, s, data, info)
+    model, scheduler = learner.asr, learner.scheduler
+    machine = machine_record(info.world_size)
     curve: list[tuple[float, int, float]] = []  # (training seconds, step, loss per frame)
     evals: list[tuple[float, int, float]] = []  # (training seconds, step, dev WER)
-    eval_at = [s.budget_s * (k + 1) / s.evals for k in range(s.evals)]
+    by_steps = s.budget_steps is not None
+    eval_at: list[float] = (
+        [float(k) for k in s.eval_steps()]
+        if by_steps
+        else [s.budget_s * (k + 1) / s.evals for k in range(s.evals)]
+    )
     train_s, step, epoch, audio_s, diverged = 0.0, 0, 0, 0.0, False
     finished = False
     while not finished:
         if epoch and not curve:
-            raise RuntimeError(f"no training batch in {per_process.train_manifest}")
+            raise RuntimeError(f"no training batch in {data_config(out, s).train_manifest}")
         epoch += 1
         scheduler.step_epoch(epoch - 1)
         data.sampler.set_epoch(epoch)
@@ -478,9 +611,13 @@ def _train_run(
             curve.append((train_s, step, per_frame))
             audio_s += seconds
             diverged = not math.isfinite(per_frame)
-            finished = train_s >= s.budget_s or diverged
-            if eval_at and (train_s >= eval_at[0] or finished):
-                while eval_at and train_s >= eval_at[0]:
+            progress = float(step) if by_steps else train_s
+            if by_steps:
+                finished = step >= (s.budget_steps or 0) or diverged
+            else:
+                finished = train_s >= s.budget_s or diverged
+            if eval_at and (progress >= eval_at[0] or finished):
+                while eval_at and progress >= eval_at[0]:
                     eval_at.pop(0)
                 if info.is_main:
                     evals.append((train_s, step, score(model, dev)))
@@ -490,14 +627,17 @@ def _train_run(
             lap = time.perf_counter()
     if not info.is_main:
         return None
+    machine["load_average_end"] = machine_record(info.world_size)["load_average"]
     return {
         **dataclasses.asdict(spec),
         "encoder_parameters": sum(p.numel() for p in model.encoder.parameters()),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "processes": world,
+        "processes": info.world_size,
         "steps": step,
         "epochs": epoch,
         "train_s": train_s,
+        "s_per_step": seconds_per_step(curve),
+        "machine": machine,
         "audio_hours_seen": audio_s / 3600,
         "diverged": diverged,
         "curve": curve,
@@ -506,6 +646,138 @@ def _train_run(
         "test_wer": score(model, test),
         "test_wer_ctc": score(model, test, "ctc_greedy_search"),
     }
+
+
+# --- step-time calibration (in its own process) ------------------------------------------
+
+
+def step_times_path(out: Path) -> Path:
+    return out / "convergence" / "step-times.json"
+
+
+def timing_groups(runs: tuple[str, ...]) -> dict[str, list[str]]:
+    """Runs that cost the same per step (same encoder, optimizer and ablation; learning rate
+    and seed do not change the work), keyed by the first run of each group."""
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
+    for name in runs:
+        spec = spec_named(name)
+        groups.setdefault((spec.encoder, spec.optimizer, spec.variant), []).append(name)
+    return {names[0]: names for names in groups.values()}
+
+
+def time_steps_worker(
+    out: Path, s: ConvergenceSettings, steps: int, runs: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """Seconds per optimizer step of each of :func:`timing_groups` ``(runs)``, measured in
+    turn: one untimed round, then ``steps`` rounds of one step of every configuration on the
+    same batch (the configurations' order rotates each round), so that a change in the
+    machine's load touches all of them alike. The step numbers start at half the step budget
+    (or at step 200 without one), where the Zipformer's layer-skip and dropout schedules are
+    about as relaxed as for most of a run. Data loading is not timed. Under ``torchrun`` every
+    process calls this; the main one returns the result."""
+    from zipasr.train import distributed
+
+    info = distributed.setup("cpu")
+    try:
+        torch.set_num_threads(s.threads)
+        data = _load_data(out, s, s.seed, info)
+        batches: list[Any] = []
+        epoch = 0
+        while len(batches) < steps + 1:
+            epoch += 1
+            data.sampler.set_epoch(epoch)
+            before = len(batches)
+            batches += [b for b in data.train_loader if len(b)][: steps + 1 - len(batches)]
+            if len(batches) == before:
+                raise RuntimeError(f"no training batch in {data_config(out, s).train_manifest}")
+        groups = timing_groups(runs)
+        learners = {name: _build_learner(spec_named(name), s, data, info) for name in groups}
+        first = max(1, (s.budget_steps or 400) // 2)
+        times: dict[str, list[float]] = {name: [] for name in groups}
+        names = list(groups)
+        for r in range(steps + 1):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                swish = spec_named(name).variant == "swish"
+                with swish_activations() if swish else contextlib.nullcontext():
+                    distributed.barrier()
+                    start = time.perf_counter()
+                    learners[name].step([batches[r]], first + r, (None, None))
+                    distributed.barrier()
+                    if r:  # round 0 is the warm-up
+                        times[name].append(time.perf_counter() - start)
+        if not info.is_main:
+            return None
+        medians = {name: statistics.median(ts) for name, ts in times.items()}
+        return {
+            "machine": machine_record(info.world_size),
+            "steps": steps,
+            "first_step": first,
+            "settings": dataclasses.asdict(s),
+            "s_per_step": medians,
+            "by_run": {run: medians[name] for name, group in groups.items() for run in group},
+            "times_s": times,
+        }
+    finally:
+        distributed.cleanup()
+
+
+def time_steps(
+    out: Path,
+    settings: ConvergenceSettings,
+    steps: int,
+    runs: tuple[str, ...] = tuple(RUNS_BY_NAME),
+    log: Any = print,
+) -> dict[str, Any]:
+    """Runs :func:`time_steps_worker` in fresh processes (as the training runs are) and saves
+    its result in ``out/convergence/step-times.json``, which the report then uses for every
+    run's time axis."""
+    from benchmarks.speed import ROOT, subprocess_env
+
+    out = out.resolve()
+    prepare_shared(out, settings, log)
+    result_path = step_times_path(out).with_suffix(".worker.json")
+    result_path.unlink(missing_ok=True)
+    spec = {
+        "out": str(out),
+        "settings": dataclasses.asdict(settings),
+        "steps": steps,
+        "runs": list(runs),
+        "result": str(result_path),
+    }
+    command = [sys.executable, "-m", "benchmarks.convergence", "--time-worker", json.dumps(spec)]
+    if settings.processes > 1:
+        command[1:2] = [
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={settings.processes}",
+            "-m",
+        ]
+    groups = timing_groups(runs)
+    log(f"timing {steps} steps of {len(groups)} configurations, interleaved ...")
+    done = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=10.0 * (steps + 1) * len(groups) + 900,
+    )
+    if done.returncode != 0 or not result_path.exists():
+        raise RuntimeError(
+            f"step timing failed (exit {done.returncode}):\n"
+            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    result: dict[str, Any] = json.loads(result_path.read_text())
+    result_path.unlink()
+    tmp = step_times_path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(step_times_path(out))
+    for name, seconds in result["s_per_step"].items():
+        log(f"  {name}: {seconds:.3f} s per step (median; also for {', '.join(groups[name])})")
+    log(f"  on {result['machine']['cpu']}; saved {step_times_path(out)}")
+    return result
 
 
 # --- orchestration --------------------------------------------------------------------------
@@ -539,7 +811,7 @@ def launch_run(name: str, out: Path, settings: ConvergenceSettings) -> dict[str,
         env=subprocess_env(),
         capture_output=True,
         text=True,
-        timeout=settings.budget_s + 900,
+        timeout=settings.timeout_s(),
     )
     if done.returncode != 0 or not result_path.exists():
         raise RuntimeError(
@@ -576,7 +848,34 @@ def run_convergence(
         for name in main_runs(done):
             if not name.endswith(SECOND_SEED):
                 results.append(_one_run(name + SECOND_SEED, out, settings, log))
-    return {"settings": dataclasses.asdict(settings), "data": shared, "runs": results}
+    conv = {"settings": dataclasses.asdict(settings), "data": shared, "runs": results}
+    step_times = step_times_path(out)
+    if settings.budget_steps is not None and step_times.exists():
+        timing = json.loads(step_times.read_text())
+        if timing_fits(timing, settings):
+            conv["step_times"] = timing
+        else:
+            log(f"{step_times} was measured with other batches or processes: not used")
+    return conv
+
+
+#: Settings that change the cost of a step: a ``--time-steps`` measurement made with other
+#: values does not stand for the runs' steps.
+TIMING_KEYS = ("processes", "threads", "max_duration_s", "hours", "pool", "vocab_size")
+
+
+def timing_fits(timing: dict[str, Any], settings: ConvergenceSettings) -> bool:
+    """Whether a ``--time-steps`` result was measured with steps like those of ``settings``."""
+    ours = dataclasses.asdict(settings)
+    return all(timing["settings"].get(k) == ours[k] for k in TIMING_KEYS)
+
+
+def same_settings(saved: dict[str, Any] | None, settings: ConvergenceSettings) -> bool:
+    """Whether a saved run was trained with ``settings`` (fields that the saving version did
+    not have yet count at their defaults, which is what it ran with)."""
+    if saved is None:
+        return False
+    return {**dataclasses.asdict(ConvergenceSettings()), **saved} == dataclasses.asdict(settings)
 
 
 def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> dict[str, Any]:
@@ -584,10 +883,10 @@ def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> d
     saved = out / "convergence" / f"{name}.json"
     if saved.exists():
         result: dict[str, Any] = json.loads(saved.read_text())
-        if result.get("settings") == dataclasses.asdict(settings):
+        if same_settings(result.get("settings"), settings):
             log(f"run {name}: done before, reused ({saved})")
             return result
-    log(f"run {name}: {settings.budget_s:.0f} s of training ...")
+    log(f"run {name}: {settings.describe_budget()} ...")
     start = time.perf_counter()
     result = launch_run(name, out, settings)
     result["wall_s"] = time.perf_counter() - start
@@ -599,7 +898,8 @@ def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> d
         f"  {result['steps']} steps, {result['audio_hours_seen']:.2f} h of audio seen, "
         f"test WER {result['test_wer']:.1f}% (CTC {result['test_wer_ctc']:.1f}%)"
         + (" DIVERGED" if result["diverged"] else "")
-        + f", {result['wall_s']:.0f} s in all"
+        + f", {result['wall_s']:.0f} s in all, {result['s_per_step']:.3f} s per step (median) "
+        f"on {result['machine']['cpu']}"
     )
     return result
 
@@ -607,7 +907,30 @@ def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> d
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
-    parser.add_argument("--budget-s", type=float, default=ConvergenceSettings.budget_s)
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"training seconds per run (default {ConvergenceSettings.budget_s:g})",
+    )
+    budget.add_argument(
+        "--budget-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train every run for N optimizer steps instead, with the schedules sized for N "
+        "(comparable across sessions and machines; the report's time axis is steps x each "
+        "run's median seconds per step)",
+    )
+    parser.add_argument(
+        "--time-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead of training: time N steps of every configuration of --runs, "
+        "interleaved, and save them for the report's time axis",
+    )
     parser.add_argument("--processes", type=int, default=ConvergenceSettings.processes)
     parser.add_argument("--runs", nargs="+", default=list(RUNS_BY_NAME), choices=RUNS_BY_NAME)
     parser.add_argument(
@@ -618,21 +941,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", default=ConvergenceSettings.pool, choices=("templates", "wide"))
     parser.add_argument("--hours", type=float, default=ConvergenceSettings.hours)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one run
+    parser.add_argument("--time-worker", help=argparse.SUPPRESS)  # internal: --time-steps
     args = parser.parse_args(argv)
-    if args.worker:
-        spec = json.loads(args.worker)
+    if args.worker or args.time_worker:
+        spec = json.loads(args.worker or args.time_worker)
         settings = ConvergenceSettings(**spec["settings"])
-        result = train_run(spec_named(spec["run"]), Path(spec["out"]), settings)
+        if args.worker:
+            result = train_run(spec_named(spec["run"]), Path(spec["out"]), settings)
+        else:
+            result = time_steps_worker(
+                Path(spec["out"]), settings, spec["steps"], tuple(spec["runs"])
+            )
         if result is not None:  # the main process
             Path(spec["result"]).write_text(json.dumps(result))
         return
-    from benchmarks.report import convergence_table
+    from benchmarks.report import convergence_report
 
-    settings = ConvergenceSettings(
-        budget_s=args.budget_s, processes=args.processes, pool=args.pool, hours=args.hours
-    )
+    common = {"processes": args.processes, "pool": args.pool, "hours": args.hours}
+    if args.budget_steps is not None and args.budget_steps < 1:
+        parser.error("--budget-steps must be at least 1")
+    if args.budget_steps is not None:
+        settings = ConvergenceSettings.for_steps(args.budget_steps, **common)
+    else:
+        settings = ConvergenceSettings(budget_s=args.budget_s or ConvergenceSettings.budget_s)
+        settings = dataclasses.replace(settings, **common)
+    if args.time_steps is not None:
+        if args.time_steps < 1:
+            parser.error("--time-steps must be at least 1")
+        time_steps(args.out, settings, args.time_steps, tuple(args.runs))
+        return
     results = run_convergence(args.out, settings, tuple(args.runs), second_seed=args.second_seed)
-    print(convergence_table(results))
+    print(convergence_report(results))
 
 
 if __name__ == "__main__":

@@ -110,6 +110,95 @@ def ratio_table(ratios: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def by_steps(conv: dict[str, Any]) -> bool:
+    """Whether the convergence runs had an equal-step budget (else equal wall-clock)."""
+    return conv["settings"].get("budget_steps") is not None
+
+
+def _budget(settings: dict[str, Any]) -> str:
+    steps = settings.get("budget_steps")
+    return f"{steps} optimizer steps" if steps is not None else f"{settings['budget_s']:g} s"
+
+
+def cpu_of(run: dict[str, Any]) -> str:
+    """The CPU a run was measured on: its model name, with vendor, family, model and stepping
+    where recorded ("" if the run recorded none)."""
+    machine = run.get("machine", {})
+    cpu, ident = machine.get("cpu", ""), machine.get("cpu_id", "")
+    return f"{cpu} ({ident})" if cpu and ident else cpu
+
+
+def run_cpus(conv: dict[str, Any]) -> dict[str, list[str]]:
+    """CPU (:func:`cpu_of`) -> the runs measured on it (runs that recorded one)."""
+    cpus: dict[str, list[str]] = {}
+    for r in conv["runs"]:
+        cpu = cpu_of(r)
+        if cpu:
+            cpus.setdefault(cpu, []).append(r["name"])
+    return cpus
+
+
+def cpu_warning(conv: dict[str, Any]) -> str:
+    """A warning line if the runs were measured on different CPU models (their times, and so
+    their time axes, are then not comparable); empty otherwise."""
+    cpus = run_cpus(conv)
+    if len(cpus) < 2:
+        return ""
+    where = "; ".join(f"{cpu}: {', '.join(names)}" for cpu, names in cpus.items())
+    if by_steps(conv) and conv.get("step_times"):
+        fix = (
+            " The time axis of the plots comes from the one `--time-steps` measurement, which"
+            " is comparable; the table's own times are not."
+        )
+    elif by_steps(conv):
+        fix = (
+            " Compare them by steps, or time every configuration on one machine with "
+            "`python -m benchmarks.convergence --time-steps N` (the report then uses that)."
+        )
+    else:
+        fix = ""
+    return (
+        "**Warning: the runs were measured on different CPU models, so their training times "
+        f"are not comparable ({where}).**{fix}"
+    )
+
+
+def step_seconds(conv: dict[str, Any], run: dict[str, Any]) -> tuple[float, str]:
+    """Seconds per step for ``run``'s time axis and where it comes from: the interleaved
+    ``--time-steps`` measurement if the results hold one for its configuration, else the
+    run's own median seconds per step (NaN if it recorded none)."""
+    calibrated = conv.get("step_times", {}).get("by_run", {})
+    base = run["name"].removesuffix(SECOND_SEED)
+    if base in calibrated:
+        return calibrated[base], "step timing"
+    return run.get("s_per_step", float("nan")), "own run"
+
+
+def time_axis_note(conv: dict[str, Any]) -> str:
+    """How the step-budget report puts runs on a time axis."""
+    timing = conv.get("step_times")
+    if timing:
+        m = timing["machine"]
+        untimed = [r["name"] for r in conv["runs"] if step_seconds(conv, r)[1] != "step timing"]
+        rest = (
+            f" Runs it did not time are placed by their own seconds per step: {', '.join(untimed)}."
+            if untimed
+            else ""
+        )
+        return (
+            "Time axis: steps x seconds per step from one interleaved measurement of every "
+            f"configuration (`--time-steps {timing['steps']}`) on {cpu_of(timing)}, "
+            f"{m['processes']} process(es) of {_threads(m['torch_threads'])}.{rest}"
+        )
+    cpus = run_cpus(conv)
+    where = f" on {next(iter(cpus))}" if len(cpus) == 1 else ""
+    return (
+        "Time axis: steps x each run's own median seconds per step (the first tenth of the "
+        f"steps left out){where}; steps are the fair axis, times depend on the machine and "
+        "its load while each run trained."
+    )
+
+
 def final_loss(run: dict[str, Any]) -> float:
     """Mean training loss per frame over the last 10% of the run's steps."""
     losses = [loss for _, _, loss in run["curve"]]
@@ -119,28 +208,63 @@ def final_loss(run: dict[str, Any]) -> float:
 
 def convergence_table(conv: dict[str, Any]) -> str:
     s = conv["settings"]
+    steps = by_steps(conv)
+    if steps:
+        budget = (
+            f"Each run: {s['budget_steps']} optimizer steps in {_processes(s)} (schedules "
+            f"sized for them: Eden warm-up {s['warmup_steps']:g} and decay {s['lr_steps']:g} "
+            f"steps, loss warm-up {s['warm_step']} steps)"
+        )
+    else:
+        budget = f"Each run: {s['budget_s']:g} s of training in {_processes(s)}"
     lines = [
-        f"Each run: {s['budget_s']:g} s of training in {_processes(s)} "
-        f"(evaluation not counted), {s['max_duration_s']:g} s of audio per step, vocabulary "
-        f"{conv['data']['vocab_size']}, corpus {conv['data']['train_hours']:.2f} h train / "
-        f"{conv['data']['test_utterances']} test utterances. WER: greedy search on the test "
-        "split (CTC greedy in brackets).",
+        f"{budget} (evaluation not counted), {s['max_duration_s']:g} s of audio per step, "
+        f"vocabulary {conv['data']['vocab_size']}, corpus {conv['data']['train_hours']:.2f} h "
+        f"train / {conv['data']['test_utterances']} test utterances. WER: greedy search on the "
+        "test split (CTC greedy in brackets).",
         "",
-        "| run | encoder parameters | steps | audio seen (h) | final training loss "
-        "| dev WER (%) | test WER (%) |",
-        "|---|---|---|---|---|---|---|",
     ]
+    warning = cpu_warning(conv)
+    if warning:
+        lines += [warning, ""]
+    header = (
+        "| run | encoder parameters | steps | audio seen (h) | final training loss "
+        "| dev WER (%) | test WER (%) |"
+    )
+    if steps:
+        lines += [
+            header + " s per step (median) | training time (min) | CPU |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    else:
+        lines += [header, "|---|---|---|---|---|---|---|"]
     runs = {r["name"]: r for r in conv["runs"]}
     best = {best_of(runs, names) for names in SWEEPS.values()}
     for r in conv["runs"]:
         flag = " (diverged)" if r["diverged"] else ""
         flag += " (best of its sweep)" if r["name"] in best else ""
-        lines.append(
+        row = (
             f"| {r['label']}{flag} | {r['encoder_parameters'] / 1e6:.2f} M | {r['steps']} "
             f"| {r['audio_hours_seen']:.2f} | {_fmt(final_loss(r), 3)} | {_fmt(r['dev_wer'])} "
             f"| {_fmt(r['test_wer'])} ({_fmt(r['test_wer_ctc'])}) |"
         )
+        if steps:
+            cpu = cpu_of(r) or "n/a"
+            row += (
+                f" {_fmt(r.get('s_per_step', float('nan')), 3)} "
+                f"| {_fmt(r.get('train_s', float('nan')) / 60)} | {cpu} |"
+            )
+        lines.append(row)
+    if steps:
+        lines += ["", time_axis_note(conv)]
     return "\n".join(lines) + "\n"
+
+
+def convergence_report(conv: dict[str, Any]) -> str:
+    """The convergence table, and the seed table if any run has two seeds (what
+    ``python -m benchmarks.convergence`` prints)."""
+    seeds = seed_table(conv)
+    return convergence_table(conv) + (f"\nTwo seeds:\n\n{seeds}" if seeds else "")
 
 
 def seed_table(conv: dict[str, Any]) -> str:
@@ -200,7 +324,7 @@ def closing_note(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
             numbers["scaledadam_test_wer"] = ours["test_wer"]
             numbers["adam_test_wer"] = adam["test_wer"]
             parts.append(
-                f"ScaledAdam vs Adam (Zipformer, {conv['settings']['budget_s']:g} s of "
+                f"ScaledAdam vs Adam (Zipformer, {_budget(conv['settings'])} of "
                 f"training each; Adam at its best learning rate, {adam['label']}): "
                 f"test WER {_fmt(ours['test_wer'])}% vs "
                 f"{_fmt(adam['test_wer'])}% (CTC greedy {_fmt(ours['test_wer_ctc'])}% vs "
@@ -213,8 +337,9 @@ def closing_note(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
                 if name in runs and name not in (BASELINE, best_adam)
             ]
             if others:
+                same = "number of steps" if by_steps(conv) else "time"
                 parts.append(
-                    f"The other runs at the same time, test WER against the baseline's "
+                    f"The other runs at the same {same}, test WER against the baseline's "
                     f"{_fmt(runs[BASELINE]['test_wer'])}%: " + "; ".join(others) + "."
                 )
     return "\n\n".join(parts) + "\n", numbers
@@ -233,8 +358,9 @@ def headline(results: dict[str, Any], numbers: dict[str, float]) -> str:
             f"({lengths[0]:g}-{lengths[-1]:g} s inputs, batch 1)"
         )
     if "scaledadam_test_wer" in numbers:
+        equal = "steps" if by_steps(results["convergence"]) else "time"
         bits.append(
-            "after equal training time on the demo corpus, Zipformer + ScaledAdam reaches "
+            f"after equal training {equal} on the demo corpus, Zipformer + ScaledAdam reaches "
             f"{_fmt(numbers['scaledadam_test_wer'])}% test WER vs "
             f"{_fmt(numbers['adam_test_wer'])}% with Adam"
         )
@@ -263,7 +389,8 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         if ratios:
             out += [ratio_table(ratios)]
     if "convergence" in results:
-        out += ["## Convergence at equal wall-clock", "", convergence_table(results["convergence"])]
+        equal = "steps" if by_steps(results["convergence"]) else "wall-clock"
+        out += [f"## Convergence at equal {equal}", "", convergence_table(results["convergence"])]
         seeds = seed_table(results["convergence"])
         if seeds:
             out += ["### Two seeds", "", seeds]
@@ -329,20 +456,26 @@ def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Pa
     import matplotlib.pyplot as plt
 
     runs = {r["name"]: r for r in conv["runs"]}
-    fig, (loss_ax, wer_ax, step_ax) = plt.subplots(1, 3, figsize=(17, 4.2))
+    steps = by_steps(conv)
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.2))
+    # Equal steps: steps first (the fair axis), time (steps x seconds per step) last.
+    loss_ax, step_ax, wer_ax = axes if steps else (axes[0], axes[2], axes[1])
     for name in names:
         run = runs.get(name)
         if run is None:
             continue
-        times = [t for t, _, _ in run["curve"]]
         losses = [loss for _, _, loss in run["curve"]]
         window = max(1, len(losses) // 20)
-        loss_ax.plot(times, _smooth(losses, window), label=run["label"])
+        loss_x = [step for _, step, _ in run["curve"]] if steps else [t for t, _, _ in run["curve"]]
+        loss_ax.plot(loss_x, _smooth(losses, window), label=run["label"])
         style = "--" if name.endswith(SECOND_SEED) else "-"
         wers = [w for _, _, w in run["dev_wer_curve"]]
-        wer_ax.plot(
-            [t for t, _, _ in run["dev_wer_curve"]], wers, style, marker="o", label=run["label"]
-        )
+        if steps:
+            per_step = step_seconds(conv, run)[0]
+            times = [step * per_step / 60 for _, step, _ in run["dev_wer_curve"]]
+        else:
+            times = [t for t, _, _ in run["dev_wer_curve"]]
+        wer_ax.plot(times, wers, style, marker="o", label=run["label"])
         step_ax.plot(
             [step for _, step, _ in run["dev_wer_curve"]],
             wers,
@@ -350,9 +483,16 @@ def plot_runs(conv: dict[str, Any], names: tuple[str, ...], title: str, path: Pa
             marker="o",
             label=run["label"],
         )
-    loss_ax.set_xlabel("training time (s)")
+    loss_ax.set_xlabel("optimizer steps" if steps else "training time (s)")
     loss_ax.set_ylabel("training loss per frame (moving average)")
-    wer_ax.set_xlabel("training time (s)")
+    if steps:
+        source = "--time-steps" if conv.get("step_times") else "each run's median s/step"
+        label = f"training time (min) = steps x s/step ({source})"
+        if not conv.get("step_times") and len(run_cpus(conv)) > 1:
+            label += "\nCPU models differ: not comparable"
+        wer_ax.set_xlabel(label)
+    else:
+        wer_ax.set_xlabel("training time (s)")
     wer_ax.set_ylabel("dev WER (%), greedy search")
     step_ax.set_xlabel("optimizer steps")
     step_ax.set_ylabel("dev WER (%), greedy search")
@@ -373,7 +513,9 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         plots.append(plot_speed(results["speed"], out / "speed.png").name)
     if "convergence" in results:
         conv = results["convergence"]
-        title = f"Equal wall-clock, {_processes(conv['settings'])}: "
+        s = conv["settings"]
+        equal = f"{s['budget_steps']} steps" if by_steps(conv) else "wall-clock"
+        title = f"Equal {equal}, {_processes(s)}: "
         plots.append(
             plot_runs(
                 conv,

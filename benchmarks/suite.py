@@ -1,7 +1,8 @@
 """The benchmark suite in one command: encoder speed and memory vs a Conformer, and training
-convergence at equal wall-clock (ScaledAdam vs Adam, Zipformer vs Conformer, ablations).
+convergence at equal wall-clock or equal steps (ScaledAdam vs Adam, Zipformer vs Conformer,
+ablations).
 
-    python -m benchmarks [--quick] [--out DIR] [--budget-s S] [--threads N]
+    python -m benchmarks [--quick] [--out DIR] [--budget-s S | --budget-steps N] [--threads N]
     python benchmarks/suite.py ...          # the same
 
 Writes ``DIR/results.md`` (machine, tables, closing ratios, a README headline),
@@ -14,7 +15,6 @@ docs/benchmarks.md describes the method.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
@@ -32,6 +32,12 @@ if not __package__:  # run as a file: make `benchmarks` and this checkout's zipa
 #: duration estimate printed at the start.
 RUN_OVERHEAD_S = 30.0
 SPEED_ESTIMATE_S = 240.0
+#: Seconds per optimizer step assumed by the duration estimate of an equal-step budget: the
+#: demo-sized Zipformer, 30 s batches, 2 single-threaded processes on a quiet 2-core machine
+#: (a busy machine is slower; the Conformer is faster).
+DEFAULT_S_PER_STEP = 0.6
+#: Evaluations on the dev set per run, seconds each (the step budget's estimate).
+EVAL_S = 15.0
 
 
 def cpu_name() -> str:
@@ -73,12 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (about a minute)")
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"), help="output folder")
-    parser.add_argument(
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
         "--budget-s",
         type=float,
         default=None,
         help=f"training seconds per convergence run (default {ConvergenceSettings.budget_s:g}; "
         "--quick: 2)",
+    )
+    budget.add_argument(
+        "--budget-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train every convergence run for N optimizer steps instead of a time budget, with "
+        "the schedules sized for N: comparable across sessions and machines",
     )
     parser.add_argument(
         "--threads",
@@ -123,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def convergence_estimate_s(settings: Any, runs: int) -> float:
+    """About how long ``runs`` convergence runs take: each its budget (a step budget at
+    :data:`DEFAULT_S_PER_STEP`, plus its dev evaluations) and :data:`RUN_OVERHEAD_S`."""
+    if settings.budget_steps is None:
+        per_run = settings.budget_s
+    else:
+        per_run = settings.budget_steps * DEFAULT_S_PER_STEP + settings.evals * EVAL_S
+    return runs * (per_run + RUN_OVERHEAD_S)
+
+
 def main(argv: list[str] | None = None) -> None:
     from benchmarks.convergence import (
         QUICK_RUNS,
@@ -137,20 +162,31 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    settings = ConvergenceSettings(
-        processes=args.threads, threads=1, max_duration_s=args.max_duration_s, pool=args.pool
-    )
+    if args.budget_steps is not None and args.budget_steps < 1:
+        build_parser().error("--budget-steps must be at least 1")
+    common: dict[str, Any] = {
+        "processes": args.threads,
+        "threads": 1,
+        "max_duration_s": args.max_duration_s,
+        "pool": args.pool,
+    }
     if args.quick:
-        settings = dataclasses.replace(settings, hours=0.03, budget_s=2.0, evals=2)
+        common.update(hours=0.03, budget_s=2.0, evals=2)
     if args.budget_s is not None:
-        settings.budget_s = args.budget_s
+        common["budget_s"] = args.budget_s
     if args.hours is not None:
-        settings.hours = args.hours
+        common["hours"] = args.hours
+    if args.budget_steps is not None:
+        settings = ConvergenceSettings.for_steps(args.budget_steps, **common)
+    else:
+        settings = ConvergenceSettings(**common)
     if args.runs is None:
         args.runs = list(QUICK_RUNS if args.quick else RUNS_BY_NAME)
     sections = [args.only] if args.only else ["speed", "convergence"]
     estimate = (SPEED_ESTIMATE_S if "speed" in sections and not args.quick else 0) + (
-        len(args.runs) * (settings.budget_s + RUN_OVERHEAD_S) if "convergence" in sections else 0
+        convergence_estimate_s(settings, len(args.runs) + (3 if args.second_seed else 0))
+        if "convergence" in sections
+        else 0
     )
     print(
         f"zipasr benchmarks{' (--quick)' if args.quick else ''} into {out}"
@@ -171,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             results["speed"] = run_speed(MODELS, SECONDS, args.threads, 3, log=log)
     if "convergence" in sections:
-        log("== convergence at equal wall-clock ==")
+        log(f"== convergence at equal {'steps' if args.budget_steps else 'wall-clock'} ==")
         results["convergence"] = run_convergence(
             out, settings, tuple(args.runs), log, second_seed=args.second_seed
         )

@@ -227,6 +227,111 @@ def test_one_convergence_run_in_process(run: str, tmp_path: Path, one_thread) ->
     json.dumps(result)  # it crosses a process boundary as JSON
 
 
+def test_step_budget_sizes_the_schedules_and_the_evaluations() -> None:
+    settings = convergence.ConvergenceSettings.for_steps(1350, processes=1, evals=6)
+    # The demo's schedule for 1350 steps (zipasr.train.demo): decay 450, warm-up 135, loss 337.
+    assert (settings.budget_steps, settings.lr_steps, settings.warmup_steps) == (1350, 450, 135)
+    assert (settings.warm_step, settings.processes) == (337, 1)
+    assert settings.eval_steps() == [225, 450, 675, 900, 1125, 1350]
+    assert settings.describe_budget() == "1350 optimizer steps"
+    few = convergence.ConvergenceSettings.for_steps(3, evals=6)
+    assert few.eval_steps() == [1, 2, 3] and few.warm_step == 1
+    with pytest.raises(ValueError, match="at least 1 step"):
+        convergence.ConvergenceSettings.for_steps(0)
+    with pytest.raises(ValueError, match="step budget"):
+        convergence.ConvergenceSettings().eval_steps()
+    # The suite's estimate: 14 runs of 1350 steps at the default seconds per step.
+    from benchmarks import suite
+
+    expected = 14 * (1350 * suite.DEFAULT_S_PER_STEP + 6 * suite.EVAL_S + suite.RUN_OVERHEAD_S)
+    assert suite.convergence_estimate_s(settings, 14) == pytest.approx(expected)
+    wall = convergence.ConvergenceSettings(budget_s=100.0)
+    assert suite.convergence_estimate_s(wall, 2) == pytest.approx(2 * (100 + suite.RUN_OVERHEAD_S))
+
+
+def test_seconds_per_step_is_the_median_after_the_first_steps() -> None:
+    # Step durations 10 (the first step, left out), 1, 2, 3: median 2 (2.5 with the first).
+    curve = [(t, i + 1, 0.0) for i, t in enumerate([10.0, 11.0, 13.0, 16.0])]
+    assert convergence.seconds_per_step(curve) == pytest.approx(2.0)
+    # 30 steps: the first 3 (a tenth) are left out, a burst in the others moves no median.
+    durations = [50.0, 50.0, 50.0] + [2.0] * 15 + [40.0] * 12
+    times = [sum(durations[: i + 1]) for i in range(30)]
+    curve = [(t, i + 1, 0.0) for i, t in enumerate(times)]
+    assert convergence.seconds_per_step(curve) == pytest.approx(2.0)
+    assert convergence.seconds_per_step([(3.0, 1, 0.0)]) == pytest.approx(3.0)
+
+
+def test_step_budget_run_and_step_timing_in_process(tmp_path: Path, one_thread) -> None:
+    from benchmarks.suite import cpu_name
+
+    settings = convergence.ConvergenceSettings.for_steps(
+        3, hours=0.01, processes=1, threads=1, evals=2, max_duration_s=10.0
+    )
+    convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
+    result = convergence.train_run(
+        convergence.spec_named("zipformer-scaledadam"), tmp_path, settings
+    )
+    assert result is not None and result["steps"] == 3
+    assert [step for _, step, _ in result["curve"]] == [1, 2, 3]
+    assert [step for _, step, _ in result["dev_wer_curve"]] == [1, 3]
+    machine = result["machine"]
+    assert machine["cpu"] == cpu_name() and machine["cpu"]
+    assert machine["cpu_id"] == convergence.cpu_id()
+    if Path("/proc/cpuinfo").exists():
+        assert "family" in machine["cpu_id"]
+    assert (machine["torch_threads"], machine["processes"]) == (1, 1)
+    assert result["s_per_step"] == pytest.approx(convergence.seconds_per_step(result["curve"]))
+    assert 0 < result["s_per_step"] <= result["train_s"]
+    # Step timing: runs that cost the same per step (learning rate, seed) share one timing.
+    runs = ("zipformer-adam-lr1e-3", "conformer-adam-lr2e-3", "zipformer-adam-lr2e-3-seed2")
+    assert convergence.timing_groups(runs) == {
+        "zipformer-adam-lr1e-3": ["zipformer-adam-lr1e-3", "zipformer-adam-lr2e-3-seed2"],
+        "conformer-adam-lr2e-3": ["conformer-adam-lr2e-3"],
+    }
+    timing = convergence.time_steps_worker(tmp_path, settings, 1, runs)
+    assert timing is not None and timing["machine"]["cpu"] == cpu_name()
+    assert set(timing["by_run"]) == set(runs) and timing["first_step"] == 1
+    assert all(len(ts) == 1 and ts[0] > 0 for ts in timing["times_s"].values())
+    assert timing["by_run"]["zipformer-adam-lr2e-3-seed2"] == timing["s_per_step"][runs[0]]
+    assert convergence.timing_fits(timing, settings)
+    assert not convergence.timing_fits(timing, dataclasses.replace(settings, processes=2))
+
+
+def test_finished_runs_are_reused_only_with_the_same_budget(tmp_path: Path, monkeypatch) -> None:
+    launched = []
+
+    def fake_launch(name, out, settings):
+        launched.append((name, settings.budget_steps))
+        return {
+            "steps": settings.budget_steps or 1,
+            "audio_hours_seen": 0.1,
+            "test_wer": 50.0,
+            "test_wer_ctc": 60.0,
+            "diverged": False,
+            "s_per_step": 0.5,
+            "machine": {"cpu": "a CPU"},
+        }
+
+    monkeypatch.setattr(convergence, "launch_run", fake_launch)
+    (tmp_path / "convergence").mkdir()
+    quiet = lambda _: None  # noqa: E731
+    at_10 = convergence.ConvergenceSettings.for_steps(10)
+    convergence._one_run("zipformer-swish", tmp_path, at_10, quiet)
+    convergence._one_run("zipformer-swish", tmp_path, at_10, quiet)  # reused
+    convergence._one_run(
+        "zipformer-swish", tmp_path, convergence.ConvergenceSettings.for_steps(20), quiet
+    )
+    assert launched == [("zipformer-swish", 10), ("zipformer-swish", 20)]
+    # A run saved before budget_steps existed ran with the wall-clock budget: reused for it.
+    saved = tmp_path / "convergence" / "zipformer-swish.json"
+    old = json.loads(saved.read_text())
+    old["settings"] = dataclasses.asdict(convergence.ConvergenceSettings())
+    del old["settings"]["budget_steps"]
+    saved.write_text(json.dumps(old))
+    convergence._one_run("zipformer-swish", tmp_path, convergence.ConvergenceSettings(), quiet)
+    assert len(launched) == 2
+
+
 def test_data_parallel_run_under_torchrun(tmp_path: Path, one_thread) -> None:
     settings = convergence.ConvergenceSettings(
         hours=0.01, budget_s=1.0, processes=2, threads=1, evals=2, max_duration_s=20.0
@@ -242,7 +347,7 @@ def test_data_parallel_run_under_torchrun(tmp_path: Path, one_thread) -> None:
 # --- the report ----------------------------------------------------------------------------
 
 
-def fake_results() -> dict:
+def fake_results(budget_steps: int | None = None) -> dict:
     rows = []
     for name, scale in (("zipformer-s", 0.5), ("zipformer-m", 1.0), ("conformer-m", 2.0)):
         for seconds in (5.0, 60.0):
@@ -268,6 +373,9 @@ def fake_results() -> dict:
         runs.append(
             {
                 **dataclasses.asdict(spec),
+                "train_s": 10.0,
+                "s_per_step": 1.0 if spec.encoder == "zipformer" else 0.5,
+                "machine": {"cpu": "CPU A", "torch_threads": 1, "processes": 2},
                 "encoder_parameters": 2.9e6,
                 "steps": 10,
                 "audio_hours_seen": 0.1,
@@ -303,7 +411,11 @@ def fake_results() -> dict:
             "repeats": 3,
         },
         "convergence": {
-            "settings": dataclasses.asdict(convergence.ConvergenceSettings()),
+            "settings": dataclasses.asdict(
+                convergence.ConvergenceSettings()
+                if budget_steps is None
+                else convergence.ConvergenceSettings.for_steps(budget_steps)
+            ),
             "data": {"vocab_size": 40, "train_hours": 0.9, "test_utterances": 50},
             "runs": runs,
         },
@@ -330,6 +442,56 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
     assert "25.0% of the measured float32 matmul peak" in text
     assert "(a CPU, 2 threads, 2024-01-01)" in text and "5-60 s inputs" in text
     assert results["ratios"]["conformer_over_zipformer_m_time"] == pytest.approx(2.0)
+
+
+def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Path) -> None:
+    results = fake_results(budget_steps=10)
+    conv = results["convergence"]
+    text = report.write_report(results, tmp_path).read_text()
+    assert "## Convergence at equal steps" in text and "Each run: 10 optimizer steps" in text
+    assert "Eden warm-up 1 and decay 3.33333 steps, loss warm-up 2 steps" in text
+    assert "| s per step (median) | training time (min) | CPU |" in text
+    assert "| 1.000 | 0.2 | CPU A |" in text and "| 0.500 | 0.2 | CPU A |" in text
+    assert "each run's own median seconds per step" in text and "on CPU A" in text
+    assert "ScaledAdam vs Adam (Zipformer, 10 optimizer steps of training each" in text
+    assert "after equal training steps" in text and "different CPU models" not in text
+    for png in ("convergence.png", "ablations.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    # The time axis: each run's own seconds per step, or the --time-steps measurement.
+    conformer = next(r for r in conv["runs"] if r["name"] == "conformer-adam-lr2e-3")
+    assert report.step_seconds(conv, conformer) == (0.5, "own run")
+    seed2 = next(r for r in conv["runs"] if r["name"] == "zipformer-scaledadam-seed2")
+    conv["step_times"] = {
+        "by_run": {"zipformer-scaledadam": 0.25},
+        "steps": 20,
+        "machine": {"cpu": "CPU C", "processes": 2, "torch_threads": 1},
+    }
+    assert report.step_seconds(conv, seed2) == (0.25, "step timing")
+    assert report.step_seconds(conv, conformer) == (0.5, "own run")
+    table = report.convergence_table(conv)
+    assert "(`--time-steps 20`) on CPU C" in table
+    assert "own seconds per step: zipformer-adam-lr1e-3," in table
+    assert "zipformer-scaledadam," not in table.split("own seconds per step")[-1]
+    del conv["step_times"]
+    # Runs measured on two CPU models: their times are not comparable, and the report says so.
+    conformer["machine"]["cpu"] = "CPU B"
+    text = report.write_report(results, tmp_path).read_text()
+    warning = next(line for line in text.splitlines() if "different CPU models" in line)
+    assert "CPU B: conformer-adam-lr2e-3" in warning and "CPU A: zipformer-scaledadam" in warning
+    assert "--time-steps N" in warning
+    assert "different CPU models" in report.convergence_report(conv)
+    # The same vague model name ("AMD EPYC" in many virtual machines) on two generations.
+    conformer["machine"].update(cpu="CPU A", cpu_id="AuthenticAMD cpu family 25 model 17")
+    warning = report.cpu_warning(conv)
+    assert "CPU A (AuthenticAMD cpu family 25 model 17): conformer-adam-lr2e-3" in warning
+    conformer["machine"]["cpu_id"] = ""
+    assert report.cpu_warning(conv) == ""
+    # The wall-clock report of the same runs keeps its own table (and warns too).
+    wall = fake_results()
+    wall["convergence"]["runs"][0]["machine"]["cpu"] = "CPU B"
+    text = report.write_report(wall, tmp_path).read_text()
+    assert "## Convergence at equal wall-clock" in text and "s per step" not in text
+    assert "different CPU models" in text and "--time-steps" not in text
 
 
 # --- the one command -----------------------------------------------------------------------
