@@ -374,6 +374,19 @@ def test_prepared_data_is_not_reused_for_other_settings(tmp_path: Path, one_thre
         convergence.prepare_shared(tmp_path, other, log=lambda _: None)
 
 
+def test_optimizer_benchmark_imports_another_trees_scaled_adam() -> None:
+    # --baseline-src times an older checkout's ScaledAdam beside this one's in one process.
+    import zipasr.optim
+    from benchmarks.optimizer_step import scaled_adam_from_tree
+
+    ours = sys.modules["zipasr.optim"]
+    other = scaled_adam_from_tree(ROOT / "src")
+    assert other is not zipasr.optim.ScaledAdam and other.__name__ == "ScaledAdam"
+    assert sys.modules["zipasr.optim"] is ours  # this checkout's modules are back in place
+    with pytest.raises(SystemExit, match="no zipasr/optim package"):
+        scaled_adam_from_tree(ROOT / "docs")
+
+
 def test_decode_speed_script_runs() -> None:
     # The speed table comes from this script; a short run must print a full row.
     done = subprocess.run(
