@@ -225,16 +225,30 @@ def update_tensor_buckets(
     size_factors: list[float] = []
     member = 0
     for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
-        rows = zip(bucket.params, bucket_grads, state["exp_avg_sq"], state["delta"], strict=True)
+        rows = zip(
+            bucket.params,
+            bucket_grads,
+            state["exp_avg_sq"].unbind(0),
+            state["delta"].unbind(0),
+            strict=True,
+        )
         for p, g, v, m in rows:
-            pieces = _segments(p.detach(), p)
-            params += pieces
-            flat_grads += _segments(g, p)
-            exp_avg_sqs += _segments(v, p)
-            momenta += _segments(m, p)
-            step_factors += [step_scale * rms[member]] * len(pieces)
+            if p.numel() <= SEGMENT_NUMEL:  # most members: one piece (the common, fast path)
+                params.append(p)
+                flat_grads.append(g)
+                exp_avg_sqs.append(v)
+                momenta.append(m)
+                pieces = 1
+            else:
+                segments = _segments(p.detach(), p)
+                params += segments
+                flat_grads += _segments(g, p)
+                exp_avg_sqs += _segments(v, p)
+                momenta += _segments(m, p)
+                pieces = len(segments)
+            step_factors += [step_scale * rms[member]] * pieces
             if update_size:
-                size_factors += [(1 - beta1) * sizes[member]] * len(pieces)
+                size_factors += [(1 - beta1) * sizes[member]] * pieces
             member += 1
 
     constants = StepConstants(
