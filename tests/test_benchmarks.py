@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -399,6 +400,8 @@ def test_decode_speed_script_runs() -> None:
     rtfs = [float(x) for x in row.strip("| \n").split("|")[1:]]
     assert len(rtfs) == 3 and all(r > 0 for r in rtfs)
     assert "tokens per second of audio" in done.stdout
+    share = re.search(r"encoder's chunk steps take (\d+)% of streaming", done.stdout)
+    assert share and 0 < int(share.group(1)) <= 100 and "CPU: " in done.stdout
 
 
 # --- the GPU readiness check ----------------------------------------------------------------
