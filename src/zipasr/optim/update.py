@@ -189,8 +189,8 @@ def update_tensor_buckets(
 
     ``grads[b][i]`` is the raw gradient of ``buckets[b].params[i]``; the clipping factor
     ``clip`` is folded into the step's constants rather than applied in a separate pass.
-    The per-member factors are read to the host in one transfer per call (on a GPU, one
-    synchronisation per step besides the clipping factor's).
+    The per-member factors are read to the host in one transfer per call, two on size-update
+    steps (on a GPU, that many synchronisations besides the clipping factor's).
     """
     beta1, beta2 = group["betas"]
     period = group["size_update_period"]
