@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -536,6 +537,19 @@ def test_prepared_data_is_not_reused_for_other_settings(tmp_path: Path, one_thre
         convergence.prepare_shared(tmp_path, other, log=lambda _: None)
 
 
+def test_optimizer_benchmark_imports_another_trees_scaled_adam() -> None:
+    # --baseline-src times an older checkout's ScaledAdam beside this one's in one process.
+    import zipasr.optim
+    from benchmarks.optimizer_step import scaled_adam_from_tree
+
+    ours = sys.modules["zipasr.optim"]
+    other = scaled_adam_from_tree(ROOT / "src")
+    assert other is not zipasr.optim.ScaledAdam and other.__name__ == "ScaledAdam"
+    assert sys.modules["zipasr.optim"] is ours  # this checkout's modules are back in place
+    with pytest.raises(SystemExit, match="no zipasr/optim package"):
+        scaled_adam_from_tree(ROOT / "docs")
+
+
 def test_decode_speed_script_runs() -> None:
     # The speed table comes from this script; a short run must print a full row.
     done = subprocess.run(
@@ -548,6 +562,8 @@ def test_decode_speed_script_runs() -> None:
     rtfs = [float(x) for x in row.strip("| \n").split("|")[1:]]
     assert len(rtfs) == 3 and all(r > 0 for r in rtfs)
     assert "tokens per second of audio" in done.stdout
+    share = re.search(r"encoder's chunk steps take (\d+)% of streaming", done.stdout)
+    assert share and 0 < int(share.group(1)) <= 100 and "CPU: " in done.stdout
 
 
 # --- the GPU readiness check ----------------------------------------------------------------

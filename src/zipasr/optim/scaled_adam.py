@@ -6,8 +6,9 @@ The algorithm, per group and step (spec section 5):
 2. per bucket of same-shaped parameters, an Adam-normalised step, scaled by the tensor's RMS,
    plus a periodic learned change of the tensor's size, then momentum (``update.py``).
 
-The results equal the reference (icefall's ``optim.py``) up to float rounding of a few
-reductions, and its state layout is the reference's, so icefall optimizer checkpoints load.
+The results equal the reference (icefall's ``optim.py``) up to float rounding (a few
+reductions and products are taken in another order; see ``update.py``), and its state layout
+is the reference's, so icefall optimizer checkpoints load.
 """
 
 from __future__ import annotations

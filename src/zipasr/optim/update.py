@@ -4,14 +4,25 @@ Scalar buckets (every member has one element) are tiny, so they are stacked and 
 tensor, as the reference does. Non-scalar buckets hold almost all the weights; for them the
 element-wise part of the rule runs as ``torch._foreach_*`` ops directly on the parameters and on
 per-member views of the stacked state, which avoids the reference's stack / unstack copies. Large
-tensors are cut into flat segments and small ones grouped (on CPU), so the dozen passes over each
-chunk of about ``SEGMENT_NUMEL`` elements stay in cache. The per-member reductions (sums of g*g,
-p*g, p*p) are taken in one read before the update (``member_stats``) and in a different order
-than the reference; every element-wise op and its rounding is the reference's.
+tensors are cut into flat segments and small ones grouped (on CPU), so the passes over each
+chunk of about ``SEGMENT_NUMEL`` elements stay in cache.
+
+The rule is rearranged so that a step makes seven passes over each chunk, as many as
+``torch.optim.Adam`` makes (the reference makes about a dozen, plus copies). Per member, every
+factor of the step is folded into one number: with ``c`` the bias correction,
+
+    -lr * (k g) / (sqrt(v / c) + eps) * rms  ==  -lr k rms sqrt(c) * g / (sqrt(v) + eps sqrt(c))
+
+so the momentum update is one ``addcdiv`` (``m = b1 m + (1 - b1) delta``), and the clipping
+factor ``k`` enters the second moment as ``(1 - b2) k^2`` rather than as a scaled copy of the
+gradient. These are the reference's formulas; only the rounding of a few products differs
+(about 1e-7 relative to each step). The per-member reductions (sums of g*g, p*g, p*p) are taken
+before the update (``member_stats``), in a different order than the reference.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,13 +134,19 @@ def member_stats(
     if bucket.is_scalar:
         g = torch.stack([g.reshape(()) for g in grads])
         return MemberStats(g * g, None, None)
-    flat_p = [p.detach().reshape(-1) for p in bucket.params]
-    flat_g = [g.reshape(-1) for g in grads]
-    pairs = list(zip(flat_p, flat_g, strict=True))
+    # Member by member, so that the second and third reads of p and g come from cache.
+    param_grad, grad_sumsq, param_sumsq = [], [], []
+    for p, g in zip(bucket.params, grads, strict=True):
+        flat_p, flat_g = p.detach().reshape(-1), g.reshape(-1)
+        param_grad.append(torch.dot(flat_p, flat_g))
+        if need_grad_sumsq:
+            grad_sumsq.append(torch.dot(flat_g, flat_g))
+        if refresh_rms:
+            param_sumsq.append(torch.dot(flat_p, flat_p))
     return MemberStats(
-        grad_sumsq=torch.stack([torch.dot(g, g) for g in flat_g]) if need_grad_sumsq else None,
-        param_grad=torch.stack([torch.dot(p, g) for p, g in pairs]),
-        param_sumsq=torch.stack([torch.dot(p, p) for p in flat_p]) if refresh_rms else None,
+        grad_sumsq=torch.stack(grad_sumsq) if need_grad_sumsq else None,
+        param_grad=torch.stack(param_grad),
+        param_sumsq=torch.stack(param_sumsq) if refresh_rms else None,
     )
 
 
@@ -170,21 +187,19 @@ def update_tensor_buckets(
 ) -> None:
     """One step for non-scalar buckets that all have state step ``step``.
 
-    ``grads[b][i]`` is the raw gradient of ``buckets[b].params[i]``; it is multiplied by the
-    clipping factor ``clip`` here, chunk by chunk, rather than in a separate pass.
+    ``grads[b][i]`` is the raw gradient of ``buckets[b].params[i]``; the clipping factor
+    ``clip`` is folded into the step's constants rather than applied in a separate pass.
+    The per-member factors are read to the host in one transfer per call, two on size-update
+    steps (on a GPU, that many synchronisations besides the clipping factor's).
     """
     beta1, beta2 = group["betas"]
     period = group["size_update_period"]
     refresh_rms = step % period == period - 1
     update_size = refresh_rms and step > 0
 
-    params: list[Tensor] = []
-    flat_grads: list[Tensor] = []
-    exp_avg_sqs: list[Tensor] = []
-    momenta: list[Tensor] = []
-    rms_factors: list[Tensor] = []
-    size_factors: list[Tensor] = []
-    for bucket, state, bucket_grads, stat in zip(buckets, states, grads, stats, strict=True):
+    rms_rows: list[Tensor] = []
+    size_rows: list[Tensor] = []
+    for bucket, state, stat in zip(buckets, states, stats, strict=True):
         assert stat.param_grad is not None
         param_grad = stat.param_grad if clip == 1.0 else stat.param_grad * clip
         state["scale_grads"][step % period].view(-1).copy_(param_grad)
@@ -192,62 +207,98 @@ def update_tensor_buckets(
             assert stat.param_sumsq is not None
             mean_sq = stat.param_sumsq / bucket.params[0].numel()
             state["param_rms"].view(-1).copy_(mean_sq.sqrt())
-        # The "scaled" in ScaledAdam: step sizes are proportional to each tensor's RMS.
-        # Per-member factors stay 0-dim tensors (no .tolist()), so a GPU need not synchronise.
-        rms = state["param_rms"].clamp(min=group["param_min_rms"]).view(-1).unbind(0)
-        sizes = _size_step(group, state, step).view(-1).unbind(0) if update_size else rms
-        rows = zip(bucket.params, bucket_grads, state["exp_avg_sq"], state["delta"], strict=True)
-        for i, (p, g, v, m) in enumerate(rows):
-            pieces = _segments(p.detach(), p)
-            params += pieces
-            flat_grads += _segments(g, p)
-            exp_avg_sqs += _segments(v, p)
-            momenta += _segments(m, p)
-            rms_factors += [rms[i]] * len(pieces)
-            size_factors += [sizes[i]] * len(pieces)
+        rms_rows.append(state["param_rms"].view(-1))
+        if update_size:
+            size_rows.append(_size_step(group, state, step).view(-1))
+    # The "scaled" in ScaledAdam: step sizes are proportional to each tensor's RMS.
+    rms = torch.cat(rms_rows).clamp(min=group["param_min_rms"]).tolist()
+    sizes = torch.cat(size_rows).tolist() if update_size else []
 
+    correction = _bias_correction(beta2, step)
+    root = math.sqrt(correction) if correction != 1.0 else 1.0
+    step_scale = -(1 - beta1) * group["lr"] * clip * root
+    params: list[Tensor] = []
+    flat_grads: list[Tensor] = []
+    exp_avg_sqs: list[Tensor] = []
+    momenta: list[Tensor] = []
+    step_factors: list[float] = []
+    size_factors: list[float] = []
+    member = 0
+    for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
+        rows = zip(
+            bucket.params,
+            bucket_grads,
+            state["exp_avg_sq"].unbind(0),
+            state["delta"].unbind(0),
+            strict=True,
+        )
+        for p, g, v, m in rows:
+            if p.numel() <= SEGMENT_NUMEL:  # most members: one piece (the common, fast path)
+                params.append(p)
+                flat_grads.append(g)
+                exp_avg_sqs.append(v)
+                momenta.append(m)
+                pieces = 1
+            else:
+                segments = _segments(p.detach(), p)
+                params += segments
+                flat_grads += _segments(g, p)
+                exp_avg_sqs += _segments(v, p)
+                momenta += _segments(m, p)
+                pieces = len(segments)
+            step_factors += [step_scale * rms[member]] * pieces
+            if update_size:
+                size_factors += [(1 - beta1) * sizes[member]] * pieces
+            member += 1
+
+    constants = StepConstants(
+        beta1=beta1,
+        beta2=beta2,
+        grad_sq_scale=(1 - beta2) * clip * clip,
+        eps=group["eps"] * root,
+    )
     for part in _chunks([p.numel() for p in params], params[0].device):
         _elementwise_step(
-            group,
+            constants,
             params[part],
             flat_grads[part],
             exp_avg_sqs[part],
             momenta[part],
-            rms_factors[part],
+            step_factors[part],
             size_factors[part] if update_size else None,
-            _bias_correction(beta2, step),
-            clip,
         )
 
 
+@dataclass(frozen=True)
+class StepConstants:
+    """The scalars shared by every piece of one step (see the module docstring)."""
+
+    beta1: float
+    beta2: float
+    grad_sq_scale: float  # (1 - beta2) * clip**2
+    eps: float  # eps * sqrt(bias correction)
+
+
 def _elementwise_step(
-    group: dict[str, Any],
+    constants: StepConstants,
     params: list[Tensor],
     grads: list[Tensor],
     exp_avg_sqs: list[Tensor],
     momenta: list[Tensor],
-    rms_factors: list[Tensor],
-    size_factors: list[Tensor] | None,
-    correction: float,
-    clip: float,
+    step_factors: list[float],
+    size_factors: list[float] | None,
 ) -> None:
-    """Spec 5.3 steps 1-3 on one cache-sized chunk; the lists are aligned, one entry a piece."""
-    beta1, beta2 = group["betas"]
-    if clip != 1.0:
-        grads = list(torch._foreach_mul(grads, clip))
-    torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-    if correction != 1.0:
-        denom = torch._foreach_mul(exp_avg_sqs, 1.0 / correction)
-        torch._foreach_sqrt_(denom)
-    else:
-        denom = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(denom, group["eps"])
-    delta = torch._foreach_mul(grads, -group["lr"])
-    torch._foreach_div_(delta, denom)
-    torch._foreach_mul_(delta, rms_factors)
+    """Spec 5.3 steps 1-3 on one cache-sized chunk; the lists are aligned, one entry a piece.
+
+    ``step_factors[i]`` is -(1 - beta1) lr clip rms sqrt(c) of the piece's member and
+    ``size_factors[i]`` (1 - beta1) times its size step, on size-update steps.
+    """
+    torch._foreach_mul_(exp_avg_sqs, constants.beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=constants.grad_sq_scale)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, constants.eps)
+    torch._foreach_mul_(momenta, constants.beta1)
+    torch._foreach_addcdiv_(momenta, grads, denom, step_factors)
     if size_factors is not None:
-        torch._foreach_add_(delta, torch._foreach_mul(params, size_factors))
-    torch._foreach_mul_(momenta, beta1)
-    torch._foreach_add_(momenta, delta, alpha=1 - beta1)
+        torch._foreach_add_(momenta, torch._foreach_mul(params, size_factors))
     torch._foreach_add_(params, momenta)
