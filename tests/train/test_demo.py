@@ -6,12 +6,13 @@ import zipasr
 from zipasr.cli.main import main
 from zipasr.data.synth import read_corpus_settings
 from zipasr.decoding import NgramLm
+from zipasr.train.config import load_config
 from zipasr.train.demo import DEMO_LM_ORDER
 
 
-# The whole demo pipeline, shrunk: about 20 s on 2 cores.
+# The whole demo pipeline, shrunk (24 steps): about 20 s on 2 cores.
 def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--steps", "24"]) == 0
     out = capsys.readouterr().out
     assert "offline, modified beam search (beam 4): WER" in out
     assert "offline, greedy search:" in out and "streaming (320 ms chunks), greedy:" in out
@@ -23,3 +24,5 @@ def test_quick_demo_leaves_a_loadable_model_and_reports_wer(tmp_path: Path, caps
     assert model.config.encoder.causal and model.tokens is not None
     assert (tmp_path / "data" / "test.jsonl").is_file()
     assert (tmp_path / "exp" / "training_curve.png").is_file()
+    saved = load_config(tmp_path / "exp" / "config.yaml")
+    assert saved.max_steps == 24 and saved.optim.lr_batches == 8  # --steps sizes the schedule

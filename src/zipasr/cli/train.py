@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from zipasr.cli.errors import CliError, check_output_dir
+from zipasr.cli.errors import CliError, check_output_dir, positive_float, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +57,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "the default) or templates (199 words in fixed shapes: a phrase book, easier). "
         "Used when OUT/data does not exist yet",
     )
+    d.add_argument(
+        "--hours",
+        type=positive_float,
+        default=None,
+        help="hours of synthetic speech in the corpus (default 1; used when OUT/data does not "
+        "exist yet)",
+    )
+    d.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="training steps of 30 s of audio (default 1350, about 14 minutes on 2 cores; "
+        "the schedules are sized for the count). A longer run with more audio, e.g. --hours 3 "
+        "--steps 5400, learns more than the default's 15 minutes allow",
+    )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 
 
@@ -94,6 +109,8 @@ def run_demo(args: argparse.Namespace) -> int:
         attention_decoder=args.attention_decoder,
         language=args.language,
         pool=args.pool,
+        hours=args.hours,
+        steps=args.steps,
     )
     times = ", ".join(f"{k} {v:.0f} s" for k, v in r.seconds.items())
     print("held-out test split (voices and sentences unseen in training):")

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: Hours of synthetic speech (all splits) for the full demo and for ``--quick``.
 DEMO_HOURS, QUICK_HOURS = 1.0, 0.03
+#: Optimizer steps (30 s of audio each) of the full demo and of ``--quick``; the learning-rate,
+#: loss warm-up, averaging, checkpoint and validation schedules are sized from the count.
+DEMO_STEPS, QUICK_STEPS = 1350, 30
 #: Streaming decode setting reported by the demo: 320 ms chunks, 1.28 s of left context.
 STREAMING_CHUNK = (16, 64)
 #: The English demo's sentence pool: about 3,000 words, 12% of the lemmas never in training.
@@ -53,6 +56,7 @@ def demo_config(
     *,
     cr_ctc: bool = False,
     attention_decoder: bool = False,
+    steps: int | None = None,
 ) -> TrainConfig:
     """The demo's training run: a ~3 M parameter causal Zipformer transducer + CTC, meant to
     run as :data:`DEMO_PROCESSES` data-parallel processes (``max_duration_s`` is per process).
@@ -98,7 +102,7 @@ def demo_config(
         if quick:
             model.attention_decoder_dim = model.attention_decoder_attention_dim = 32
             model.attention_decoder_feedforward_dim = 64
-    steps = 30 if quick else 1350
+    steps = steps or (QUICK_STEPS if quick else DEMO_STEPS)
     max_duration_s = 10.0 if quick else 15.0
     config = TrainConfig(
         exp_dir=str(out / "exp"),
@@ -227,13 +231,17 @@ def run_demo(
     cr_ctc: bool = False,
     attention_decoder: bool = False,
     pool: str | None = None,
+    hours: float | None = None,
+    steps: int | None = None,
 ) -> DemoResult:
     """Builds ``out_dir/data``, trains into ``out_dir/exp``, leaves the model in
     ``out_dir/model`` and returns the test-split error rates (WER for English, CER for
     ``language="cmn"``): offline with modified beam search (beam 4) and greedy search, and
     streaming (simulated, greedy). ``cr_ctc`` and ``attention_decoder`` train the variants of
     :func:`demo_config`. ``pool`` picks the corpus's sentence pool
-    (:func:`zipasr.data.synth.build_corpus`); an existing ``out_dir/data`` is used as it is."""
+    (:func:`zipasr.data.synth.build_corpus`) and ``hours`` its size (the demo's 1 h by
+    default); an existing ``out_dir/data`` is used as it is. ``steps`` trains longer (or
+    shorter) than the demo's 1350 steps, with every schedule sized for it."""
     from zipasr.data.synth import build_corpus, read_corpus_settings, training_text
     from zipasr.decoding import RESCORERS, NgramLm
     from zipasr.loading import load
@@ -254,14 +262,16 @@ def run_demo(
     start = time.perf_counter()
     data = out / "data"
     if not (data / "test.jsonl").exists():
-        hours = QUICK_HOURS if quick else DEMO_HOURS
+        hours = hours or (QUICK_HOURS if quick else DEMO_HOURS)
         if pool is None and language == "en":
             pool = DEMO_POOL
         stats = build_corpus(data, hours, seed=0, language=language, pool=pool)
         log.info("corpus: %s", stats.summary())
     corpus = read_corpus_settings(data)
     seconds["corpus"] = time.perf_counter() - start
-    config = demo_config(out, quick, language, cr_ctc=cr_ctc, attention_decoder=attention_decoder)
+    config = demo_config(
+        out, quick, language, cr_ctc=cr_ctc, attention_decoder=attention_decoder, steps=steps
+    )
     threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
     launch(train, (config,), DEMO_PROCESSES, threads)  # config.threads stays None: launch sets it
     seconds["train"] = time.perf_counter() - start - seconds["corpus"]
