@@ -57,7 +57,22 @@ def test_mandarin_corpus_speaks_characters(tmp_path: Path) -> None:
         text = normalize(entry["text"], "basic")  # punctuation gone, characters kept
         assert text and all(is_cjk(c) for c in text) and set(text) <= characters()
         audio, rate = soundfile.read(tmp_path / entry["audio"])
-        assert rate == 16000 and len(audio) > rate  # over a second of speech
+        assert rate == 16000 and len(audio) > 0.1 * rate * len(text)  # 0.1 s per character
+
+
+def test_mandarin_pool_mixes_short_random_phrases() -> None:
+    """Two utterances in five are one to three random words (the rest template sentences)."""
+    import random
+
+    from zipasr.data.synth import mandarin
+
+    rng = random.Random(0)
+    drawn = [mandarin.sentence(rng) for _ in range(2000)]
+    words = {w for group in mandarin._WORD_LISTS for w in group}
+    phrases = [s for s in drawn if all(w in words for w in s.removesuffix("。").split("，"))]
+    assert 0.35 < len(phrases) / len(drawn) < 0.45
+    assert {len(p.split("，")) for p in phrases} == {1, 2, 3}
+    assert all(set(s) - set("，。？") <= mandarin.vocabulary() for s in drawn)
 
 
 def test_neural_voice_share_is_reproducible(tmp_path: Path) -> None:

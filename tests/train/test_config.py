@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,23 @@ def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
     english, mandarin = demo_config("d"), demo_config("d", language="cmn")
     assert (english.data.tokenizer_type, english.data.normalizer) == ("bpe", "english")
     assert (mandarin.data.tokenizer_type, mandarin.data.normalizer) == ("char", "basic")
-    assert mandarin.model == english.model and mandarin.max_steps == english.max_steps
+    # The same encoder and steps; twice the learning rate, CTC as heavy as the transducer, a
+    # one-character decoder context and the average taken over the last quarter (demo_config).
+    assert mandarin.model == dataclasses.replace(english.model, context_size=1)
+    assert mandarin.max_steps == english.max_steps
+    assert (english.loss.ctc_loss_scale, mandarin.loss.ctc_loss_scale) == (0.5, 1.0)
+    assert (english.optim.base_lr, mandarin.optim.base_lr) == (0.045, 0.09)
+    assert mandarin.average_start_step == 3 * mandarin.max_steps // 4
+    assert (
+        dataclasses.replace(
+            mandarin,
+            model=english.model,
+            data=english.data,
+            loss=english.loss,
+            optim=english.optim,
+            average_start_step=english.average_start_step,
+        )
+        == english
+    )
     with pytest.raises(ValueError, match="cmn"):
         demo_config("d", language="xx")

@@ -1,5 +1,9 @@
 """Mandarin sentences for the synthetic corpus: templates over a closed vocabulary (simplified
-characters), written for zipasr.
+characters), written for zipasr, and short phrases of one to three random words of it (two
+utterances in five). Template sentences alone are predictable enough for a small model to write
+them from its decoder's context without listening; random words in short utterances can only be
+recognised from the audio, and put every character near an utterance's edge, where it is easy
+to place.
 
 The vocabulary keeps to words whose characters espeak-ng's ``cmn`` voice reads one way (no
 polyphones such as 行 or 长 in two readings) and avoids sets of same-sounding characters that only
@@ -117,9 +121,33 @@ def _digits(rng: random.Random) -> str:
     return "".join(rng.choice(DIGITS) for _ in range(rng.randint(3, 7)))
 
 
+#: The word lists a short phrase draws from, each list equally likely.
+_WORD_LISTS = (
+    NAMES,
+    PLACES,
+    tuple(t for t, _ in THINGS),
+    COLOURS,
+    QUALITIES,
+    VERBS,
+    ACTIVITIES,
+    TIMES,
+    WEATHER,
+    DIRECTIONS,
+)
+
+
+def _phrase(rng: random.Random) -> str:
+    """One to three words drawn at random (a list, then a word of it), without a template:
+    short and unpredictable, so every character is heard where it is easy to place."""
+    words = [rng.choice(rng.choice(_WORD_LISTS)) for _ in range(rng.randint(1, 3))]
+    return "，".join(words) + "。"
+
+
 def sentence(rng: random.Random) -> str:
-    """One Mandarin sentence drawn from the templates."""
+    """One Mandarin utterance: a short phrase of random words (40%) or a template sentence."""
     c = rng.choice
+    if rng.random() < 0.4:
+        return _phrase(rng)
     kind = rng.random()
     thing, measure = c(THINGS)
     if kind < 0.15:
