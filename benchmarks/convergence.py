@@ -246,12 +246,15 @@ class ConvergenceSettings:
         loss schedules scaled to it as the demo's are (``zipasr.train.demo``): decay over
         ``steps / 3``, warm-up over ``steps / 10``, the loss-weight warm-up over ``steps // 4``.
         ``kw`` sets the other fields (and overrides these, if it names them)."""
+        from zipasr.train.demo import demo_schedule
+
         if steps < 1:
             raise ValueError(f"the step budget must be at least 1 step, not {steps}")
+        demo = demo_schedule(steps)
         schedule = {
-            "lr_steps": steps / 3,
-            "warmup_steps": steps / 10,
-            "warm_step": max(1, steps // 4),
+            "lr_steps": demo["lr_batches"],
+            "warmup_steps": demo["warmup_batches"],
+            "warm_step": int(demo["warm_step"]),
         }
         return cls(**{"budget_steps": steps, **schedule, **kw})
 

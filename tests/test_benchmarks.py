@@ -237,6 +237,15 @@ def test_step_budget_sizes_the_schedules_and_the_evaluations() -> None:
     assert settings.describe_budget() == "1350 optimizer steps"
     few = convergence.ConvergenceSettings.for_steps(3, evals=6)
     assert few.eval_steps() == [1, 2, 3] and few.warm_step == 1
+    from zipasr.train.demo import demo_config
+
+    for n in (3, 1350):  # the demo trained for n steps runs the same schedules
+        demo, run = demo_config("d", steps=n), convergence.ConvergenceSettings.for_steps(n)
+        assert (demo.optim.lr_batches, demo.optim.warmup_batches, demo.loss.warm_step) == (
+            run.lr_steps,
+            run.warmup_steps,
+            run.warm_step,
+        )
     with pytest.raises(ValueError, match="at least 1 step"):
         convergence.ConvergenceSettings.for_steps(0)
     with pytest.raises(ValueError, match="step budget"):

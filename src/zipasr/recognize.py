@@ -167,19 +167,26 @@ def text_encoder(model: AsrModel, model_path: str | os.PathLike[str]) -> Callabl
 
 @dataclass(frozen=True)
 class LmSummary:
-    """What :func:`train_lm` estimated: its order, the sentences and tokens it counted, and the
-    number of n-grams of each order (unigrams first)."""
+    """What :func:`train_lm` estimated: its order, the sentences and tokens it counted, the
+    number of n-grams of each order (unigrams first), and the sentences it left out because the
+    model's tokenizer gave them an ``<unk>``."""
 
     path: Path
     order: int
     sentences: int
     tokens: int
     ngrams: tuple[int, ...]
+    skipped_unknown: int = 0
 
     def __str__(self) -> str:
+        skipped = (
+            f"; {self.skipped_unknown} sentences with <unk> left out"
+            if self.skipped_unknown
+            else ""
+        )
         return (
             f"{self.path}: {self.order}-gram over {self.sentences} sentences ({self.tokens} "
-            f"tokens); n-grams per order: {list(self.ngrams)}"
+            f"tokens); n-grams per order: {list(self.ngrams)}{skipped}"
         )
 
 
@@ -198,7 +205,8 @@ def train_lm(
     Args:
         model_path: a zipasr model directory or an icefall checkpoint; its tokenizer
             (:func:`text_encoder`) turns each sentence into tokens.
-        text: sentences, one per item (blank items are skipped).
+        text: sentences, one per item (blank items are skipped, and so are sentences with a
+            character the tokenizer maps to ``<unk>``: they are counted in the summary).
         order: n, at least 1.
         tokens: tokens.txt, for an icefall checkpoint without one beside it.
 
@@ -212,10 +220,18 @@ def train_lm(
     encode = text_encoder(model, model_path)
     table = model.tokens
     assert table is not None  # text_encoder checked it
-    sentences = [[table[i] for i in encode(line)] for line in text if line.strip()]
-    sentences = [s for s in sentences if s]
+    sentences, unknown = [], 0
+    for line in text:
+        ids = encode(line) if line.strip() else []
+        if any(i <= 2 for i in ids):  # <unk> (or a special id): no n-gram of the model's tokens
+            unknown += 1
+        elif ids:
+            sentences.append([table[i] for i in ids])
     if not sentences:
-        raise ValueError("the text has no sentences")
+        raise ValueError(
+            "the text has no sentences"
+            + (f" the model's tokens can spell ({unknown} have <unk>)" if unknown else "")
+        )
     bad = sorted({p for s in sentences for p in s if not p or any(c.isspace() for c in p)})
     if bad:
         raise ValueError(f"tokens {bad[:3]} contain white space and cannot be ARPA words")
@@ -223,7 +239,7 @@ def train_lm(
     entries = estimate_ngram(sentences, order, vocabulary)
     path = write_arpa(entries, out)
     counts = tuple(sum(1 for w in entries if len(w) == n) for n in range(1, order + 1))
-    return LmSummary(path, order, len(sentences), sum(len(s) for s in sentences), counts)
+    return LmSummary(path, order, len(sentences), sum(len(s) for s in sentences), counts, unknown)
 
 
 def features_of_file(path: str | os.PathLike[str]) -> Tensor:

@@ -95,3 +95,33 @@ def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
     )
     with pytest.raises(ValueError, match="cmn"):
         demo_config("d", language="xx")
+
+
+def test_demo_sized_for_any_step_count() -> None:
+    from zipasr.train.demo import demo_schedule
+
+    short = demo_config("d", steps=3)
+    assert short.max_steps == 3 and short.loss.warm_step == 1
+    assert short.save_every_steps == short.valid_every_steps == 1
+    assert demo_schedule(1350) == {"lr_batches": 450, "warmup_batches": 135, "warm_step": 337}
+    with pytest.raises(ValueError, match="at least 1 step"):
+        demo_config("d", steps=0)
+
+
+def test_an_existing_demo_corpus_must_be_the_one_asked_for(tmp_path: Path) -> None:
+    import json
+
+    from zipasr.train.demo import check_existing_corpus
+
+    check_existing_corpus(tmp_path, "en", hours=5.0, pool="wide")  # no corpus.json: as it is
+    settings = {"language": "en", "pool": "wide", "hours": 1.0, "seed": 0}
+    (tmp_path / "corpus.json").write_text(json.dumps(settings))
+    check_existing_corpus(tmp_path, "en")
+    check_existing_corpus(tmp_path, "en", hours=1.0, pool="wide")
+    with pytest.raises(ValueError, match=r"language 'en' \(asked: 'cmn'\)"):
+        check_existing_corpus(tmp_path, "cmn")
+    with pytest.raises(ValueError, match=r"hours 1.0 \(asked: 3.0\).*pool 'wide'"):
+        check_existing_corpus(tmp_path, "en", hours=3.0, pool="templates")
+    (tmp_path / "corpus.json").write_text(json.dumps({**settings, "splits": ["test"]}))
+    with pytest.raises(ValueError, match="no train/dev split"):
+        check_existing_corpus(tmp_path, "en")

@@ -55,14 +55,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="English sentence pool of the corpus: wide (about 3,000 words, 12%% of the lemmas "
         "held out of training; the test WER is also reported for sentences with unseen words; "
         "the default) or templates (199 words in fixed shapes: a phrase book, easier). "
-        "Used when OUT/data does not exist yet",
+        "An existing OUT/data must have been built with this pool",
     )
     d.add_argument(
         "--hours",
         type=positive_float,
         default=None,
-        help="hours of synthetic speech in the corpus (default 1; used when OUT/data does not "
-        "exist yet)",
+        help="hours of synthetic speech in the corpus (default 1, 0.03 with --quick; an "
+        "existing OUT/data must have been built with these hours)",
     )
     d.add_argument(
         "--steps",
@@ -95,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from zipasr.train.demo import DEMO_BLANK_PENALTY, DEMO_LM_SCALE
+    from zipasr.train.demo import DEMO_BLANK_PENALTY, DEMO_LM_SCALE, QUICK_STEPS
     from zipasr.train.demo import run_demo as demo
 
     logging.basicConfig(
@@ -119,7 +119,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  streaming (320 ms chunks), greedy:      {r.wer_streaming}")
     for group, wer in r.wer_by_words.items():
         print(f"  beam search, sentences with {group + ' words:':14}{wer}")
-    print(f"  beam search + language model:           {r.wer_lm}")
+    if r.wer_lm:
+        print(f"  beam search + language model:           {r.wer_lm}")
     for group, wer in r.wer_by_words_lm.items():
         print(f"  beam search + LM, sentences with {group + ' words:':14}{wer}")
     for method, wer in r.wer_rescored.items():
@@ -128,15 +129,16 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"chunk-by-chunk streaming of the raw audio gave the same text for {same}/{total}")
     print(f"{r.example_file.name}: {r.example_text or '(empty)'}")
     print(f"model: {r.model_dir} (zipasr transcribe {r.model_dir} FILE.wav); time: {times}")
-    print(
-        f"language model: {r.lm_path} (zipasr transcribe {r.model_dir} FILE.wav --method "
-        f"modified_beam_search --lm {r.lm_path} --lm-scale {DEMO_LM_SCALE} "
-        f"--blank-penalty {DEMO_BLANK_PENALTY})"
-    )
+    if r.lm_path is not None:
+        print(
+            f"language model: {r.lm_path} (zipasr transcribe {r.model_dir} FILE.wav --method "
+            f"modified_beam_search --lm {r.lm_path} --lm-scale {DEMO_LM_SCALE} "
+            f"--blank-penalty {DEMO_BLANK_PENALTY})"
+        )
     if args.quick:
         print(
-            "--quick is a 30-step smoke run of the pipeline: its model has not learned yet, so "
-            "empty text and an error rate of 100% are expected; run without --quick to train "
-            "for real"
+            f"--quick is a {args.steps or QUICK_STEPS}-step smoke run of the pipeline: its model "
+            "has not learned yet, so empty text and an error rate of 100% are expected; run "
+            "without --quick to train for real"
         )
     return 0

@@ -16,7 +16,10 @@ factor of the step is folded into one number: with ``c`` the bias correction,
 so the momentum update is one ``addcdiv`` (``m = b1 m + (1 - b1) delta``), and the clipping
 factor ``k`` enters the second moment as ``(1 - b2) k^2`` rather than as a scaled copy of the
 gradient. These are the reference's formulas; only the rounding of a few products differs
-(about 1e-7 relative to each step). The per-member reductions (sums of g*g, p*g, p*p) are taken
+(about 1e-7 relative to each step in float32; with bfloat16 parameters, one or two bfloat16
+units in the last place from the earlier, unfolded arrangement).
+The folded factors reach the host once per step (twice on steps that update the parameter
+scales): on a GPU that is a synchronisation each, not yet measured there. The per-member reductions (sums of g*g, p*g, p*p) are taken
 before the update (``member_stats``), in a different order than the reference.
 """
 

@@ -44,6 +44,18 @@ DEMO_POOL = "wide"
 #: the wide-pool demo's dev split: scale 0.5 alone gave 36.4% WER, 0.6 with penalty 1.5 31.2%.
 DEMO_LM_ORDER, DEMO_LM_SCALE, DEMO_BLANK_PENALTY = 6, 0.6, 1.5
 DEMO_LM_SENTENCES, QUICK_LM_SENTENCES = 50_000, 2_000
+
+
+def demo_schedule(steps: int) -> dict[str, float]:
+    """How the demo sizes its schedules for ``steps`` optimizer steps: Eden's decay over a third
+    of them (``lr_batches``), its warm-up over a tenth (``warmup_batches``), and the loss-weight
+    warm-up (simple to pruned transducer loss) over a quarter (``warm_step``, at least 1). The
+    convergence benchmark sizes its step budgets with it too."""
+    if steps < 1:
+        raise ValueError(f"steps={steps}: train for at least 1 step")
+    return {"lr_batches": steps / 3, "warmup_batches": steps / 10, "warm_step": max(1, steps // 4)}
+
+
 #: Training processes (data-parallel, gloo). On a CPU, two single-threaded processes that split
 #: each batch train about twice as fast as one process with two threads.
 DEMO_PROCESSES = 2
@@ -104,7 +116,9 @@ def demo_config(
         if quick:
             model.attention_decoder_dim = model.attention_decoder_attention_dim = 32
             model.attention_decoder_feedforward_dim = 64
-    steps = steps or (QUICK_STEPS if quick else DEMO_STEPS)
+    steps = (QUICK_STEPS if quick else DEMO_STEPS) if steps is None else steps
+    schedule = demo_schedule(steps)
+    every = max(1, steps // 4)  # checkpoints and validations: four in a run
     max_duration_s = 10.0 if quick else 15.0
     config = TrainConfig(
         exp_dir=str(out / "exp"),
@@ -125,9 +139,13 @@ def demo_config(
             precompute_features=True,
             spec_augment=False,
         ),
-        optim=OptimConfig(lr_batches=steps / 3, lr_epochs=100.0, warmup_batches=steps / 10),
+        optim=OptimConfig(
+            lr_batches=schedule["lr_batches"],
+            lr_epochs=100.0,
+            warmup_batches=schedule["warmup_batches"],
+        ),
         # A larger CTC weight than the recipe's 0.2: CTC finds the alignment sooner.
-        loss=LossConfig(ctc_loss_scale=0.5, warm_step=steps // 4),
+        loss=LossConfig(ctc_loss_scale=0.5, warm_step=int(schedule["warm_step"])),
         chunking=ChunkingConfig(
             chunk_frames=(16, 32, 64, None), left_context_frames=(64, 128, None)
         ),
@@ -141,10 +159,10 @@ def demo_config(
         ref_duration_s=1.0,
         average_period=10,
         average_start_step=steps // 2,
-        save_every_steps=steps // 4,
+        save_every_steps=every,
         keep_last=1,
         keep_epochs=0,
-        valid_every_steps=steps // 4,
+        valid_every_steps=every,
         threads=None,
     )
     if spec.tokenizer == "char":
@@ -188,7 +206,7 @@ class DemoResult:
     #: "no sentences" where a group is empty (the templates pool has no unseen words).
     wer_by_words: dict[str, str] = field(default_factory=dict)
     #: Modified beam search (beam 4) with the demo's language model (``lm_path``), overall and
-    #: by seen/unseen words.
+    #: by seen/unseen words; English only ("", {} and None for Mandarin).
     wer_lm: str = ""
     wer_by_words_lm: dict[str, str] = field(default_factory=dict)
     lm_path: Path | None = None
@@ -236,6 +254,39 @@ def wer_by_seen_words(
     }
 
 
+def check_existing_corpus(
+    data: Path, language: str, hours: float | None = None, pool: str | None = None
+) -> None:
+    """Checks that the corpus already in ``data`` is the one asked for: built for all three
+    splits, in ``language``, and with ``hours`` and ``pool`` where those are given. A corpus
+    without ``corpus.json`` (built by an older zipasr) is taken as it is.
+
+    Raises:
+        ValueError: naming what differs, and how to get the corpus asked for.
+    """
+    from zipasr.data.synth import read_corpus_settings
+    from zipasr.data.synth.corpus import SPLITS
+
+    recorded = read_corpus_settings(data)
+    if not recorded:
+        log.info("%s: a corpus without corpus.json; used as it is", data)
+        return
+    asked = {"language": language, "hours": hours, "pool": pool}
+    differ = [
+        f"{key} {recorded.get(key)!r} (asked: {value!r})"
+        for key, value in asked.items()
+        if value is not None and recorded.get(key) != value
+    ]
+    missing = [s for s in SPLITS if s not in recorded.get("splits", SPLITS)]
+    if missing:
+        differ.append(f"no {'/'.join(missing)} split")
+    if differ:
+        raise ValueError(
+            f"{data} already holds a corpus with {', '.join(differ)}; remove {data} (or choose "
+            "another output folder) to build the one asked for"
+        )
+
+
 def run_demo(
     out_dir: str | Path,
     quick: bool = False,
@@ -274,17 +325,20 @@ def run_demo(
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     data = out / "data"
-    if not (data / "test.jsonl").exists():
-        hours = hours or (QUICK_HOURS if quick else DEMO_HOURS)
+    config = demo_config(  # first: a bad argument fails before minutes of synthesis
+        out, quick, language, cr_ctc=cr_ctc, attention_decoder=attention_decoder, steps=steps
+    )
+    if (data / "test.jsonl").exists():
+        check_existing_corpus(data, language, hours, pool)
+    else:
+        if hours is None:
+            hours = QUICK_HOURS if quick else DEMO_HOURS
         if pool is None and language == "en":
             pool = DEMO_POOL
         stats = build_corpus(data, hours, seed=0, language=language, pool=pool)
         log.info("corpus: %s", stats.summary())
     corpus = read_corpus_settings(data)
     seconds["corpus"] = time.perf_counter() - start
-    config = demo_config(
-        out, quick, language, cr_ctc=cr_ctc, attention_decoder=attention_decoder, steps=steps
-    )
     threads = max(1, (os.cpu_count() or 1) // DEMO_PROCESSES)
     launch(train, (config,), DEMO_PROCESSES, threads)  # config.threads stays None: launch sets it
     seconds["train"] = time.perf_counter() - start - seconds["corpus"]
@@ -293,17 +347,19 @@ def run_demo(
     save(model, out / "model")
     for name in ("bpe.model", "tokenizer.json"):  # the tokenizer, with its kind and normaliser
         (out / "model" / name).write_bytes((trained / name).read_bytes())
-    lm_start = time.perf_counter()
-    lm_text = training_text(  # a corpus without corpus.json: the arguments' pool, seed 0
-        QUICK_LM_SENTENCES if quick else DEMO_LM_SENTENCES,
-        seed=corpus.get("seed", 0),
-        fractions=tuple(corpus.get("fractions", (0.9, 0.05, 0.05))),
-        language=corpus.get("language", language),
-        pool=corpus.get("pool", pool),
-    )
-    lm_summary = train_lm(out / "model", lm_text, out / "model" / "lm.arpa", DEMO_LM_ORDER)
-    log.info("language model: %s", lm_summary)
-    seconds["lm"] = time.perf_counter() - lm_start
+    lm_summary = None
+    if language == "en":  # the LM's weights were chosen on English; Mandarin has none yet
+        lm_start = time.perf_counter()
+        lm_text = training_text(  # a corpus without corpus.json: the arguments' pool, seed 0
+            QUICK_LM_SENTENCES if quick else DEMO_LM_SENTENCES,
+            seed=corpus.get("seed", 0),
+            fractions=tuple(corpus.get("fractions", (0.9, 0.05, 0.05))),
+            language=corpus.get("language", language),
+            pool=corpus.get("pool", pool),
+        )
+        lm_summary = train_lm(out / "model", lm_text, out / "model" / "lm.arpa", DEMO_LM_ORDER)
+        log.info("language model: %s", lm_summary)
+        seconds["lm"] = time.perf_counter() - lm_start
     offline = decode_manifest(model, data / "test.jsonl", out / "decode" / "offline")
     beam = decode_manifest(
         model,
@@ -311,18 +367,20 @@ def run_demo(
         out / "decode" / "beam",
         DecodeOptions(method="modified_beam_search", beam=4),
     )
-    with_lm = decode_manifest(
-        model,
-        data / "test.jsonl",
-        out / "decode" / "beam-lm",
-        DecodeOptions(
-            method="modified_beam_search",
-            beam=4,
-            lm=NgramLm(lm_summary.path, model.tokens or []),
-            lm_scale=DEMO_LM_SCALE,
-            blank_penalty=DEMO_BLANK_PENALTY,
-        ),
-    )
+    with_lm = None
+    if lm_summary is not None:
+        with_lm = decode_manifest(
+            model,
+            data / "test.jsonl",
+            out / "decode" / "beam-lm",
+            DecodeOptions(
+                method="modified_beam_search",
+                beam=4,
+                lm=NgramLm(lm_summary.path, model.tokens or []),
+                lm_scale=DEMO_LM_SCALE,
+                blank_penalty=DEMO_BLANK_PENALTY,
+            ),
+        )
     chunk, left = STREAMING_CHUNK
     streaming = decode_manifest(
         model,
@@ -370,7 +428,7 @@ def run_demo(
         seconds,
         rescored,
         wer_by_words=by_words(beam),
-        wer_lm=str(with_lm.stats),
-        wer_by_words_lm=by_words(with_lm),
-        lm_path=lm_summary.path,
+        wer_lm=str(with_lm.stats) if with_lm else "",
+        wer_by_words_lm=by_words(with_lm) if with_lm else {},
+        lm_path=lm_summary.path if lm_summary else None,
     )

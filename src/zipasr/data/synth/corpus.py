@@ -179,7 +179,10 @@ def build_corpus(
         sentences = SentenceSource(split, fractions, seed, sentence_pool.sentence_for(split))
         (out_dir / "wav" / name).mkdir(parents=True, exist_ok=True)
         budget_s, total_s, used = hours * 3600 * fractions[split], 0.0, set()
-        with (out_dir / f"{name}.jsonl").open("w") as manifest:
+        # Written under a temporary name and renamed when the split is complete, so that an
+        # interrupted build never leaves a manifest that looks finished.
+        partial = out_dir / f".{name}.jsonl.partial"
+        with partial.open("w") as manifest:
             while total_s < budget_s:
                 speaker = rng.choice(speakers[split])
                 text = sentences.next()
@@ -198,6 +201,7 @@ def build_corpus(
                 total_s += audio.shape[0] / SAMPLE_RATE
                 used.add(speaker_id)
                 words.update(spec.units(text))
+        os.replace(partial, out_dir / f"{name}.jsonl")
         stats.seconds[name] = total_s
         stats.utterances[name] = len(sentences.seen)
         stats.speakers[name] = len(used)
