@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import soundfile
 
 import zipasr
 from zipasr.cli.main import main
 from zipasr.decoding import NgramLm
+from zipasr.recognize import train_lm
 from zipasr.testing import tiny_recognizer
 
 from .streaming.test_recognizer import audio
@@ -29,6 +31,11 @@ def test_train_lm_and_decode_with_it_from_the_cli(tmp_path, capsys):
     out = tmp_path / "lm.arpa"
     assert main(["train-lm", str(model_dir), str(text), "--order", "2", "--out", str(out)]) == 0
     assert "2-gram over 3 sentences (9 tokens)" in capsys.readouterr().out
+    assert out.stat().st_mode & 0o044  # readable by others (the umask permitting), as the model
+    assert main(["train-lm", str(model_dir), str(text), "--out", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="list of strings"):
+        train_lm(model_dir, "w1 w2", tmp_path / "x.arpa")
     lm = NgramLm(out, tokens)
     w = {f"w{i}": 3 + i for i in range(37)}
     after = lm.advance(lm.initial_state(), w["w2"])

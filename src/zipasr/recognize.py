@@ -216,6 +216,8 @@ def train_lm(
     from zipasr.decoding.lm import estimate_ngram, write_arpa
     from zipasr.loading import load
 
+    if isinstance(text, str):
+        raise TypeError("text: pass the sentences as a list of strings, not one string")
     model = load(model_path, tokens=tokens)
     encode = text_encoder(model, model_path)
     table = model.tokens

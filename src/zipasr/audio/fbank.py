@@ -92,9 +92,15 @@ def fbank(
         (T, 80) float32 features, T = :func:`num_frames` of the 16 kHz sample count.
     """
     samples = to_mono_16k(waveform, sample_rate)
-    if samples.numel() == 0:
-        raise ValueError("waveform has 0 samples; pass at least one frame (160 samples at 16 kHz)")
-    extractor = cached_extractor(options or FbankOptions())
+    options = options or FbankOptions()
+    window = int(SAMPLE_RATE * options.frame_length_ms / 1000)
+    if samples.numel() < window:
+        raise ValueError(
+            f"{samples.numel()} samples at 16 kHz ({1000 * samples.numel() / SAMPLE_RATE:g} ms) "
+            f"is shorter than one analysis window ({options.frame_length_ms:g} ms, {window} "
+            "samples)"
+        )
+    extractor = cached_extractor(options)
     feats = extractor.extract(samples, SAMPLE_RATE)  # type: ignore[attr-defined]
     return feats.to(torch.float32)
 

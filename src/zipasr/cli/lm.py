@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from zipasr.recognize import train_lm
 
     out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; name the ARPA file to write, e.g. {out}/lm.arpa")
     if not out.parent.is_dir():
         raise CliError(f"--out {out}: folder {out.parent} does not exist")
     try:

@@ -287,6 +287,9 @@ def write_arpa(
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
+        mask = os.umask(0)  # mkstemp's 0o600 would hide the LM from whoever gets the model
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -19,8 +19,9 @@ gradient. These are the reference's formulas; only the rounding of a few product
 (about 1e-7 relative to each step in float32; with bfloat16 parameters, one or two bfloat16
 units in the last place from the earlier, unfolded arrangement).
 The folded factors reach the host once per step (twice on steps that update the parameter
-scales): on a GPU that is a synchronisation each, not yet measured there. The per-member reductions (sums of g*g, p*g, p*p) are taken
-before the update (``member_stats``), in a different order than the reference.
+scales): on a GPU that is a synchronisation each, not yet measured there. The per-member
+reductions (sums of g*g, p*g, p*p) are taken before the update (``member_stats``), in a
+different order than the reference.
 """
 
 from __future__ import annotations
