@@ -484,6 +484,9 @@ def test_an_output_folder_that_cannot_be_made_is_refused_first(capsys, tmp_path,
     assert (
         err == f"zipasr: error: --out {out}: cannot be a folder ({tmp_path / 'afile'} is a file)\n"
     )
+    code, _, err = run_cli(capsys, *argv[command], "--out", str(tmp_path / "afile"))
+    assert code == EXIT_ERROR
+    assert err == f"zipasr: error: --out {tmp_path / 'afile'}: is a file, not a folder\n"
 
 
 def test_train_names_a_missing_manifest_before_any_work(capsys, tmp_path) -> None:

@@ -137,6 +137,7 @@ def test_one_split_alone_begins_as_in_the_whole_corpus(corpus: Path, tmp_path: P
     stats = build_corpus(tmp_path, hours=0.06, seed=7, splits=("test",))
     assert not (tmp_path / "train.jsonl").exists() and not (tmp_path / "dev.jsonl").exists()
     assert stats.utterances["train"] == 0 and stats.utterances["test"] > 0
+    assert "test:" in stats.summary() and "train:" not in stats.summary()
     small, large = _manifest(corpus, "test"), _manifest(tmp_path, "test")
     assert len(large) > len(small) > 0
     for a, b in zip(small, large, strict=False):

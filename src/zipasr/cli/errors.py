@@ -127,8 +127,9 @@ def check_output_dir(path: str | os.PathLike[str], option: str = "--out") -> Non
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        where = "" if existing == target else f" ({existing} is a file)"
-        raise CliError(f"{option} {target}: cannot be a folder{where}")
+        if existing == target:
+            raise CliError(f"{option} {target}: is a file, not a folder")
+        raise CliError(f"{option} {target}: cannot be a folder ({existing} is a file)")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise CliError(f"{option} {target}: {existing} is not writable")
 

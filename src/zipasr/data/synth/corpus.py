@@ -55,6 +55,8 @@ class CorpusStats:
     unit: str = "words"
     #: Training utterances spoken by the neural voice (``neural_share``).
     neural_utterances: int = 0
+    #: Splits not synthesised (``build_corpus(splits=...)``), left out of the summary.
+    skipped: tuple[str, ...] = ()
 
     def summary(self) -> str:
         total = sum(self.seconds.values())
@@ -62,6 +64,7 @@ class CorpusStats:
             f"{s}: {self.seconds[s] / 3600:.3f} h, {self.utterances[s]} utts, "
             f"{self.speakers[s]} speakers"
             for s in SPLITS
+            if self.utterances.get(s) or s not in self.skipped
         ]
         return (
             f"{total / 3600:.3f} h in {self.synthesis_wall_s:.1f} s "
@@ -173,6 +176,7 @@ def build_corpus(
     for split, name in enumerate(SPLITS):
         if name not in splits:
             stats.seconds[name], stats.utterances[name], stats.speakers[name] = 0.0, 0, 0
+            stats.skipped += (name,)
             continue
         rng = random.Random(f"{seed}-{name}")
         noise = np.random.default_rng([seed, split])
