@@ -66,6 +66,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from zipasr.files import write_text_atomically
 from zipasr.models import AsrModel  # noqa: E402
 
 #: Swoosh call sites of the encoder: (module, function name) pairs the ``swish`` ablation
@@ -735,12 +736,9 @@ def time_steps(
     """Runs :func:`time_steps_worker` in fresh processes (as the training runs are) and saves
     its result in ``out/convergence/step-times.json``, which the report then uses for every
     run's time axis."""
-    from benchmarks.speed import ROOT, subprocess_env
-
     out = out.resolve()
     prepare_shared(out, settings, log)
     result_path = step_times_path(out).with_suffix(".worker.json")
-    result_path.unlink(missing_ok=True)
     spec = {
         "out": str(out),
         "settings": dataclasses.asdict(settings),
@@ -748,35 +746,11 @@ def time_steps(
         "runs": list(runs),
         "result": str(result_path),
     }
-    command = [sys.executable, "-m", "benchmarks.convergence", "--time-worker", json.dumps(spec)]
-    if settings.processes > 1:
-        command[1:2] = [
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={settings.processes}",
-            "-m",
-        ]
     groups = timing_groups(runs)
     log(f"timing {steps} steps of {len(groups)} configurations, interleaved ...")
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=10.0 * (steps + 1) * len(groups) + 900,
-    )
-    if done.returncode != 0 or not result_path.exists():
-        raise RuntimeError(
-            f"step timing failed (exit {done.returncode}):\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
-    result: dict[str, Any] = json.loads(result_path.read_text())
-    result_path.unlink()
-    tmp = step_times_path(out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(step_times_path(out))
+    timeout = 10.0 * (steps + 1) * len(groups) + 900
+    result = _run_worker("--time-worker", spec, settings.processes, timeout, "step timing")
+    write_text_atomically(step_times_path(out), json.dumps(result, indent=1))
     for name, seconds in result["s_per_step"].items():
         log(f"  {name}: {seconds:.3f} s per step (median; also for {', '.join(groups[name])})")
     log(f"  on {result['machine']['cpu']}; saved {step_times_path(out)}")
@@ -789,37 +763,41 @@ def time_steps(
 def launch_run(name: str, out: Path, settings: ConvergenceSettings) -> dict[str, Any]:
     """Runs ``train_run`` for run ``name`` in a fresh process, or in ``settings.processes``
     data-parallel processes under ``torchrun``; returns its result."""
-    from benchmarks.speed import ROOT, subprocess_env
-
     result_path = out / "convergence" / f"{name}.worker.json"
-    result_path.unlink(missing_ok=True)
     spec = {
         "run": name,
         "out": str(out),
         "settings": dataclasses.asdict(settings),
         "result": str(result_path),
     }
-    command = [sys.executable, "-m", "benchmarks.convergence", "--worker", json.dumps(spec)]
-    if settings.processes > 1:
+    return _run_worker("--worker", spec, settings.processes, settings.timeout_s(), f"run {name}")
+
+
+def _run_worker(
+    flag: str, spec: dict[str, Any], processes: int, timeout: float, what: str
+) -> dict[str, Any]:
+    """Runs this module with ``flag`` and ``spec`` (JSON) in a fresh process, or in
+    ``processes`` data-parallel ones under ``torchrun``, and returns the result it left in
+    ``spec["result"]`` (deleted after reading)."""
+    from benchmarks.speed import ROOT, subprocess_env
+
+    result_path = Path(spec["result"])
+    result_path.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "benchmarks.convergence", flag, json.dumps(spec)]
+    if processes > 1:
         command[1:2] = [
             "-m",
             "torch.distributed.run",
             "--standalone",
-            f"--nproc_per_node={settings.processes}",
+            f"--nproc_per_node={processes}",
             "-m",
         ]
     done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=settings.timeout_s(),
+        command, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=timeout
     )
     if done.returncode != 0 or not result_path.exists():
         raise RuntimeError(
-            f"run {name} failed (exit {done.returncode}):\n"
-            f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            f"{what} failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     result: dict[str, Any] = json.loads(result_path.read_text())
     result_path.unlink()
@@ -894,9 +872,7 @@ def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> d
     result = launch_run(name, out, settings)
     result["wall_s"] = time.perf_counter() - start
     result["settings"] = dataclasses.asdict(settings)
-    tmp = saved.with_name(saved.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(saved)
+    write_text_atomically(saved, json.dumps(result, indent=1))
     log(
         f"  {result['steps']} steps, {result['audio_hours_seen']:.2f} h of audio seen, "
         f"test WER {result['test_wer']:.1f}% (CTC {result['test_wer_ctc']:.1f}%)"

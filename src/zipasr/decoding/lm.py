@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Protocol
 
 import torch
 from torch import Tensor
+
+from zipasr.files import write_text_atomically
 
 #: The lowest log-probability a scorer returns: a token the LM gives no probability (-inf, or
 #: ARPA's -99 for ``<s>``) scores this instead, so that fused scores stay finite and a
@@ -283,15 +284,4 @@ def write_arpa(
                 line += f"\t{backoff:.6f}"
             lines.append(line)
     lines += ["", "\\end\\", ""]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines))
-        mask = os.umask(0)  # mkstemp's 0o600 would hide the LM from whoever gets the model
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomically(path, "\n".join(lines))

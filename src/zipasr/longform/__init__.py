@@ -2,6 +2,7 @@
 windows, and subtitles (SRT, WebVTT). :func:`zipasr.recognize.transcribe_files` uses them to
 recognise a file of any length in memory bounded by the segment length."""
 
+from zipasr.files import write_text_atomically
 from zipasr.longform.merge import TimedTokens, merge_overlap
 from zipasr.longform.segmenter import (
     AudioSegment,
@@ -10,7 +11,7 @@ from zipasr.longform.segmenter import (
     Span,
     segment_audio,
 )
-from zipasr.longform.subtitles import cues, to_srt, to_vtt, write_text_atomically
+from zipasr.longform.subtitles import cues, to_srt, to_vtt
 from zipasr.longform.transcript import Segment, Transcript, Word, make_segment, words_of
 from zipasr.longform.vad import VAD_FRAME_RATE, EnergyVad, Vad
 

@@ -7,11 +7,8 @@ overlap, and each starts before it ends.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from zipasr.longform.transcript import Segment
 
@@ -81,23 +78,3 @@ def to_vtt(segments: Sequence[Segment]) -> str:
         f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text}\n" for c in cues(segments)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
-
-
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same folder."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from zipasr.files import current_umask
 from zipasr.models.asr import AsrModel
 from zipasr.models.config import AsrModelConfig
 from zipasr.weights import assign_weights, check_finite, load_weights_file
@@ -35,7 +36,7 @@ def save(model: AsrModel, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp's 0o700 would hide the model from other users
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0o700 would hide the model from other users
     try:
         header = {
             "format": FORMAT,
@@ -156,10 +157,3 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _umask() -> int:
-    """The process's file-creation mask (reading it means setting it, so it is set back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -219,7 +219,7 @@ def update_tensor_buckets(
     sizes = torch.cat(size_rows).tolist() if update_size else []
 
     correction = _bias_correction(beta2, step)
-    root = math.sqrt(correction) if correction != 1.0 else 1.0
+    root = math.sqrt(correction)
     step_scale = -(1 - beta1) * group["lr"] * clip * root
     params: list[Tensor] = []
     flat_grads: list[Tensor] = []

@@ -34,6 +34,7 @@ from zipasr.data.synth.languages import pool as pool_named
 from zipasr.data.synth.neural import NeuralVoice
 from zipasr.data.synth.sentences import SentencesExhausted, SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
+from zipasr.files import write_text_atomically
 from zipasr.frontend import SAMPLE_RATE
 
 SPLITS = ("train", "dev", "test")
@@ -220,9 +221,7 @@ def build_corpus(
         "neural_share": neural_share,
         "splits": [name for name in SPLITS if name in splits],
     }
-    tmp = out_dir / ".corpus.json.tmp"
-    tmp.write_text(json.dumps(settings, indent=1) + "\n")
-    os.replace(tmp, out_dir / CORPUS_SETTINGS)
+    write_text_atomically(out_dir / CORPUS_SETTINGS, json.dumps(settings, indent=1) + "\n")
     return stats
 
 
