@@ -841,8 +841,17 @@ def run_convergence(
 
 
 #: Settings that change the cost of a step: a ``--time-steps`` measurement made with other
-#: values does not stand for the runs' steps.
-TIMING_KEYS = ("processes", "threads", "max_duration_s", "hours", "pool", "vocab_size")
+#: values does not stand for the runs' steps. The budget is one of them because the timed steps
+#: are taken from its middle, where the regularisation schedules stand at that point.
+TIMING_KEYS = (
+    "processes",
+    "threads",
+    "max_duration_s",
+    "hours",
+    "pool",
+    "vocab_size",
+    "budget_steps",
+)
 
 
 def timing_fits(timing: dict[str, Any], settings: ConvergenceSettings) -> bool:
@@ -859,14 +868,40 @@ def same_settings(saved: dict[str, Any] | None, settings: ConvergenceSettings) -
     return {**dataclasses.asdict(ConvergenceSettings()), **saved} == dataclasses.asdict(settings)
 
 
+def saved_run(name: str, out: Path, settings: ConvergenceSettings) -> dict[str, Any] | None:
+    """The result of run ``name`` saved in ``out`` with ``settings``; None if there is none."""
+    saved = out / "convergence" / f"{name}.json"
+    if not saved.exists():
+        return None
+    result: dict[str, Any] = json.loads(saved.read_text())
+    return result if same_settings(result.get("settings"), settings) else None
+
+
+def runs_left(
+    out: Path, settings: ConvergenceSettings, runs: tuple[str, ...], second_seed: bool
+) -> int:
+    """How many runs :func:`run_convergence` would still train: those of ``runs`` not saved
+    with ``settings`` and, with ``second_seed``, one second seed for the baseline and for each
+    Adam sweep among ``runs`` (before the sweep is done, which of its runs is best is not
+    known) not saved yet."""
+    left = sum(saved_run(name, out, settings) is None for name in runs)
+    if second_seed:
+        groups = [[BASELINE_RUN.name], *(list(sweep) for sweep in SWEEPS.values())]
+        for group in groups:
+            if any(name in runs for name in group) and not any(
+                saved_run(name + SECOND_SEED, out, settings) for name in group
+            ):
+                left += 1
+    return left
+
+
 def _one_run(name: str, out: Path, settings: ConvergenceSettings, log: Any) -> dict[str, Any]:
     """One run, its result saved beside the others; resumable: a finished run is reused."""
     saved = out / "convergence" / f"{name}.json"
-    if saved.exists():
-        result: dict[str, Any] = json.loads(saved.read_text())
-        if same_settings(result.get("settings"), settings):
-            log(f"run {name}: done before, reused ({saved})")
-            return result
+    reused = saved_run(name, out, settings)
+    if reused is not None:
+        log(f"run {name}: done before, reused ({saved})")
+        return reused
     log(f"run {name}: {settings.describe_budget()} ...")
     start = time.perf_counter()
     result = launch_run(name, out, settings)

@@ -175,7 +175,17 @@ def step_seconds(conv: dict[str, Any], run: dict[str, Any]) -> tuple[float, str]
 
 
 def time_axis_note(conv: dict[str, Any]) -> str:
-    """How the step-budget report puts runs on a time axis."""
+    """How the step-budget report puts runs on a time axis, and which it cannot place."""
+    missing = [r["name"] for r in conv["runs"] if math.isnan(step_seconds(conv, r)[0])]
+    if not missing:
+        return _time_axis_source(conv)
+    return (
+        f"{_time_axis_source(conv)} Left off the time axis (saved without seconds per step, "
+        f"by an older version): {', '.join(missing)}."
+    )
+
+
+def _time_axis_source(conv: dict[str, Any]) -> str:
     timing = conv.get("step_times")
     if timing:
         m = timing["machine"]

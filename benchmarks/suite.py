@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         RUNS_BY_NAME,
         ConvergenceSettings,
         run_convergence,
+        runs_left,
     )
     from benchmarks.report import write_report
     from benchmarks.speed import MODELS, SECONDS, run_speed
@@ -184,7 +185,9 @@ def main(argv: list[str] | None = None) -> None:
         args.runs = list(QUICK_RUNS if args.quick else RUNS_BY_NAME)
     sections = [args.only] if args.only else ["speed", "convergence"]
     estimate = (SPEED_ESTIMATE_S if "speed" in sections and not args.quick else 0) + (
-        convergence_estimate_s(settings, len(args.runs) + (3 if args.second_seed else 0))
+        convergence_estimate_s(
+            settings, runs_left(out, settings, tuple(args.runs), args.second_seed)
+        )
         if "convergence" in sections
         else 0
     )

@@ -259,6 +259,27 @@ def test_step_budget_sizes_the_schedules_and_the_evaluations() -> None:
     assert suite.convergence_estimate_s(wall, 2) == pytest.approx(2 * (100 + suite.RUN_OVERHEAD_S))
 
 
+def test_runs_left_counts_what_a_restarted_suite_would_train(tmp_path: Path) -> None:
+    settings = convergence.ConvergenceSettings.for_steps(1350)
+    runs = tuple(convergence.RUNS_BY_NAME)
+    sweeps = len(convergence.SWEEPS)
+    assert convergence.runs_left(tmp_path, settings, runs, second_seed=False) == len(runs)
+    assert convergence.runs_left(tmp_path, settings, runs, True) == len(runs) + 1 + sweeps
+
+    def save(name: str, run_settings: convergence.ConvergenceSettings) -> None:
+        path = tmp_path / "convergence" / f"{name}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"settings": dataclasses.asdict(run_settings)}))
+
+    baseline, adam = convergence.BASELINE_RUN.name, convergence.SWEEPS["adam"][0]
+    save(baseline, settings)
+    save(adam + convergence.SECOND_SEED, settings)  # some Adam run's second seed is done
+    save(convergence.SWEEPS["conformer"][0], convergence.ConvergenceSettings.for_steps(900))
+    # The baseline and one second seed are done; the Conformer run had another budget.
+    assert convergence.runs_left(tmp_path, settings, runs, True) == len(runs) - 1 + 1 + sweeps - 1
+    assert convergence.runs_left(tmp_path, settings, (baseline,), True) == 1
+
+
 def test_seconds_per_step_is_the_median_after_the_first_steps() -> None:
     # Step durations 10 (the first step, left out), 1, 2, 3: median 2 (2.5 with the first).
     curve = [(t, i + 1, 0.0) for i, t in enumerate([10.0, 11.0, 13.0, 16.0])]
@@ -305,6 +326,8 @@ def test_step_budget_run_and_step_timing_in_process(tmp_path: Path, one_thread) 
     assert timing["by_run"]["zipformer-adam-lr2e-3-seed2"] == timing["s_per_step"][runs[0]]
     assert convergence.timing_fits(timing, settings)
     assert not convergence.timing_fits(timing, dataclasses.replace(settings, processes=2))
+    # Timed at the middle of another budget: other regularisation, not the runs' steps.
+    assert not convergence.timing_fits(timing, dataclasses.replace(settings, budget_steps=99))
 
 
 def test_finished_runs_are_reused_only_with_the_same_budget(tmp_path: Path, monkeypatch) -> None:
@@ -483,6 +506,14 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
     assert "own seconds per step: zipformer-adam-lr1e-3," in table
     assert "zipformer-scaledadam," not in table.split("own seconds per step")[-1]
     del conv["step_times"]
+    # A run saved before runs recorded their seconds per step cannot be placed in time.
+    saved_s = conformer.pop("s_per_step")
+    assert (
+        "Left off the time axis (saved without seconds per step, by an older version): "
+        "conformer-adam-lr2e-3." in report.time_axis_note(conv)
+    )
+    conformer["s_per_step"] = saved_s
+    assert "Left off" not in report.time_axis_note(conv)
     # Runs measured on two CPU models: their times are not comparable, and the report says so.
     conformer["machine"]["cpu"] = "CPU B"
     text = report.write_report(results, tmp_path).read_text()

@@ -253,10 +253,11 @@ def features_of_file(path: str | os.PathLike[str]) -> Tensor:
     samples, rate = read_audio(Path(path))
     feats = fbank(samples, rate)
     if feats.shape[0] < MIN_FEATURE_FRAMES:
-        ms = 1000 // FEATURE_FRAME_RATE
+        # Frames are centred on multiples of the shift: n samples make round(n / shift) frames.
+        shortest_s = (MIN_FEATURE_FRAMES - 0.5) / FEATURE_FRAME_RATE
         raise ValueError(
-            f"{path}: {feats.shape[0] * ms} ms of audio is shorter than the model can use "
-            f"({MIN_FEATURE_FRAMES * ms} ms)"
+            f"{path}: {1000 * samples.shape[-1] / rate:.0f} ms of audio is shorter than the model "
+            f"can use ({1000 * shortest_s:.0f} ms)"
         )
     return feats
 

@@ -115,6 +115,15 @@ def test_corpus_records_how_it_was_built(corpus: Path) -> None:
     assert read_corpus_settings(corpus / "wav") == {}  # not a corpus folder
 
 
+@pytest.mark.parametrize("content", [b"{ truncated", b"\xff\xfe", b"[1, 2]"])
+def test_a_damaged_corpus_record_is_named_in_the_error(tmp_path: Path, content: bytes) -> None:
+    from zipasr.data.synth import read_corpus_settings
+
+    (tmp_path / "corpus.json").write_bytes(content)
+    with pytest.raises(ValueError, match=r"corpus\.json is not the JSON file zipasr synth"):
+        read_corpus_settings(tmp_path)
+
+
 def test_training_text_continues_the_training_split_and_never_holds_dev_or_test(
     corpus: Path,
 ) -> None:

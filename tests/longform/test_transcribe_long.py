@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,7 +157,7 @@ def test_bad_files_are_reported_and_the_others_recognised(tiny_model_dir, long_w
     assert [r.ok for r in results] == [True, False, False, False]
     assert results[1].error == f"{empty} holds 0 samples"
     assert results[2].error.startswith(f"{missing}: ")
-    assert results[3].error == f"{click}: 30 ms of audio is shorter than the model can use (90 ms)"
+    assert results[3].error == f"{click}: 25 ms of audio is shorter than the model can use (85 ms)"
     code = main(["transcribe", str(tiny_model_dir), str(good), str(empty), str(missing)])
     out, err = capsys.readouterr()
     assert code == EXIT_PARTIAL
@@ -230,3 +231,35 @@ def test_cli_long_file_json_srt_vtt_and_threads(
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_the_shortest_usable_audio_is_the_length_the_message_names(
+    tmp_path: Path, rate: int
+) -> None:
+    from zipasr.recognize import features_of_file
+
+    shortest = rate * 85 // 1000  # "(85 ms)" in the message
+    ok, short = tmp_path / "ok.wav", tmp_path / "short.wav"
+    soundfile.write(ok, np.zeros(shortest, np.float32), rate)
+    soundfile.write(short, np.zeros(shortest - rate // 1000, np.float32), rate)
+    assert features_of_file(ok).shape[0] >= 9
+    with pytest.raises(ValueError, match=r": 84 ms of audio is shorter .* \(85 ms\)$"):
+        features_of_file(short)
+
+
+def test_subtitles_without_speech_are_written_and_said_to_be_empty(tmp_path: Path, capsys):
+    from zipasr.cli.transcribe import _write_subtitles
+    from zipasr.longform import Segment, Transcript
+
+    srt, vtt = tmp_path / "a.srt", tmp_path / "a.vtt"
+    outputs = {"srt": {"a.wav": srt}, "vtt": {"a.wav": vtt}}
+    silent = Transcript(path="a.wav", duration_s=4.0, segments=[Segment(0.0, 4.0, "")])
+    _write_subtitles(silent, outputs)
+    assert srt.read_text() == "" and vtt.read_text() == "WEBVTT\n\n"
+    assert capsys.readouterr().err == (
+        f"a.wav: no speech recognised; {srt} and {vtt} hold no subtitles\n"
+    )
+    spoken = Transcript(path="a.wav", duration_s=4.0, segments=[Segment(0.0, 4.0, "HI")])
+    _write_subtitles(spoken, outputs)
+    assert "HI" in srt.read_text() and capsys.readouterr().err == ""

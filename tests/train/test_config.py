@@ -75,10 +75,10 @@ def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
     english, mandarin = demo_config("d"), demo_config("d", language="cmn")
     assert (english.data.tokenizer_type, english.data.normalizer) == ("bpe", "english")
     assert (mandarin.data.tokenizer_type, mandarin.data.normalizer) == ("char", "basic")
-    # The same encoder and steps; twice the learning rate, CTC as heavy as the transducer, a
+    # The same encoder; more steps, twice the learning rate, CTC as heavy as the transducer, a
     # one-character decoder context and the average taken over the last quarter (demo_config).
     assert mandarin.model == dataclasses.replace(english.model, context_size=1)
-    assert mandarin.max_steps == english.max_steps
+    assert (english.max_steps, mandarin.max_steps) == (1000, 1350)
     assert (english.loss.ctc_loss_scale, mandarin.loss.ctc_loss_scale) == (0.5, 1.0)
     assert (english.optim.base_lr, mandarin.optim.base_lr) == (0.045, 0.09)
     assert mandarin.average_start_step == 3 * mandarin.max_steps // 4
@@ -90,6 +90,9 @@ def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
             loss=english.loss,
             optim=english.optim,
             average_start_step=english.average_start_step,
+            max_steps=english.max_steps,
+            save_every_steps=english.save_every_steps,
+            valid_every_steps=english.valid_every_steps,
         )
         == english
     )

@@ -341,10 +341,17 @@ def _checked_folder(folder: Path, fmt: str) -> Path:
 def _write_subtitles(result, outputs: dict[str, dict[str, Path]]) -> None:
     from zipasr.longform import to_srt, to_vtt, write_text_atomically
 
+    written = []
     for fmt, render in (("srt", to_srt), ("vtt", to_vtt)):
         target = outputs[fmt].get(result.path)
         if target is not None:
             write_text_atomically(target, render(result.segments))
+            written.append(str(target))
+    if written and not any(segment.text.strip() for segment in result.segments):
+        print(
+            f"{result.path}: no speech recognised; {' and '.join(written)} hold no subtitles",
+            file=sys.stderr,
+        )
 
 
 def _set_threads(threads: int | None, total_s: float) -> None:

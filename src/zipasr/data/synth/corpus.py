@@ -229,7 +229,15 @@ def read_corpus_settings(out_dir: str | Path) -> dict:
     """The arguments :func:`build_corpus` wrote into ``out_dir`` (its ``corpus.json``); an empty
     dict for a corpus built before it recorded them, or not by it."""
     path = Path(out_dir) / CORPUS_SETTINGS
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not the JSON file zipasr synth writes ({e})") from e
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} is not the JSON file zipasr synth writes (not an object)")
+    return settings
 
 
 def training_text(
