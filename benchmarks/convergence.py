@@ -841,8 +841,9 @@ def run_convergence(
 
 
 #: Settings that change the cost of a step: a ``--time-steps`` measurement made with other
-#: values does not stand for the runs' steps. The budget is one of them because the timed steps
-#: are taken from its middle, where the regularisation schedules stand at that point.
+#: values does not stand for the runs' steps. The step budget and the reference duration are
+#: among them because the timed steps are taken from the budget's middle, and where the
+#: regularisation schedules (layer skipping, dropout) stand there depends on both.
 TIMING_KEYS = (
     "processes",
     "threads",
@@ -851,6 +852,7 @@ TIMING_KEYS = (
     "pool",
     "vocab_size",
     "budget_steps",
+    "ref_duration_s",
 )
 
 

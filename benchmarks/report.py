@@ -174,22 +174,32 @@ def step_seconds(conv: dict[str, Any], run: dict[str, Any]) -> tuple[float, str]
     return run.get("s_per_step", float("nan")), "own run"
 
 
+def unplaced_runs(conv: dict[str, Any]) -> list[str]:
+    """Runs the report cannot put on a time axis: neither the ``--time-steps`` measurement nor
+    their own record gives their seconds per step."""
+    return [r["name"] for r in conv["runs"] if math.isnan(step_seconds(conv, r)[0])]
+
+
 def time_axis_note(conv: dict[str, Any]) -> str:
     """How the step-budget report puts runs on a time axis, and which it cannot place."""
-    missing = [r["name"] for r in conv["runs"] if math.isnan(step_seconds(conv, r)[0])]
+    missing = unplaced_runs(conv)
     if not missing:
-        return _time_axis_source(conv)
+        return _time_axis_source(conv, missing)
     return (
-        f"{_time_axis_source(conv)} Left off the time axis (saved without seconds per step, "
-        f"by an older version): {', '.join(missing)}."
+        f"{_time_axis_source(conv, missing)} Left off the time axis (no seconds per step "
+        f"recorded): {', '.join(missing)}."
     )
 
 
-def _time_axis_source(conv: dict[str, Any]) -> str:
+def _time_axis_source(conv: dict[str, Any], missing: list[str]) -> str:
     timing = conv.get("step_times")
     if timing:
         m = timing["machine"]
-        untimed = [r["name"] for r in conv["runs"] if step_seconds(conv, r)[1] != "step timing"]
+        untimed = [
+            r["name"]
+            for r in conv["runs"]
+            if step_seconds(conv, r)[1] != "step timing" and r["name"] not in missing
+        ]
         rest = (
             f" Runs it did not time are placed by their own seconds per step: {', '.join(untimed)}."
             if untimed

@@ -506,12 +506,22 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
     assert "own seconds per step: zipformer-adam-lr1e-3," in table
     assert "zipformer-scaledadam," not in table.split("own seconds per step")[-1]
     del conv["step_times"]
-    # A run saved before runs recorded their seconds per step cannot be placed in time.
+    # A run saved before runs recorded their seconds per step cannot be placed in time, with
+    # or without a --time-steps measurement that leaves its configuration out.
     saved_s = conformer.pop("s_per_step")
-    assert (
-        "Left off the time axis (saved without seconds per step, by an older version): "
-        "conformer-adam-lr2e-3." in report.time_axis_note(conv)
+    note = report.time_axis_note(conv)
+    assert note.endswith(
+        "Left off the time axis (no seconds per step recorded): conformer-adam-lr2e-3."
     )
+    conv["step_times"] = {
+        "by_run": {"zipformer-scaledadam": 0.25},
+        "steps": 20,
+        "machine": {"cpu": "CPU C", "processes": 2, "torch_threads": 1},
+    }
+    note = report.time_axis_note(conv)
+    assert "recorded): conformer-adam-lr2e-3." in note
+    assert "conformer-adam-lr2e-3" not in note.split("own seconds per step")[1].split("Left")[0]
+    del conv["step_times"]
     conformer["s_per_step"] = saved_s
     assert "Left off" not in report.time_axis_note(conv)
     # Runs measured on two CPU models: their times are not comparable, and the report says so.

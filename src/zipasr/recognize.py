@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -251,14 +252,19 @@ def features_of_file(path: str | os.PathLike[str]) -> Tensor:
     them into segments instead of holding all their features at once.
     """
     samples, rate = read_audio(Path(path))
+    # Frames are centred on multiples of the shift: n samples make round(n / shift) frames, so
+    # the front end's minimum is 8.5 shifts (85 ms). Checked before fbank too, which refuses
+    # anything under one analysis window with a message of its own.
+    shortest_s = (MIN_FEATURE_FRAMES - 0.5) / FEATURE_FRAME_RATE
+    too_short = ValueError(
+        f"{path}: {math.floor(1000 * samples.shape[-1] / rate)} ms of audio is shorter than "
+        f"the model can use ({1000 * shortest_s:.0f} ms)"
+    )
+    if samples.shape[-1] < shortest_s * rate:
+        raise too_short
     feats = fbank(samples, rate)
-    if feats.shape[0] < MIN_FEATURE_FRAMES:
-        # Frames are centred on multiples of the shift: n samples make round(n / shift) frames.
-        shortest_s = (MIN_FEATURE_FRAMES - 0.5) / FEATURE_FRAME_RATE
-        raise ValueError(
-            f"{path}: {1000 * samples.shape[-1] / rate:.0f} ms of audio is shorter than the model "
-            f"can use ({1000 * shortest_s:.0f} ms)"
-        )
+    if feats.shape[0] < MIN_FEATURE_FRAMES:  # resampling rounded the length down
+        raise too_short
     return feats
 
 

@@ -162,10 +162,21 @@ def test_splits_built_one_by_one_are_recorded_together_only_if_of_one_corpus(
     from zipasr.data.synth import build_corpus, read_corpus_settings
 
     build_corpus(tmp_path, hours=0.002, seed=3, splits=("test",))
-    build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
+    # neural_share concerns the training split only, which neither build holds.
+    build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",), neural_share=0.5)
     assert read_corpus_settings(tmp_path)["splits"] == ["dev", "test"]
-    with pytest.raises(ValueError, match=r"already holds the test split\(s\) of another corpus"):
+    dev = (tmp_path / "dev.jsonl").read_bytes()
+    with pytest.raises(ValueError, match=r"holds the test split\(s\) of a corpus built with "):
         build_corpus(tmp_path, hours=0.002, seed=4, splits=("dev",))
-    assert read_corpus_settings(tmp_path)["seed"] == 3  # the record is left as it was
+    # Refused before anything was written: the record and the manifests are as they were.
+    assert read_corpus_settings(tmp_path)["seed"] == 3
+    assert (tmp_path / "dev.jsonl").read_bytes() == dev
+    # A manifest no record lists (copied in, or left by an interrupted build) is refused too.
+    (tmp_path / "train.jsonl").write_bytes(dev)
+    with pytest.raises(ValueError, match=r"unrecorded build \(corpus.json omits train\)"):
+        build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
+    (tmp_path / "corpus.json").unlink()
+    with pytest.raises(ValueError, match=r"unrecorded build \(it has no corpus.json\)"):
+        build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
     build_corpus(tmp_path, hours=0.002, seed=4)  # every split anew: nothing of the old is kept
     assert read_corpus_settings(tmp_path)["splits"] == ["train", "dev", "test"]

@@ -240,12 +240,15 @@ def test_the_shortest_usable_audio_is_the_length_the_message_names(
     from zipasr.recognize import features_of_file
 
     shortest = rate * 85 // 1000  # "(85 ms)" in the message
-    ok, short = tmp_path / "ok.wav", tmp_path / "short.wav"
+    ok = tmp_path / "ok.wav"
     soundfile.write(ok, np.zeros(shortest, np.float32), rate)
-    soundfile.write(short, np.zeros(shortest - rate // 1000, np.float32), rate)
     assert features_of_file(ok).shape[0] >= 9
-    with pytest.raises(ValueError, match=r": 84 ms of audio is shorter .* \(85 ms\)$"):
-        features_of_file(short)
+    # One sample short (84.9 ms), a millisecond short, and under one 25 ms analysis window.
+    for samples, ms in ((shortest - 1, 84), (shortest - rate // 1000, 84), (rate // 100, 10)):
+        short = tmp_path / f"short{samples}.wav"
+        soundfile.write(short, np.zeros(samples, np.float32), rate)
+        with pytest.raises(ValueError, match=rf"{short}: {ms} ms of audio is shorter .*\(85 ms\)$"):
+            features_of_file(short)
 
 
 def test_subtitles_without_speech_are_written_and_said_to_be_empty(tmp_path: Path, capsys):
@@ -258,7 +261,7 @@ def test_subtitles_without_speech_are_written_and_said_to_be_empty(tmp_path: Pat
     _write_subtitles(silent, outputs)
     assert srt.read_text() == "" and vtt.read_text() == "WEBVTT\n\n"
     assert capsys.readouterr().err == (
-        f"a.wav: no speech recognised; {srt} and {vtt} hold no subtitles\n"
+        f"zipasr: warning: a.wav: no speech recognised; {srt} and {vtt} hold no subtitles\n"
     )
     spoken = Transcript(path="a.wav", duration_s=4.0, segments=[Segment(0.0, 4.0, "HI")])
     _write_subtitles(spoken, outputs)

@@ -79,6 +79,10 @@ def test_mandarin_demo_trains_characters_with_the_basic_normaliser() -> None:
     # one-character decoder context and the average taken over the last quarter (demo_config).
     assert mandarin.model == dataclasses.replace(english.model, context_size=1)
     assert (english.max_steps, mandarin.max_steps) == (1000, 1350)
+    from zipasr.data.synth.languages import LANGUAGES
+    from zipasr.train.demo import DEMO_STEPS
+
+    assert set(DEMO_STEPS) == set(LANGUAGES)  # every corpus language has a demo length
     assert (english.loss.ctc_loss_scale, mandarin.loss.ctc_loss_scale) == (0.5, 1.0)
     assert (english.optim.base_lr, mandarin.optim.base_lr) == (0.045, 0.09)
     assert mandarin.average_start_step == 3 * mandarin.max_steps // 4

@@ -71,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="training steps of 30 s of audio (default 1000 for English, about 13 minutes "
         "on 2 cores, 1350 for Mandarin; "
         "the schedules are sized for the count). A longer run with more audio, e.g. --hours 3 "
-        "--steps 5400, learns more than the default's 15 minutes allow",
+        "--steps 5400, learns more than the default's 15-minute budget allows",
     )
     d.set_defaults(run=run_demo, extras=("train",), own_logging=True)
 

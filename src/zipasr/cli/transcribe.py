@@ -339,7 +339,9 @@ def _checked_folder(folder: Path, fmt: str) -> Path:
 
 
 def _write_subtitles(result, outputs: dict[str, dict[str, Path]]) -> None:
+    from zipasr.cli.errors import warn
     from zipasr.longform import to_srt, to_vtt, write_text_atomically
+    from zipasr.longform.subtitles import cues
 
     written = []
     for fmt, render in (("srt", to_srt), ("vtt", to_vtt)):
@@ -347,11 +349,8 @@ def _write_subtitles(result, outputs: dict[str, dict[str, Path]]) -> None:
         if target is not None:
             write_text_atomically(target, render(result.segments))
             written.append(str(target))
-    if written and not any(segment.text.strip() for segment in result.segments):
-        print(
-            f"{result.path}: no speech recognised; {' and '.join(written)} hold no subtitles",
-            file=sys.stderr,
-        )
+    if written and not cues(result.segments):
+        warn(f"{result.path}: no speech recognised; {' and '.join(written)} hold no subtitles")
 
 
 def _set_threads(threads: int | None, total_s: float) -> None:

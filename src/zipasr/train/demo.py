@@ -15,8 +15,10 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from zipasr.train.config import (
     ChunkingConfig,
@@ -37,7 +39,7 @@ DEMO_HOURS, QUICK_HOURS = 1.0, 0.03
 #: there; 1350 steps took 18.7), at a cost: test WER 58.5% against 52.8% at 1350 (beam 4).
 #: Mandarin, with ten times the tokens to learn, was still improving fast at 1350 (dev CER
 #: 29.2% at step 886, 16.7% at 1350), so it keeps 1350.
-DEMO_STEPS: dict[str, int] = {"en": 1000, "cmn": 1350}
+DEMO_STEPS: Mapping[str, int] = MappingProxyType({"en": 1000, "cmn": 1350})
 QUICK_STEPS = 30
 #: Streaming decode setting reported by the demo: 320 ms chunks, 1.28 s of left context.
 STREAMING_CHUNK = (16, 64)

@@ -156,7 +156,7 @@ def build_corpus(
     spec = language_named(language)
     sentence_pool = pool_named(language, pool)
     neural = None
-    if neural_share > 0:
+    if neural_share > 0 and "train" in splits:  # the neural voice speaks training only
         if language != "en":
             raise ValueError(f"neural_share: the neural voice speaks English, not {language!r}")
         neural = NeuralVoice.get()
@@ -174,7 +174,17 @@ def build_corpus(
         "fractions": list(fractions),
         "neural_share": neural_share,
     }
-    built = set(splits) | _splits_kept(out_dir, splits, settings)
+    kept = _splits_kept(out_dir, splits, settings)
+    # From here until the end the record lists only the splits left in place, and the
+    # manifests being rebuilt are gone: an interrupted build leaves no stale record or manifest.
+    for name in splits:
+        (out_dir / f"{name}.jsonl").unlink(missing_ok=True)
+    settings_path = out_dir / CORPUS_SETTINGS
+    if kept:
+        kept_only = {**settings, "splits": [name for name in SPLITS if name in kept]}
+        write_text_atomically(settings_path, json.dumps(kept_only, indent=1) + "\n")
+    else:
+        settings_path.unlink(missing_ok=True)
     engine = Espeak.get()
     speakers = split_speakers(all_speakers(seed, spec.accents), fractions, seed)
     stats = CorpusStats(
@@ -221,28 +231,41 @@ def build_corpus(
         stats.speakers[name] = len(used)
     stats.synthesis_wall_s = time.perf_counter() - start
     stats.words_used = len(words)
-    settings["splits"] = [name for name in SPLITS if name in built]
-    write_text_atomically(out_dir / CORPUS_SETTINGS, json.dumps(settings, indent=1) + "\n")
+    settings["splits"] = [name for name in SPLITS if name in kept or name in splits]
+    write_text_atomically(settings_path, json.dumps(settings, indent=1) + "\n")
     return stats
 
 
 def _splits_kept(out_dir: Path, splits: tuple[str, ...], settings: dict) -> set[str]:
-    """The splits of an earlier build in ``out_dir`` that a build of ``splits`` leaves in place,
-    for its ``corpus.json``. They must come from a build with the same ``settings``: a folder
-    whose manifests came from different corpora would be described wrongly."""
-    kept = {name for name in SPLITS if name not in splits and (out_dir / f"{name}.jsonl").exists()}
-    if not kept:
-        return kept
+    """The splits of an earlier build in ``out_dir`` that a build of ``splits`` leaves in place
+    and lists in its ``corpus.json`` with them. They must be recorded there, by a build with
+    the same ``settings`` (``neural_share`` only matters for a kept training split): a folder
+    whose manifests came from different corpora would be described wrongly.
+
+    Raises:
+        ValueError: a manifest that no record lists, or one of a corpus built otherwise.
+    """
+    present = [n for n in SPLITS if n not in splits and (out_dir / f"{n}.jsonl").exists()]
+    if not present:
+        return set()
     previous = read_corpus_settings(out_dir)
-    differ = [f"{k} {previous.get(k)!r} there, {v!r} here" for k, v in settings.items()
-              if previous.get(k) != v]  # fmt: skip
-    if differ:
-        why = "; ".join(differ) if previous else f"it has no {CORPUS_SETTINGS}"
+    where = f"{out_dir} already holds the {', '.join(present)} split(s)"
+    unlisted = [n for n in present if n not in previous.get("splits", SPLITS)]
+    if not previous or unlisted:
+        why = f"it has no {CORPUS_SETTINGS}" if not previous else f"{CORPUS_SETTINGS} omits "
         raise ValueError(
-            f"{out_dir} already holds the {', '.join(sorted(kept))} split(s) of another corpus "
-            f"({why}); synthesise into another folder, or remove that folder first"
+            f"{where} of an unrecorded build ({why}{', '.join(unlisted) if previous else ''}); "
+            "synthesise into another folder, or remove that folder first"
         )
-    return kept
+    compared = [k for k in settings if k != "neural_share" or "train" in present]
+    differ = [f"{k} {previous.get(k)!r} there, {settings[k]!r} here" for k in compared
+              if previous.get(k) != settings[k]]  # fmt: skip
+    if differ:
+        raise ValueError(
+            f"{where} of a corpus built with other settings ({'; '.join(differ)}); "
+            "synthesise into another folder, or remove that folder first"
+        )
+    return set(present)
 
 
 def read_corpus_settings(out_dir: str | Path) -> dict:
