@@ -251,10 +251,13 @@ def convergence_table(conv: dict[str, Any]) -> str:
         "| run | encoder parameters | steps | audio seen (h) | final training loss "
         "| dev WER (%) | test WER (%) |"
     )
+    timed = steps and bool(conv.get("step_times"))
     if steps:
         lines += [
-            header + " s per step (median) | training time (min) | CPU |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            header
+            + " s per step (median) | training time (min) | CPU |"
+            + (" s per step, timed together | time at that rate (min) |" if timed else ""),
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if timed else ""),
         ]
     else:
         lines += [header, "|---|---|---|---|---|---|---|"]
@@ -274,6 +277,11 @@ def convergence_table(conv: dict[str, Any]) -> str:
                 f" {_fmt(r.get('s_per_step', float('nan')), 3)} "
                 f"| {_fmt(r.get('train_s', float('nan')) / 60)} | {cpu} |"
             )
+            if timed:
+                seconds, source = step_seconds(conv, r)
+                if source != "step timing":
+                    seconds = float("nan")
+                row += f" {_fmt(seconds, 3)} | {_fmt(seconds * r['steps'] / 60)} |"
         lines.append(row)
     if steps:
         lines += ["", time_axis_note(conv)]

@@ -503,6 +503,12 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
     assert report.step_seconds(conv, conformer) == (0.5, "own run")
     table = report.convergence_table(conv)
     assert "(`--time-steps 20`) on CPU C" in table
+    # With a timing, each timed run's rate and its steps' time at that rate; n/a for the rest.
+    assert "| s per step, timed together | time at that rate (min) |" in table
+    baseline_row = next(line for line in table.splitlines() if line.startswith("| Zipformer + S"))
+    assert baseline_row.endswith(f" 0.250 | {0.25 * 10 / 60:.1f} |")
+    conformer_row = next(line for line in table.splitlines() if line.startswith("| Conformer"))
+    assert conformer_row.endswith(" n/a | n/a |")
     assert "own seconds per step: zipformer-adam-lr1e-3," in table
     assert "zipformer-scaledadam," not in table.split("own seconds per step")[-1]
     del conv["step_times"]
