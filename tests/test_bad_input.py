@@ -130,6 +130,8 @@ def test_bad_options_are_usage_errors_before_any_work(capsys, option, value, mes
         ["info", "--seconds", "-1"],
         ["synth", "--out", "x", "--hours", "0"],
         ["synth", "--out", "x", "--seed", "-5"],
+        ["synth", "--out", "x", "--neural-share", "1.5"],
+        ["synth", "--out", "x", "--fractions", "0.5", "0", "0.5"],
         ["transcribe", "m", "a.wav", "--max-segment", "-1"],
         ["transcribe", "m", "a.wav", "--threads", "0"],
         ["transcribe", "m", "a.wav", "--method", "nope"],
@@ -144,6 +146,26 @@ def test_out_of_range_options_are_one_usage_line(capsys, argv) -> None:
     err = capsys.readouterr().err
     assert err.startswith("zipasr: error: argument ") and err.count("\n") == 1, err
     assert err.rstrip().endswith("--help)")
+
+
+@pytest.mark.parametrize("command", [["synth", "--out", "x"], ["demo"], ["transcribe", "m", "a"]])
+def test_an_unknown_option_points_to_its_commands_help(capsys, command) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--bogus", "3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == EXIT_USAGE
+    assert (
+        err
+        == f"zipasr: error: unrecognized arguments: --bogus 3 (see: zipasr {command[0]} --help)\n"
+    )
+
+
+def test_split_shares_that_do_not_sum_to_one_are_a_usage_error(capsys, tmp_path) -> None:
+    out = tmp_path / "corpus"
+    code = main(["synth", "--out", str(out), "--fractions", "0.5", "0.5", "0.5"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and not out.exists()
+    assert err == "zipasr: error: argument --fractions: 0.5 0.5 0.5 must sum to 1\n"
 
 
 def test_srt_and_vtt_to_the_same_file_are_refused(capsys, good_wav, tmp_path) -> None:

@@ -252,20 +252,28 @@ def features_of_file(path: str | os.PathLike[str]) -> Tensor:
     them into segments instead of holding all their features at once.
     """
     samples, rate = read_audio(Path(path))
-    # Frames are centred on multiples of the shift: n samples make round(n / shift) frames, so
-    # the front end's minimum is 8.5 shifts (85 ms). Checked before fbank too, which refuses
-    # anything under one analysis window with a message of its own.
-    shortest_s = (MIN_FEATURE_FRAMES - 0.5) / FEATURE_FRAME_RATE
-    too_short = ValueError(
-        f"{path}: {math.floor(1000 * samples.shape[-1] / rate)} ms of audio is shorter than "
-        f"the model can use ({1000 * shortest_s:.0f} ms)"
-    )
-    if samples.shape[-1] < shortest_s * rate:
-        raise too_short
+    check_long_enough(path, samples.shape[-1], rate)  # before fbank, which has its own message
     feats = fbank(samples, rate)
     if feats.shape[0] < MIN_FEATURE_FRAMES:  # resampling rounded the length down
-        raise too_short
+        check_long_enough(path, samples.shape[-1], rate, frames=feats.shape[0])
     return feats
+
+
+def check_long_enough(
+    path: str | os.PathLike[str], samples: int, rate: int, *, frames: int | None = None
+) -> None:
+    """Raises ValueError (naming ``path``, its length and the minimum) if ``samples`` at
+    ``rate`` Hz are too few for the front end to emit one encoder frame: it needs 9 feature
+    frames, which are centred on multiples of 10 ms, so 85 ms of audio. ``frames``: the
+    feature frames actually computed, where already known."""
+    # Integers: 85 ms of 48 kHz audio (4080 samples) is long enough.
+    short = 2 * samples * FEATURE_FRAME_RATE < (2 * MIN_FEATURE_FRAMES - 1) * rate
+    if short or (frames is not None and frames < MIN_FEATURE_FRAMES):
+        shortest_ms = 1000 * (MIN_FEATURE_FRAMES - 0.5) / FEATURE_FRAME_RATE
+        raise ValueError(
+            f"{path}: {math.floor(1000 * samples / rate)} ms of audio is shorter than the "
+            f"model can use ({shortest_ms:.0f} ms)"
+        )
 
 
 @torch.no_grad()
@@ -540,13 +548,15 @@ def transcribe_streaming(
     A file no longer than ``segmenter.max_segment_s`` is one stream. A longer one is read in
     blocks and cut at its pauses as :func:`transcribe_files` cuts it; each segment is a new
     stream (as a live recogniser starts anew after an endpoint). Unlike
-    :func:`transcribe_files`, a file that cannot be read raises (with its name).
+    :func:`transcribe_files`, a file that cannot be read or is too short (85 ms) raises, with
+    its name.
     """
     recognizer = StreamingRecognizer(model, config)
     seg_options = segmenter or SegmenterOptions()
     info = audio_info(path)
     if info.duration_s <= seg_options.max_segment_s:
         samples, rate = read_audio(Path(path))
+        check_long_enough(path, samples.shape[-1], rate)  # as transcribe_files would say
         audio = to_mono_16k(samples, rate)
         hyp = _stream_one(recognizer, audio, on_partial, piece_s)
         whole = Span(0, 0.0, info.duration_s)

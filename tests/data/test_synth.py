@@ -103,7 +103,20 @@ def test_neural_share_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"within \[0, 1\]"):
         build_corpus(tmp_path, 0.001, neural_share=1.5)
     with pytest.raises(ValueError, match="speaks English"):
-        build_corpus(tmp_path, 0.001, language="cmn", neural_share=0.5)
+        build_corpus(tmp_path, 0.001, language="cmn", neural_share=0.5, splits=("test",))
+
+
+def test_a_missing_neural_voice_names_the_extra(tmp_path: Path, monkeypatch) -> None:
+    from zipasr.data.synth import build_corpus
+    from zipasr.data.synth.neural import NeuralVoice
+    from zipasr.optional import MissingExtraError
+
+    monkeypatch.setattr(NeuralVoice, "_instance", None)
+    monkeypatch.setattr(NeuralVoice, "available", classmethod(lambda cls: False))
+    with pytest.raises(MissingExtraError, match=r'pip install "zipasr\[voices\]"'):
+        build_corpus(tmp_path, 0.001, neural_share=0.5)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+    build_corpus(tmp_path, 0.001, neural_share=0.5, splits=("test",))  # no training split
 
 
 def test_corpus_records_how_it_was_built(corpus: Path) -> None:
@@ -173,10 +186,38 @@ def test_splits_built_one_by_one_are_recorded_together_only_if_of_one_corpus(
     assert (tmp_path / "dev.jsonl").read_bytes() == dev
     # A manifest no record lists (copied in, or left by an interrupted build) is refused too.
     (tmp_path / "train.jsonl").write_bytes(dev)
-    with pytest.raises(ValueError, match=r"unrecorded build \(corpus.json omits train\)"):
+    with pytest.raises(ValueError, match=r"holds train.jsonl, which its corpus.json does not list"):
         build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
     (tmp_path / "corpus.json").unlink()
     with pytest.raises(ValueError, match=r"unrecorded build \(it has no corpus.json\)"):
         build_corpus(tmp_path, hours=0.002, seed=3, splits=("dev",))
     build_corpus(tmp_path, hours=0.002, seed=4)  # every split anew: nothing of the old is kept
     assert read_corpus_settings(tmp_path)["splits"] == ["train", "dev", "test"]
+
+
+def test_an_interrupt_inside_the_synthesis_callback_stops_the_synthesis(monkeypatch) -> None:
+    # Ctrl-C lands in the callback that the C library calls with each block of samples; ctypes
+    # would print the KeyboardInterrupt and drop it, and the utterance would go on without
+    # those samples. The engine aborts the synthesis and raises it from synthesize().
+    import numpy as np
+
+    from zipasr.data.synth.espeak import Espeak
+
+    engine = Espeak.get()
+    whole = engine.synthesize("one two three four five six seven", "en-us+m3", 160, 50)
+    calls = []
+    as_array = np.ctypeslib.as_array
+
+    def interrupted_on_second_block(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return as_array(*args, **kwargs)
+
+    monkeypatch.setattr(np.ctypeslib, "as_array", interrupted_on_second_block)
+    with pytest.raises(KeyboardInterrupt):
+        engine.synthesize("one two three four five six seven", "en-us+m3", 160, 50)
+    assert len(calls) == 2  # aborted: no block was collected after the interrupt
+    monkeypatch.undo()
+    after = engine.synthesize("one two three four five six seven", "en-us+m3", 160, 50)
+    assert after.size > 0 and abs(after.size - whole.size) < 0.05 * whole.size  # usable again

@@ -233,7 +233,7 @@ def test_cli_long_file_json_srt_vtt_and_threads(
         torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("rate", [16000, 8000])
+@pytest.mark.parametrize("rate", [16000, 8000, 48000])
 def test_the_shortest_usable_audio_is_the_length_the_message_names(
     tmp_path: Path, rate: int
 ) -> None:

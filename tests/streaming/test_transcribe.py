@@ -120,6 +120,26 @@ def test_bad_audio_is_a_clear_error(model_dir, tmp_path):
     assert results[0].error is not None and "shorter than the model can use" in results[0].error
     assert results[1].error is not None and results[1].error.startswith(f"{broken}: ")
     assert not results[0].tokens and not results[1].ok
+    # Streaming says so too (it could pad the audio and return an empty text instead).
+    from zipasr.recognize import transcribe_streaming
+
+    with pytest.raises(ValueError) as refused:
+        transcribe_streaming(zipasr.load(model_dir), short)
+    assert str(refused.value) == results[0].error
+
+
+def test_streaming_cli_reports_a_too_short_file_and_goes_on(model_dir, tmp_path, capsys):
+    from zipasr.cli.errors import EXIT_PARTIAL
+
+    short, good = tmp_path / "short.wav", tmp_path / "good.wav"
+    soundfile.write(short, np.zeros(1200, np.float32), 16000)  # 75 ms
+    soundfile.write(good, np.zeros(16000, np.float32) + 0.01, 16000)
+    code = main(["transcribe", str(model_dir), str(short), str(good), "--streaming"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_PARTIAL and out.startswith(f"{good}\t")
+    assert (
+        f"zipasr: error: {short}: 75 ms of audio is shorter than the model can use (85 ms)" in err
+    )
 
 
 def _manifest(path, wavs, texts):

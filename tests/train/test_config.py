@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -130,5 +131,10 @@ def test_an_existing_demo_corpus_must_be_the_one_asked_for(tmp_path: Path) -> No
     with pytest.raises(ValueError, match=r"hours 1.0 \(asked: 3.0\).*pool 'wide'"):
         check_existing_corpus(tmp_path, "en", hours=3.0, pool="templates")
     (tmp_path / "corpus.json").write_text(json.dumps({**settings, "splits": ["test"]}))
-    with pytest.raises(ValueError, match="no train/dev split"):
+    add = f"--out {tmp_path} --splits train dev --language en --pool wide --hours 1.0 --seed 0"
+    with pytest.raises(
+        ValueError, match=re.escape(f"no train/dev split; add it with `zipasr synth {add}`")
+    ):
         check_existing_corpus(tmp_path, "en")
+    with pytest.raises(ValueError, match=r"hours 1.0 \(asked: 2.0\), no train/dev split"):
+        check_existing_corpus(tmp_path, "en", hours=2.0)

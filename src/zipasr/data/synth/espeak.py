@@ -54,6 +54,7 @@ class Espeak:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")
         self.sample_rate: int = rate
         self._chunks: list[np.ndarray] = []
+        self._error: BaseException | None = None
         self._callback = _CALLBACK(self._collect)  # kept alive: the library holds the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
 
@@ -64,8 +65,15 @@ class Espeak:
         return cls._instance
 
     def _collect(self, samples, num_samples: int, events) -> int:
-        if samples and num_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(samples, shape=(num_samples,)).copy())
+        # An exception cannot cross the C library: ctypes would print and drop it, and the
+        # synthesis would go on without these samples. It is kept, synthesis is aborted (a
+        # return of 1), and synthesize() raises it.
+        try:
+            if samples and num_samples > 0:
+                self._chunks.append(np.ctypeslib.as_array(samples, shape=(num_samples,)).copy())
+        except BaseException as e:  # KeyboardInterrupt (Ctrl-C) above all
+            self._error = e
+            return 1
         return 0  # 0 = continue synthesis
 
     def variants(self) -> list[str]:
@@ -91,9 +99,12 @@ class Espeak:
         self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
         self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         data = text.encode()
-        self._chunks = []
+        self._chunks, self._error = [], None
         self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         self.lib.espeak_Synchronize()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         if not self._chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(self._chunks).astype(np.float32) / 32768.0

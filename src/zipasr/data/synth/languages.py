@@ -67,7 +67,7 @@ LANGUAGES: dict[str, Language] = {
         {
             # 199 words in fixed templates: quick to learn, a phrase book.
             "templates": Pool(_same_for_every_split(sentences.sentence), sentences.vocabulary),
-            # About 3,000 words, 12% of the lemmas held out of training (zipasr.data.synth.wide).
+            # About 3,150 words, 12% of the lemmas held out of training (zipasr.data.synth.wide).
             "wide": Pool(wide.sentence_for, wide.vocabulary),
         },
         str.split,
