@@ -209,6 +209,11 @@ def _train(
         f"({precision.name}); "
         + (f"resuming from {resume_from}" if resume_from else "from scratch")
     )
+    if info.enabled:
+        notes.append(
+            "torch may warn below that find_unused_parameters found no unused parameters: "
+            "expected, as layer skipping leaves some unused in other steps"
+        )
     for note in notes:
         reporter.message(note)
 
