@@ -135,7 +135,10 @@ def test_run_names_sweeps_and_second_seeds() -> None:
         "zipformer-adam-lr1e-3",
         "zipformer-adam-lr2e-3",
         "zipformer-adam-lr4e-3",
+        "zipformer-adam-lr8e-3",
     ]
+    conformer = [n for n in names if n.startswith("conformer-adam")]
+    assert conformer[0] == "conformer-adam-lr5e-4" and len(conformer) == 4
     assert convergence.RUNS_BY_NAME["conformer-adam-lr4e-3"].lr == 4e-3
     second = convergence.spec_named("zipformer-adam-lr2e-3-seed2")
     assert (second.seed, second.lr, second.label) == (1, 2e-3, "Zipformer + Adam (lr 2e-3), seed 2")
@@ -470,7 +473,7 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
     assert "test WER 40.0% vs 60.0%" in text
     assert "Adam at its best learning rate, Zipformer + Adam (lr 1e-3)" in text
     assert (
-        "against the baseline's 40.0%: Conformer + Adam (lr 1e-3) 60.0%; Zipformer + Scal" in text
+        "against the baseline's 40.0%: Conformer + Adam (lr 5e-4) 60.0%; Zipformer + Scal" in text
     )
     assert "25.0% of the measured float32 matmul peak" in text
     assert "(a CPU, 2 threads, 2024-01-01)" in text and "5-60 s inputs" in text
