@@ -165,7 +165,10 @@ def test_split_shares_that_do_not_sum_to_one_are_a_usage_error(capsys, tmp_path)
     code = main(["synth", "--out", str(out), "--fractions", "0.5", "0.5", "0.5"])
     err = capsys.readouterr().err
     assert code == EXIT_USAGE and not out.exists()
-    assert err == "zipasr: error: argument --fractions: 0.5 0.5 0.5 must sum to 1\n"
+    assert err == (
+        "zipasr: error: argument --fractions: 0.5 0.5 0.5 must sum to 1 "
+        "(see: zipasr synth --help)\n"
+    )
 
 
 def test_srt_and_vtt_to_the_same_file_are_refused(capsys, good_wav, tmp_path) -> None:

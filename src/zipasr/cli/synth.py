@@ -81,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
 
     if abs(sum(args.fractions) - 1) > 1e-6:
         shares = " ".join(f"{f:g}" for f in args.fractions)
-        raise CliError(f"argument --fractions: {shares} must sum to 1", EXIT_USAGE)
+        raise CliError(
+            f"argument --fractions: {shares} must sum to 1 (see: zipasr synth --help)", EXIT_USAGE
+        )
     check_output_dir(args.out)
     stats = build_corpus(
         args.out,

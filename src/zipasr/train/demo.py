@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shlex
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -287,14 +288,19 @@ def check_existing_corpus(
     ]
     missing = [s for s in SPLITS if s not in recorded.get("splits", SPLITS)]
     if missing and not differ:  # the corpus asked for, less some splits: they can be added
-        add = (
-            f"zipasr synth --out {data} --splits {' '.join(missing)} --language "
-            f"{recorded.get('language')} --pool {recorded.get('pool')} --hours "
-            f"{recorded.get('hours')} --seed {recorded.get('seed')}"
-        )
+        add = [
+            *("zipasr", "synth", "--out", str(data), "--splits", *missing),
+            *("--language", str(recorded.get("language")), "--pool", str(recorded.get("pool"))),
+            *("--hours", str(recorded.get("hours")), "--seed", str(recorded.get("seed"))),
+            "--fractions",
+            *(str(f) for f in recorded.get("fractions", (0.9, 0.05, 0.05))),
+        ]
+        if recorded.get("neural_share"):
+            add += ["--neural-share", str(recorded["neural_share"])]
+        them = "it" if len(missing) == 1 else "them"
         raise ValueError(
-            f"{data} holds a corpus with no {'/'.join(missing)} split; add it with `{add}`, or "
-            f"remove {data} to build the whole corpus again"
+            f"{data} holds a corpus with no {'/'.join(missing)} split; add {them} with "
+            f"`{shlex.join(add)}`, or remove {data} to build the whole corpus again"
         )
     if missing:
         differ.append(f"no {'/'.join(missing)} split")
@@ -327,6 +333,7 @@ def run_demo(
     (:func:`check_existing_corpus`). ``steps`` trains longer (or
     shorter) than the demo's (:data:`DEMO_STEPS`), with every schedule sized for it."""
     from zipasr.data.synth import build_corpus, read_corpus_settings, training_text
+    from zipasr.data.synth.corpus import CORPUS_SETTINGS
     from zipasr.data.synth.languages import language as language_named
     from zipasr.decoding import RESCORERS, NgramLm
     from zipasr.loading import load
@@ -353,8 +360,8 @@ def run_demo(
         hours = QUICK_HOURS if quick else DEMO_HOURS
     if pool is None:
         pool = DEMO_POOL if language == "en" else next(iter(language_named(language).pools))
-    if (data / "test.jsonl").exists():  # the corpus asked for, defaults included, or an error
-        check_existing_corpus(data, language, hours, pool)
+    if (data / "test.jsonl").exists() or (data / CORPUS_SETTINGS).exists():
+        check_existing_corpus(data, language, hours, pool)  # the corpus asked for, or an error
     else:
         stats = build_corpus(data, hours, seed=0, language=language, pool=pool)
         log.info("corpus: %s", stats.summary())

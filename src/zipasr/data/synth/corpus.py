@@ -145,6 +145,12 @@ def build_corpus(
             test speech that begins with the 1-hour corpus's test split, by voices and
             sentences that corpus never trains on. The samples can differ slightly from a
             whole-corpus build: espeak-ng carries some synthesis state from call to call.
+
+    Raises:
+        ValueError: a bad argument, or ``out_dir`` holding splits of another or an unrecorded
+            build (refused before anything is written).
+        zipasr.optional.MissingExtraError: ``neural_share`` > 0 for a training split without
+            the ``voices`` extra (an ImportError).
     """
     import soundfile
 

@@ -7,7 +7,11 @@ is one :class:`Espeak` per process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +71,40 @@ class Espeak:
     def _collect(self, samples, num_samples: int, events) -> int:
         # An exception cannot cross the C library: ctypes would print and drop it, and the
         # synthesis would go on without these samples. It is kept, synthesis is aborted (a
-        # return of 1), and synthesize() raises it.
+        # return of 1), and synthesize() raises it. Ctrl-C is held off by _ctrl_c_deferred.
+        if self._error is not None:
+            return 1
         try:
             if samples and num_samples > 0:
                 self._chunks.append(np.ctypeslib.as_array(samples, shape=(num_samples,)).copy())
-        except BaseException as e:  # KeyboardInterrupt (Ctrl-C) above all
+        except BaseException as e:
             self._error = e
             return 1
         return 0  # 0 = continue synthesis
+
+    @contextlib.contextmanager
+    def _ctrl_c_deferred(self) -> Iterator[None]:
+        """While the library synthesises, Ctrl-C only records a KeyboardInterrupt, which aborts
+        the synthesis at the next block and is raised when the library returns. Python would
+        otherwise raise it in the callback the library calls (often on its first line, before
+        any handler of ours), where ctypes prints and drops it. Only where Ctrl-C raises
+        KeyboardInterrupt (Python's own handler) and only in the main thread, which alone
+        receives signals."""
+        if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            yield
+            return
+
+        def record(signum: int, frame: object) -> None:
+            if self._error is None:
+                self._error = KeyboardInterrupt()
+
+        signal.signal(signal.SIGINT, record)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def variants(self) -> list[str]:
         """Names of the bundled voice variants (``m3``, ``f2``, ``klatt`` ...)."""
@@ -100,8 +130,11 @@ class Espeak:
         self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
         data = text.encode()
         self._chunks, self._error = [], None
-        self.lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        self.lib.espeak_Synchronize()
+        with self._ctrl_c_deferred():
+            self.lib.espeak_Synth(
+                data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+            )
+            self.lib.espeak_Synchronize()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
