@@ -226,6 +226,8 @@ def test_an_error_inside_the_synthesis_callback_stops_the_synthesis(monkeypatch)
 _CTRL_C_SCRIPT = """
 import os, signal, sys, threading, time
 from zipasr.data.synth.espeak import Espeak
+# As in a terminal: a process started in the background (CI) inherits SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 engine = Espeak.get()
 text = "one two three four five six seven eight nine ten " * 4
 dropped = []
