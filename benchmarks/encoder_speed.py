@@ -6,6 +6,12 @@ reference / zipasr (> 1 means zipasr is faster).
 
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py            # S and M, 2 threads
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py --presets small --repeats 3
+    /tmp/refvenv/bin/python benchmarks/encoder_speed.py --compile   # + zipasr compiled
+
+``--compile`` adds zipasr's compiled inference path (``DecodeOptions(compile=True)``:
+``torch.compile`` with dynamic lengths) to the inference rows, timed in the same rotation, and
+prints its compile time: the first call at each input shape (the second shape of a preset
+reuses the graph when only the length changed; a new batch size compiles again).
 
 The reference must be installed in the running environment (tools/reference.py says how);
 zipasr is imported from this checkout.
@@ -20,11 +26,13 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+from benchmarks.suite import cpu_name  # noqa: E402
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
 from zipasr import Zipformer, load_icefall_encoder  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
@@ -64,12 +72,19 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["small", "medium"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--compile", action="store_true", help="also time zipasr's compiled inference path"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
-    print("| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |")
-    print("|---|---|---|---|---|---|")
+    print(f"CPU: {cpu_name()}")
+    header = "| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |"
+    if args.compile:
+        header += " zipasr compiled (s) | reference / compiled | compile (s) |"
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
     for preset in args.presets:
         ref, ours = build_pair(preset)
         models = {"ref": ref.forward_encoder, "ours": ours}
@@ -79,14 +94,42 @@ def main() -> None:
                 ref.train(mode != "inference")
                 ours.train(mode != "inference")
                 step = infer if mode == "inference" else train_step
-                t = time_pair(
-                    {k: partial(step, f, x, x_lens) for k, f in models.items()}, args.repeats
-                )
+                fns = {k: partial(step, f, x, x_lens) for k, f in models.items()}
+                row = ""
+                if args.compile and mode == "inference":
+                    compile_s, fns["compiled"] = compiled_inference(ours, x, x_lens)
+                    row = " {compiled:.3f} | {ratio:.2f} | " + f"{compile_s:.0f} |"
+                t = time_pair(fns, args.repeats)
+                if row:
+                    row = row.format(compiled=t["compiled"], ratio=t["ref"] / t["compiled"])
+                elif args.compile:
+                    row = " n/a | n/a | n/a |"
                 print(
                     f"| {preset} | {shape_name} | {mode} | {t['ref']:.3f} | {t['ours']:.3f} "
-                    f"| {t['ref'] / t['ours']:.2f} |",
+                    f"| {t['ref'] / t['ours']:.2f} |" + row,
                     flush=True,
                 )
+
+
+def compiled_inference(
+    encoder: Zipformer, x: torch.Tensor, x_lens: torch.Tensor
+) -> tuple[float, Callable[[], object]]:
+    """zipasr's compiled inference path on ``encoder`` (the encoder of an AsrModel whose
+    other parts are never called) and the seconds its first call took (the compile)."""
+    from zipasr.recognize import DecodeOptions, encode_features
+
+    holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model
+    run = partial(encode_features, holder, x, DecodeOptions(compile=True), x_lens)
+    start = time.perf_counter()
+    with torch.no_grad():
+        run()
+    seconds = time.perf_counter() - start
+
+    def infer_compiled() -> None:
+        with torch.no_grad():
+            run()
+
+    return seconds, infer_compiled
 
 
 def infer(encode: Callable, x: torch.Tensor, x_lens: torch.Tensor) -> None:

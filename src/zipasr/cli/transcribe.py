@@ -87,6 +87,12 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
         "--left", type=non_negative_int, help="causal models: left context (50 Hz frames)"
     )
     p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the encoder through torch.compile (needs a C++ compiler on CPU): the first "
+        "file waits minutes while it compiles, later ones run faster; for long runs",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -162,7 +168,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _load(args: argparse.Namespace):  # -> AsrModel
     import zipasr
 
-    return zipasr.load(args.model, tokens=args.tokens)
+    model = zipasr.load(args.model, tokens=args.tokens)
+    if args.compile:
+        print(
+            "zipasr: --compile: the encoder is compiled on the first input (minutes on a CPU)",
+            file=sys.stderr,
+        )
+    return model
 
 
 def _search_settings(args: argparse.Namespace, model) -> dict:  # model: AsrModel
@@ -202,6 +214,7 @@ def _options(args: argparse.Namespace, model):  # -> DecodeOptions
         batch_size=args.batch_size,
         max_symbols_per_frame=args.max_symbols,
         attention_scale=args.attention_scale,
+        compile=args.compile,
         **_search_settings(args, model),
     )
 
@@ -253,6 +266,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
             left_context_frames=args.left or 128,
             method=args.method,
             beam=args.beam,
+            compile=args.compile,
             **_search_settings(args, model),
         )
         StreamingRecognizer(model, config)  # a model or chunking it cannot stream: say so now

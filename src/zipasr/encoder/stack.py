@@ -29,8 +29,9 @@ class SimpleDownsample(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         t, b, c = x.shape
         groups = (t + self.factor - 1) // self.factor  # the length of x[::factor]
-        pad = groups * self.factor - t  # may be 0: concatenating nothing keeps one graph
-        x = torch.cat((x, x[-1:].expand(pad, b, c)), dim=0)
+        # Always `factor` copies, then cut: a padding whose length can be 0 or 1 would make
+        # torch.compile specialise on it and compile again for other input lengths.
+        x = torch.cat((x, x[-1:].expand(self.factor, b, c)), dim=0)[: groups * self.factor]
         weights = self.bias.softmax(dim=0).reshape(1, self.factor, 1, 1)
         return (x.reshape(groups, self.factor, b, c) * weights).sum(dim=1)
 
