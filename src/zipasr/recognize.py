@@ -26,6 +26,7 @@ from zipasr.audio import (
 )
 from zipasr.decoding import ContextGraph, Fusion, Hypothesis, LmScorer, SearchOptions, search
 from zipasr.decoding.hypothesis import WORD_BOUNDARY
+from zipasr.encoder import check_lengths
 from zipasr.frontend import (
     FEATURE_FRAME_RATE,
     MIN_FEATURE_FRAMES,
@@ -83,12 +84,16 @@ class DecodeOptions:
             utterances of its batch, as in icefall; sherpa-onnx decodes a file alone. On a CPU
             encoding alone costs no time (measured on the demo: 27 s batched by 8, 23-28 s
             alone); on a GPU, False is faster.
-        compile: run the encoder through ``torch.compile`` with dynamic shapes (on CPU it
-            needs a C++ compiler). The first utterance waits while it compiles (minutes on a
-            CPU for Zipformer-S or -M); then one compiled graph serves every input length,
-            compiled once more for a batch of several utterances (``encode_alone=False``).
-            Outputs agree with the eager encoder to about 1e-5. Worth it for long runs;
-            off by default (``benchmarks/encoder_speed.py --compile`` measures both).
+        compile: run the encoder through ``torch.compile`` with dynamic lengths (on CPU it
+            needs a C++ compiler). The first utterance waits while it compiles (about 4
+            minutes cold for Zipformer-S on a busy 2-core CPU; seconds from torch's on-disk
+            cache); then one graph serves every input length from 2.6 s to 82 s, with one more
+            below and one above. Each chunking and each batch size (``encode_alone=False``)
+            compiles its own; torch keeps 8 compiled versions per process, then warns and
+            runs the rest eagerly. Outputs agree with the eager encoder to about 1e-5. Offline
+            on a CPU it measured no faster than eager; it is meant for GPUs (not yet measured)
+            and for runs with a warm compile cache (``benchmarks/encoder_speed.py --compile``
+            times both). Off by default.
     """
 
     method: str = "greedy_search"
@@ -315,19 +320,24 @@ def decode_features(
     return hyps
 
 
+@torch.no_grad()
 def encode_features(
     model: AsrModel, features: Tensor, options: DecodeOptions, lengths: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """The encoder step of :func:`decode_features`: (B, T, 80) fbank and (B,) lengths (None:
-    one utterance of T frames) -> (B, T', C) at 25 Hz and (B,) lengths, with the chunking of
-    ``options`` and, with ``options.compile``, through the compiled encoder."""
+    """The encoder step of :func:`decode_features`, without gradients: (B, T, 80) fbank and
+    (B,) lengths (None: every utterance is T frames long) -> (B, T', C) at 25 Hz and (B,)
+    lengths, with the chunking of ``options`` and, with ``options.compile``, through the
+    compiled encoder. Raises ValueError on lengths the encoder cannot take."""
     if lengths is None:
-        lengths = torch.tensor([features.shape[1]], device=features.device)
+        lengths = torch.full((features.shape[0],), features.shape[1], device=features.device)
+    check_lengths(lengths, features.shape[1])
     encode = _encode_with
     if options.compile:
-        encode = compiled_encode()
+        encode = _compiled_encoder()
         # The batch size stays a constant of the graph: a new one compiles again. (A symbolic
-        # batch size made inductor fail on Zipformer-S with torch 2.13.)
+        # batch size made inductor fail on Zipformer-S with torch 2.13.) Marked on aliases,
+        # so that the caller's tensors keep no mark.
+        features, lengths = features.view_as(features), lengths.view_as(lengths)
         torch._dynamo.mark_static(features, 0)
         torch._dynamo.mark_static(lengths, 0)
     return encode(model, features, lengths, options.chunk_frames, options.left_context_frames)
@@ -345,14 +355,17 @@ def _encode_with(
     )
 
 
+#: The torch.compile backend of the compiled encoder (tests trace with a counting one).
+_COMPILE_BACKEND: Any = "inductor"
+
+
 @functools.cache
-def compiled_encode() -> Callable[..., tuple[Tensor, Tensor]]:
-    """``torch.compile`` of ``model.encode(features, lengths, chunk_frames=...,
-    left_context_frames=...)``, called with those five as arguments, shared by every
-    :class:`DecodeOptions` with ``compile=True``. Input lengths are symbolic: one graph serves
-    every length from 2.6 s to 82 s (inductor compiles once more below and above: measured
-    with torch 2.13 on CPU); each model, chunking and batch size has graphs of its own."""
-    return torch.compile(_encode_with, dynamic=True)
+def _compiled_encoder() -> Callable[..., tuple[Tensor, Tensor]]:
+    """``torch.compile`` of :func:`_encode_with`, shared by every :class:`DecodeOptions` with
+    ``compile=True`` (models of one architecture share its graphs). Input lengths are
+    symbolic: one graph serves every length from 2.6 s to 82 s (inductor compiles once more
+    below and above: measured with torch 2.13 on CPU)."""
+    return torch.compile(_encode_with, dynamic=True, backend=_COMPILE_BACKEND)
 
 
 #: Called as ``on_progress(path, seconds_done, seconds_total)`` while a file is recognised.

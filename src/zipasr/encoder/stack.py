@@ -18,7 +18,7 @@ class SimpleDownsample(nn.Module):
     The last group is completed by repeating the last frame.
 
     Shapes:
-        x: (T, B, C) -> (ceil(T / factor), B, C)
+        x: (T, B, C) -> (ceil(T / factor), B, C), T >= 1
     """
 
     def __init__(self, factor: int) -> None:
