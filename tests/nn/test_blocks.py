@@ -10,6 +10,7 @@ from zipasr.nn import (
     ChunkCausalDepthwiseConv1d,
     SwooshL,
     SwooshR,
+    depthwise,
     swoosh_l,
     swoosh_r,
 )
@@ -130,6 +131,54 @@ def test_depthwise_conv_time_both_paths_equal_conv1d(direct, pads):
         ref_grads = torch.autograd.grad(ref.square().sum(), (x, weight))
         for g, r in zip(grads, ref_grads):
             torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("pads", [(3, 3), (6, 0), (0, 6), (0, 0), (2, 5)])
+def test_depthwise_conv_time_backward_is_exact(pads):
+    # The hand-written backward (two more convolutions) against numerical derivatives, for
+    # every input that needs a gradient, with and without bias.
+    torch.manual_seed(0)
+    weight = torch.randn(4, 1, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 11, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    apply = depthwise._DepthwiseConvTime.apply
+    assert torch.autograd.gradcheck(lambda x, w, b: apply(x, w, b, *pads), (x, weight, bias))
+    assert torch.autograd.gradcheck(lambda x, w: apply(x, w, None, *pads), (x, weight))
+    frozen = weight.detach()
+    assert torch.autograd.gradcheck(lambda x: apply(x, frozen, None, *pads), (x,))
+    fixed = x.detach()
+    assert torch.autograd.gradcheck(lambda w: apply(fixed, w, None, *pads), (weight,))
+
+
+def test_depthwise_conv_time_takes_the_fast_backward_when_training_on_cpu():
+    weight = torch.randn(4, 1, 7, requires_grad=True)
+    x = torch.randn(1, 20, 4)
+    assert type(depthwise_conv_time(x, weight, None, 3, 3).grad_fn).__name__ == (
+        "_DepthwiseConvTimeBackward"
+    )
+    with torch.no_grad():
+        assert depthwise_conv_time(x, weight, None, 3, 3).grad_fn is None
+
+    def backward_of(y):
+        return type(y.grad_fn).__name__
+
+    assert "_DepthwiseConvTime" not in backward_of(
+        depthwise_conv_time(x.double(), weight.double(), None, 3, 3)
+    ), "float32 only"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert "_DepthwiseConvTime" not in backward_of(depthwise_conv_time(x, weight, None, 3, 3))
+    # Where the Function cannot go, torch's backward is taken and these still work.
+    conv = DepthwiseConv1d(4, 5)
+    traced = torch.jit.trace(conv, x)
+    torch.testing.assert_close(traced(x), conv(x))
+    params = dict(conv.named_parameters())
+
+    def loss(params, x):
+        return torch.func.functional_call(conv, params, (x,)).square().sum()
+
+    grads = torch.func.grad(loss)(params, x)
+    conv(x).square().sum().backward()
+    torch.testing.assert_close(grads["weight"], conv.weight.grad)
 
 
 def test_chunk_causal_conv_gain_edges():
