@@ -16,7 +16,9 @@ Sections (each result is printed as one line and stored in the JSON written to -
    8 x 10 s, a training step (bf16 where the device has it) and the pure-PyTorch pruned RNN-T
    loss (forward + backward, B=8, T=250, U=60, V=500). With ``--reference`` and the reference
    package (``zipformer==0.1.3``, tools/reference.py) importable, its encoder is timed beside
-   ours on the same device; its pruned loss needs k2, which is not attempted.
+   ours on the same device; its pruned loss needs k2, which is not attempted. With
+   ``--compile``, zipasr's compiled inference path (``DecodeOptions(compile=True)``) is timed
+   on the same inputs, with each shape's compile time (minutes per model and batch size).
 
 Runs in a few minutes on a GPU; ``--quick`` (tiny models, one repeat) is for testing the
 script itself. The device's name, torch and CUDA versions are printed first.
@@ -214,6 +216,40 @@ def time_encoder(device: torch.device, quick: bool, repeats: int) -> dict[str, f
     return out
 
 
+def time_compiled_encoder(device: torch.device, quick: bool, repeats: int) -> dict[str, Any]:
+    """Median seconds of the compiled encoder (``DecodeOptions(compile=True)``) per preset
+    and shape, and the seconds of each shape's first call (its compile)."""
+    from types import SimpleNamespace
+
+    from zipasr import Zipformer
+    from zipasr.recognize import DecodeOptions, encode_features
+
+    seconds: dict[str, float] = {}
+    compile_s: dict[str, float] = {}
+    shapes = (
+        {"1x30s": [300], "8x10s": [100] * 8} if quick else {"1x30s": [3000], "8x10s": [1000] * 8}
+    )
+    for preset in ("small",) if quick else ("small", "medium"):
+        torch.manual_seed(0)
+        encoder = Zipformer(encoder_config(preset, quick)).to(device).eval()
+        holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model
+        for name, lengths in shapes.items():
+            x, x_lens = random_features(lengths)
+            run = partial(
+                encode_features,
+                holder,
+                x.to(device),
+                DecodeOptions(compile=True),
+                x_lens.to(device),
+            )
+            start = time.perf_counter()
+            run()
+            synchronize(device)
+            compile_s[f"{preset} {name}"] = time.perf_counter() - start
+            seconds[f"{preset} {name}"] = median_seconds(run, device, repeats)
+    return {"seconds": seconds, "compile_s": compile_s}
+
+
 def time_reference_encoder(device: torch.device, quick: bool, repeats: int) -> dict[str, Any]:
     try:
         from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model
@@ -312,6 +348,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "training_step_s": time_training_step(device, args.quick, args.repeats),
         "pruned_rnnt_loss_s": time_pruned_loss(device, args.quick, args.repeats),
     }
+    if args.compile:
+        timing["compiled_encoder_inference"] = time_compiled_encoder(
+            device, args.quick, args.repeats
+        )
     if args.reference:
         timing["reference_encoder_inference_s"] = time_reference_encoder(
             device, args.quick, args.repeats
@@ -330,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny models, for testing the script")
     parser.add_argument("--reference", action="store_true", help="also time the reference encoder")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time the compiled encoder (compiles first)"
+    )
     args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(

@@ -647,6 +647,23 @@ def test_gpu_check_runs_its_code_path_on_cpu(tmp_path: Path, one_thread) -> None
     assert set(timing["encoder_inference_s"]) == {"small 1x30s", "small 8x10s"}
 
 
+def test_gpu_check_times_the_compiled_encoder(monkeypatch, one_thread) -> None:
+    # With dynamo's eager backend: the code path without inductor's minutes of compiling.
+    import zipasr.recognize as recognize
+    from benchmarks import gpu_check
+
+    monkeypatch.setattr(recognize, "_COMPILE_BACKEND", "eager")
+    recognize._compiled_encoder.cache_clear()
+    torch._dynamo.reset()
+    try:
+        result = gpu_check.time_compiled_encoder(torch.device("cpu"), quick=True, repeats=1)
+    finally:
+        recognize._compiled_encoder.cache_clear()
+        torch._dynamo.reset()
+    assert set(result["seconds"]) == set(result["compile_s"]) == {"small 1x30s", "small 8x10s"}
+    assert all(v > 0 for v in [*result["seconds"].values(), *result["compile_s"].values()])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
 def test_gpu_check_without_a_gpu_says_so(capsys) -> None:
     from benchmarks import gpu_check
