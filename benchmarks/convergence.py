@@ -50,6 +50,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -573,6 +574,10 @@ def seconds_per_step(curve: list[Any]) -> float:
     return statistics.median(kept) if kept else float("nan")
 
 
+#: What zipasr's loss checks say of a non-finite loss ("... loss of utterance 0 (...) is nan").
+NON_FINITE_LOSS = re.compile(r"loss of utterance \d+ .* is (nan|-?inf)\b")
+
+
 def _train_run(
     spec: RunSpec, out: Path, s: ConvergenceSettings, info: Any
 ) -> dict[str, Any] | None:
@@ -609,11 +614,22 @@ def _train_run(
             if not len(batch):
                 continue
             step += 1
-            stats = learner.step([batch], step, (None, None))
+            try:
+                stats = learner.step([batch], step, (None, None))
+                loss, frames, seconds = stats.loss, stats.frames, stats.audio_s
+            except ValueError as error:
+                # The losses refuse a non-finite value before it reaches the optimizer: the
+                # run has diverged. Diverged weights are the same on every process, so
+                # normally every process gets here in the same step, before any gradient is
+                # exchanged (if one did alone, the processes' collectives would not match and
+                # the run would fail, which the suite reports and goes on from).
+                if not NON_FINITE_LOSS.search(str(error)):
+                    raise
+                loss, frames, seconds = math.nan, 1.0, 0.0
             # Totals over the processes; the main process's clock decides for all of them.
             elapsed = time.perf_counter() - lap if info.is_main else 0.0
             loss_sum, frames, seconds, elapsed = distributed.all_sum(
-                [stats.loss, stats.frames, stats.audio_s, elapsed], cpu
+                [loss, frames, seconds, elapsed], cpu
             )
             train_s += elapsed
             per_frame = loss_sum / max(frames, 1)
@@ -827,13 +843,20 @@ def run_convergence(
         f"vocabulary {shared['vocab_size']}"
     )
     results: list[dict[str, Any]] = []
+
+    def one(name: str) -> None:
+        try:
+            results.append(_one_run(name, out, settings, log))
+        except (RuntimeError, subprocess.TimeoutExpired) as error:  # its process failed
+            log(f"run {name} FAILED and is left out (the same command tries it again):\n{error}")
+
     for name in runs:
-        results.append(_one_run(name, out, settings, log))
+        one(name)
     if second_seed:
         done = {r["name"]: r for r in results}
         for name in main_runs(done):
             if not name.endswith(SECOND_SEED):
-                results.append(_one_run(name + SECOND_SEED, out, settings, log))
+                one(name + SECOND_SEED)
     conv = {"settings": dataclasses.asdict(settings), "data": shared, "runs": results}
     step_times = step_times_path(out)
     if settings.budget_steps is not None and step_times.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import subprocess
@@ -293,6 +294,59 @@ def test_seconds_per_step_is_the_median_after_the_first_steps() -> None:
     curve = [(t, i + 1, 0.0) for i, t in enumerate(times)]
     assert convergence.seconds_per_step(curve) == pytest.approx(2.0)
     assert convergence.seconds_per_step([(3.0, 1, 0.0)]) == pytest.approx(3.0)
+
+
+def test_a_run_whose_loss_turns_nan_is_recorded_as_diverged(
+    tmp_path: Path, one_thread, monkeypatch
+) -> None:
+    # zipasr's losses raise on a non-finite value; a diverging run must end as "diverged",
+    # not take the suite down with it. Other errors still propagate.
+    from zipasr.train.step import Learner
+
+    settings = convergence.ConvergenceSettings.for_steps(
+        6, hours=0.01, processes=1, threads=1, evals=2, max_duration_s=10.0
+    )
+    convergence.prepare_shared(tmp_path, settings, log=lambda _: None)
+    real_step = Learner.step
+
+    def step(self, batches, number, chunk):
+        if number == 2:
+            raise ValueError(
+                "simple RNN-T loss of utterance 0 (T=41 frames, U=21 tokens) is nan: check am"
+            )
+        return real_step(self, batches, number, chunk)
+
+    monkeypatch.setattr(Learner, "step", step)
+    result = convergence.train_run(
+        convergence.spec_named("zipformer-adam-lr8e-3"), tmp_path, settings
+    )
+    assert result is not None and result["diverged"] and result["steps"] == 2
+    assert math.isnan(result["curve"][-1][2]) and len(result["dev_wer_curve"]) == 1
+
+    def broken(self, batches, number, chunk):
+        raise ValueError("lengths [3] include utterances shorter than 9 frames")
+
+    monkeypatch.setattr(Learner, "step", broken)
+    with pytest.raises(ValueError, match="shorter than"):
+        convergence.train_run(convergence.spec_named("zipformer-adam-lr8e-3"), tmp_path, settings)
+
+
+def test_a_failed_run_does_not_end_the_comparison(tmp_path: Path, monkeypatch) -> None:
+    shared = {"prepare_s": 0.0, "train_hours": 0.0, "dev_utterances": 1, "test_utterances": 1}
+    monkeypatch.setattr(convergence, "prepare_shared", lambda *a: {**shared, "vocab_size": 9})
+
+    def one_run(name, out, settings, log):
+        if name == "zipformer-swish":
+            raise RuntimeError("run zipformer-swish failed (exit 1)")
+        return {"name": name, "diverged": False, "dev_wer": 50.0}
+
+    monkeypatch.setattr(convergence, "_one_run", one_run)
+    said: list[str] = []
+    settings = convergence.ConvergenceSettings.for_steps(10)
+    runs = ("zipformer-scaledadam", "zipformer-swish", "zipformer-layernorm")
+    conv = convergence.run_convergence(tmp_path, settings, runs, log=said.append)
+    assert [r["name"] for r in conv["runs"]] == ["zipformer-scaledadam", "zipformer-layernorm"]
+    assert any("run zipformer-swish FAILED" in line for line in said)
 
 
 def test_step_budget_run_and_step_timing_in_process(tmp_path: Path, one_thread) -> None:
