@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from zipasr.losses import (
+    NonFiniteLossError,
     boundary_from_lengths,
     ctc_loss,
     get_rnnt_prune_ranges,
@@ -59,8 +60,9 @@ def test_non_finite_logits_are_rejected():
     lm, am, symbols = simple_inputs()
     logits = am[:, :, None] + lm[:, None]
     logits[1, 0, 0, :] = float("nan")
-    with pytest.raises(ValueError, match=r"RNN-T loss of utterance 1 .* is nan"):
+    with pytest.raises(NonFiniteLossError, match=r"RNN-T loss of utterance 1 .* is nan"):
         rnnt_loss(logits, symbols, 0)
+    assert issubclass(NonFiniteLossError, ValueError)  # callers catching ValueError still do
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ unchanged: ``rnnt_loss_smoothed`` -> ``get_rnnt_prune_ranges`` -> ``do_rnnt_prun
 ``rnnt_loss_pruned``. ``pruned_rnnt_losses`` runs that pipeline from lengths in one call.
 """
 
-from zipasr.losses.checks import boundary_from_lengths
+from zipasr.losses.checks import NonFiniteLossError, boundary_from_lengths
 from zipasr.losses.consistency import cr_ctc_consistency
 from zipasr.losses.ctc import ctc_loss
 from zipasr.losses.label_smoothing import label_smoothing_loss
@@ -21,6 +21,7 @@ from zipasr.losses.schedule import LossScales, LossWeights
 __all__ = [
     "LossScales",
     "LossWeights",
+    "NonFiniteLossError",
     "PrunedRnntLosses",
     "boundary_from_lengths",
     "cr_ctc_consistency",

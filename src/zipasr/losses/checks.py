@@ -125,13 +125,20 @@ def check_rnnt_boundary(
     return boundary.to(device), rows
 
 
+class NonFiniteLossError(ValueError):
+    """A loss came out infinite or NaN (diverged weights, inf/NaN inputs, or a lattice with no
+    complete path); raised before it can reach the optimizer. A ValueError, so callers that
+    catch those keep working; training code can catch this one to treat a step as diverged."""
+
+
 def raise_if_not_finite(scores: Tensor, rows: list[list[int]], what: str, hint: str) -> None:
-    """Guardrail after the recursion: an infinite or NaN loss must not reach the optimizer."""
+    """Guardrail after the recursion: an infinite or NaN loss must not reach the optimizer.
+    Raises :class:`NonFiniteLossError`."""
     finite = torch.isfinite(scores).tolist()
     for b, ok in enumerate(finite):
         if not ok:
             s0, t0, s1, t1 = rows[b]
-            raise ValueError(
+            raise NonFiniteLossError(
                 f"{what} of utterance {b} (T={t1 - t0} frames, U={s1 - s0} tokens) is "
                 f"{float(-scores[b])}: {hint}"
             )
