@@ -77,6 +77,22 @@ def test_compiled_encode_features_one_graph_per_batch_size(fresh_dynamo, monkeyp
         encode_features(model, x, options, torch.tensor([321, 300]))
 
 
+def test_decoding_checks_lengths_once(monkeypatch):
+    # pad_features checks the batch's lengths (a device sync); the encoder step must not
+    # check them again for every utterance, while encode_features, called alone, does.
+    model = tiny_recognizer(TOKENS)
+    features = [torch.randn(n, 80) for n in (120, 95)]
+    expected = decode_features(model, features)
+
+    def second_check(*args):
+        raise AssertionError("lengths checked again")
+
+    monkeypatch.setattr(recognize, "check_lengths", second_check)
+    assert [h.tokens for h in decode_features(model, features)] == [h.tokens for h in expected]
+    with pytest.raises(AssertionError, match="checked again"):
+        encode_features(model, features[0][None], DecodeOptions())
+
+
 @pytest.mark.parametrize("command", ["transcribe", "streaming", "decode"])
 def test_compile_option_reaches_the_encoder_from_the_cli(command, tmp_path, capsys, monkeypatch):
     calls = []

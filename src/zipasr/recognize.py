@@ -307,13 +307,13 @@ def decode_features(
         group = features[start : start + options.batch_size]
         batch, lengths = pad_features(group)  # checks the lengths, on the CPU
         if options.encode_alone and len(group) > 1:
-            outs = [encode_features(model, f.unsqueeze(0).to(device), options) for f in group]
+            outs = [_encode(model, f.unsqueeze(0).to(device), options) for f in group]
             enc_lens = torch.cat([n for _, n in outs])
             enc = torch.zeros(len(group), int(enc_lens.max()), outs[0][0].shape[2], device=device)
             for i, (out, n) in enumerate(outs):
                 enc[i, : int(n)] = out[0]
         else:
-            enc, enc_lens = encode_features(model, batch.to(device), options, lengths.to(device))
+            enc, enc_lens = _encode(model, batch.to(device), options, lengths.to(device))
         hyps += search(
             model, enc, enc_lens, search_options, attention_scale=options.attention_scale
         )
@@ -331,6 +331,16 @@ def encode_features(
     if lengths is None:
         lengths = torch.full((features.shape[0],), features.shape[1], device=features.device)
     check_lengths(lengths, features.shape[1])
+    return _encode(model, features, options, lengths)
+
+
+def _encode(
+    model: AsrModel, features: Tensor, options: DecodeOptions, lengths: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """:func:`encode_features` without its length check, for :func:`decode_features`, whose
+    ``pad_features`` made the one check (a device sync) already; lengths None: one utterance."""
+    if lengths is None:
+        lengths = torch.tensor([features.shape[1]], device=features.device)
     encode = _encode_with
     if options.compile:
         encode = _compiled_encoder()
