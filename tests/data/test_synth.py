@@ -263,3 +263,12 @@ def test_ctrl_c_during_synthesis_is_never_lost() -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     in_synthesis, after, dropped = map(int, run.stdout.split())
     assert dropped == 0 and in_synthesis + after == 30 and in_synthesis > 0
+
+
+def test_synth_cli_default_fractions_are_the_corpus_default():
+    # The CLI's parser is built without the data extra, so it writes the default out.
+    from zipasr.cli.main import build_parser
+    from zipasr.data.synth.corpus import DEFAULT_FRACTIONS
+
+    args = build_parser().parse_args(["synth", "--out", "x"])
+    assert tuple(args.fractions) == DEFAULT_FRACTIONS

@@ -274,7 +274,7 @@ def check_existing_corpus(
         ValueError: naming what differs, and how to get the corpus asked for.
     """
     from zipasr.data.synth import read_corpus_settings
-    from zipasr.data.synth.corpus import SPLITS
+    from zipasr.data.synth.corpus import DEFAULT_FRACTIONS, SPLITS
 
     recorded = read_corpus_settings(data)
     if not recorded:
@@ -293,7 +293,7 @@ def check_existing_corpus(
             *("--language", str(recorded.get("language")), "--pool", str(recorded.get("pool"))),
             *("--hours", str(recorded.get("hours")), "--seed", str(recorded.get("seed"))),
             "--fractions",
-            *(str(f) for f in recorded.get("fractions", (0.9, 0.05, 0.05))),
+            *(str(f) for f in recorded.get("fractions", DEFAULT_FRACTIONS)),
         ]
         if recorded.get("neural_share"):
             add += ["--neural-share", str(recorded["neural_share"])]
@@ -333,7 +333,7 @@ def run_demo(
     (:func:`check_existing_corpus`). ``steps`` trains longer (or
     shorter) than the demo's (:data:`DEMO_STEPS`), with every schedule sized for it."""
     from zipasr.data.synth import build_corpus, read_corpus_settings, training_text
-    from zipasr.data.synth.corpus import CORPUS_SETTINGS
+    from zipasr.data.synth.corpus import CORPUS_SETTINGS, DEFAULT_FRACTIONS
     from zipasr.data.synth.languages import language as language_named
     from zipasr.decoding import RESCORERS, NgramLm
     from zipasr.loading import load
@@ -381,7 +381,7 @@ def run_demo(
         lm_text = training_text(  # a corpus without corpus.json: the arguments' pool, seed 0
             QUICK_LM_SENTENCES if quick else DEMO_LM_SENTENCES,
             seed=corpus.get("seed", 0),
-            fractions=tuple(corpus.get("fractions", (0.9, 0.05, 0.05))),
+            fractions=tuple(corpus.get("fractions", DEFAULT_FRACTIONS)),
             language=corpus.get("language", language),
             pool=corpus.get("pool", pool),
         )

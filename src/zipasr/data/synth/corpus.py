@@ -39,6 +39,8 @@ from zipasr.frontend import SAMPLE_RATE
 from zipasr.optional import MissingExtraError
 
 SPLITS = ("train", "dev", "test")
+#: Shares of speakers and audio of the train, dev and test splits, unless told otherwise.
+DEFAULT_FRACTIONS = (0.9, 0.05, 0.05)
 #: The file in a corpus folder that records how it was built.
 CORPUS_SETTINGS = "corpus.json"
 
@@ -119,7 +121,7 @@ def build_corpus(
     out_dir: str | Path,
     hours: float,
     seed: int = 0,
-    fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     language: str = "en",
     pool: str | None = None,
     neural_share: float = 0.0,
@@ -300,7 +302,7 @@ def read_corpus_settings(out_dir: str | Path) -> dict:
 def training_text(
     count: int,
     seed: int = 0,
-    fractions: tuple[float, float, float] = (0.9, 0.05, 0.05),
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     language: str = "en",
     pool: str | None = None,
 ) -> list[str]:
