@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+from benchmarks.speed import compiled_encoder_call  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
 from zipasr import Zipformer, load_icefall_encoder  # noqa: E402
@@ -114,22 +114,12 @@ def main() -> None:
 def compiled_inference(
     encoder: Zipformer, x: torch.Tensor, x_lens: torch.Tensor
 ) -> tuple[float, Callable[[], object]]:
-    """zipasr's compiled inference path on ``encoder`` (the encoder of an AsrModel whose
-    other parts are never called) and the seconds its first call took (the compile)."""
-    from zipasr.recognize import DecodeOptions, encode_features
-
-    holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model
-    run = partial(encode_features, holder, x, DecodeOptions(compile=True), x_lens)
+    """zipasr's compiled inference path on ``encoder`` and the seconds its first call took
+    (the compile)."""
+    run = compiled_encoder_call(encoder, x, x_lens)
     start = time.perf_counter()
-    with torch.no_grad():
-        run()
-    seconds = time.perf_counter() - start
-
-    def infer_compiled() -> None:
-        with torch.no_grad():
-            run()
-
-    return seconds, infer_compiled
+    run()
+    return time.perf_counter() - start, run
 
 
 def infer(encode: Callable, x: torch.Tensor, x_lens: torch.Tensor) -> None:

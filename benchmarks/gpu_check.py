@@ -196,57 +196,53 @@ def check_precision(
     return result
 
 
+def encoder_shapes(quick: bool) -> dict[str, list[int]]:
+    """The timed inputs, by name: 1 x 30 s and 8 x 10 s (a tenth of that with ``quick``)."""
+    scale = 100 if quick else 1000
+    return {"1x30s": [3 * scale], "8x10s": [scale] * 8}
+
+
+def presets(quick: bool) -> tuple[str, ...]:
+    return ("small",) if quick else ("small", "medium")
+
+
+def encoder_inputs(
+    device: torch.device, quick: bool
+) -> Iterator[tuple[str, torch.nn.Module, torch.Tensor, torch.Tensor]]:
+    """(preset and shape name, zipasr encoder in eval mode, features, lengths) on ``device``
+    for each preset and shape; the encoder is made once per preset, after seed 0."""
+    from zipasr import Zipformer
+
+    for preset in presets(quick):
+        torch.manual_seed(0)
+        encoder = Zipformer(encoder_config(preset, quick)).to(device).eval()
+        for name, lengths in encoder_shapes(quick).items():
+            x, x_lens = random_features(lengths)
+            yield f"{preset} {name}", encoder, x.to(device), x_lens.to(device)
+
+
 def time_encoder(device: torch.device, quick: bool, repeats: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    shapes = (
-        {"1x30s": [300], "8x10s": [100] * 8} if quick else {"1x30s": [3000], "8x10s": [1000] * 8}
-    )
-    for preset in ("small",) if quick else ("small", "medium"):
-        torch.manual_seed(0)
-        from zipasr import Zipformer
-
-        encoder = Zipformer(encoder_config(preset, quick)).to(device).eval()
-        for name, lengths in shapes.items():
-            x, x_lens = random_features(lengths)
-            x, x_lens = x.to(device), x_lens.to(device)
-            with torch.no_grad():
-                out[f"{preset} {name}"] = median_seconds(
-                    partial(encoder, x, x_lens), device, repeats
-                )
+    for key, encoder, x, x_lens in encoder_inputs(device, quick):
+        with torch.no_grad():
+            out[key] = median_seconds(partial(encoder, x, x_lens), device, repeats)
     return out
 
 
 def time_compiled_encoder(device: torch.device, quick: bool, repeats: int) -> dict[str, Any]:
     """Median seconds of the compiled encoder (``DecodeOptions(compile=True)``) per preset
     and shape, and the seconds of each shape's first call (its compile)."""
-    from types import SimpleNamespace
-
-    from zipasr import Zipformer
-    from zipasr.recognize import DecodeOptions, encode_features
+    from benchmarks.speed import compiled_encoder_call
 
     seconds: dict[str, float] = {}
     compile_s: dict[str, float] = {}
-    shapes = (
-        {"1x30s": [300], "8x10s": [100] * 8} if quick else {"1x30s": [3000], "8x10s": [1000] * 8}
-    )
-    for preset in ("small",) if quick else ("small", "medium"):
-        torch.manual_seed(0)
-        encoder = Zipformer(encoder_config(preset, quick)).to(device).eval()
-        holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model
-        for name, lengths in shapes.items():
-            x, x_lens = random_features(lengths)
-            run = partial(
-                encode_features,
-                holder,
-                x.to(device),
-                DecodeOptions(compile=True),
-                x_lens.to(device),
-            )
-            start = time.perf_counter()
-            run()
-            synchronize(device)
-            compile_s[f"{preset} {name}"] = time.perf_counter() - start
-            seconds[f"{preset} {name}"] = median_seconds(run, device, repeats)
+    for key, encoder, x, x_lens in encoder_inputs(device, quick):
+        run = compiled_encoder_call(encoder, x, x_lens)
+        start = time.perf_counter()
+        run()
+        synchronize(device)
+        compile_s[key] = time.perf_counter() - start
+        seconds[key] = median_seconds(run, device, repeats)
     return {"seconds": seconds, "compile_s": compile_s}
 
 
@@ -260,8 +256,7 @@ def time_reference_encoder(device: torch.device, quick: bool, repeats: int) -> d
     if not import_ok:
         return {"skipped": "the reference package is not importable (tools/reference.py)"}
     out: dict[str, Any] = {}
-    shapes = {"1x30s": [3000], "8x10s": [1000] * 8}
-    for preset in ("small",) if quick else ("small", "medium"):
+    for preset in presets(quick):
         try:
             torch.manual_seed(0)
             ref = reference_asr_model(preset)
@@ -269,7 +264,7 @@ def time_reference_encoder(device: torch.device, quick: bool, repeats: int) -> d
             return {"skipped": "the reference package is not installed (tools/reference.py)"}
         randomize(ref, ENCODER_PREFIXES)
         ref = ref.to(device).eval()
-        for name, lengths in shapes.items():
+        for name, lengths in encoder_shapes(False).items():  # the reference has no tiny model
             x, x_lens = random_features(lengths)
             x, x_lens = x.to(device), x_lens.to(device)
             with torch.no_grad():
@@ -283,7 +278,7 @@ def time_training_step(device: torch.device, quick: bool, repeats: int) -> dict[
     bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
     name = "bf16" if bf16 else "fp16"
     out = {}
-    for preset in ("small",) if quick else ("small", "medium"):
+    for preset in presets(quick):
         learner = make_learner(preset, name, device, quick)
         batch = _batches(quick, 1, seed=20)[0]
         out[f"{preset} 8x10s {name}"] = median_seconds(
@@ -336,7 +331,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"agreement {name}: max abs {diff['max_abs']:.3g}, max rel {diff['max_rel']:.3g}")
 
     report["precision"] = {}
-    for preset in ("small",) if args.quick else ("small", "medium"):
+    for preset in presets(args.quick):
         for precision in ("bf16", "fp16"):
             key = f"{preset} {precision}"
             result = check_precision(preset, precision, device, args.steps, args.quick)

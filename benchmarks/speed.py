@@ -48,6 +48,19 @@ SECONDS = (5.0, 10.0, 20.0, 30.0, 60.0)
 FRAMES_PER_SECOND = 100
 
 
+def compiled_encoder_call(encoder: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> Any:
+    """A no-argument callable running ``encoder`` on these inputs as ``zipasr transcribe
+    --compile`` does (``zipasr.recognize.encode_features`` with ``DecodeOptions(compile=True)``);
+    its first call compiles."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from zipasr.recognize import DecodeOptions, encode_features
+
+    holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model
+    return partial(encode_features, holder, features, DecodeOptions(compile=True), lengths)
+
+
 def build_encoder(name: str) -> nn.Module:
     """The encoder called ``name`` (see :data:`MODELS`), randomly initialised, in eval mode."""
     import zipasr
