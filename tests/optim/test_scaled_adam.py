@@ -228,3 +228,17 @@ def test_changing_a_bucket_after_training_started_is_explained():
 def test_empty_parameter_list_is_rejected():
     with pytest.raises(ValueError, match="empty parameter list"):
         ScaledAdam([])
+
+
+def test_chunks_grow_with_threads():
+    """Several threads get larger chunks (fewer parallel regions to wake the threads for)."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = update.segment_numel()
+        torch.set_num_threads(2)
+        several = update.segment_numel()
+    finally:
+        torch.set_num_threads(threads)
+    assert single == update.SEGMENT_NUMEL
+    assert several == update.SEGMENT_NUMEL * update.THREADED_SEGMENT_FACTOR

@@ -5,7 +5,8 @@ tensor, as the reference does. Non-scalar buckets hold almost all the weights; f
 element-wise part of the rule runs as ``torch._foreach_*`` ops directly on the parameters and on
 per-member views of the stacked state, which avoids the reference's stack / unstack copies. Large
 tensors are cut into flat segments and small ones grouped (on CPU), so the passes over each
-chunk of about ``SEGMENT_NUMEL`` elements stay in cache.
+chunk of about ``SEGMENT_NUMEL`` elements (``THREADED_SEGMENT_FACTOR`` times more with several
+threads) stay in cache.
 
 The rule is rearranged so that a step makes seven passes over each chunk, as many as
 ``torch.optim.Adam`` makes (the reference makes about a dozen, plus copies). Per member, every
@@ -37,6 +38,12 @@ from torch import Tensor
 from .buckets import Bucket
 
 SEGMENT_NUMEL = 1 << 17  # elements per CPU chunk of the element-wise pipeline (512 KiB in fp32)
+#: With more than one torch thread the chunks are this many times larger. Every element-wise op
+#: on a chunk is one parallel region, and waking the other threads for each costs more than the
+#: cache locality saves: Zipformer-M's step at 2 threads (Intel Xeon, optimizer_step.py) took
+#: 540 ms with 2^17 and 403 ms with 2^19 under OMP_WAIT_POLICY=PASSIVE, 185 and 188 ms with the
+#: default policy; at 1 thread 2^17 stays the fastest (276 vs 293 ms).
+THREADED_SEGMENT_FACTOR = 4
 SCALE_STEP_LIMIT = 0.1  # bound on the relative change of a tensor's size per size update
 BIAS_CORRECTION_LIMIT = 0.99  # the second-moment bias correction stops once 1 - beta2^t >= this
 
@@ -154,26 +161,31 @@ def member_stats(
     )
 
 
-def _segments(tensor: Tensor, like: Tensor) -> list[Tensor]:
-    """Flat pieces of at most SEGMENT_NUMEL elements (views), or ``[tensor]`` if not possible.
+def segment_numel() -> int:
+    """Elements per CPU chunk for the current torch thread count (see THREADED_SEGMENT_FACTOR)."""
+    return SEGMENT_NUMEL * (THREADED_SEGMENT_FACTOR if torch.get_num_threads() > 1 else 1)
+
+
+def _segments(tensor: Tensor, like: Tensor, numel: int) -> list[Tensor]:
+    """Flat pieces of at most ``numel`` elements (views), or ``[tensor]`` if not possible.
 
     Only on CPU: the pieces are for its caches; a GPU's fused foreach kernels want big tensors.
     """
-    small = like.numel() <= SEGMENT_NUMEL
+    small = like.numel() <= numel
     if small or like.device.type != "cpu" or not like.is_contiguous():
         return [tensor]
-    return list(tensor.reshape(-1).split(SEGMENT_NUMEL))
+    return list(tensor.reshape(-1).split(numel))
 
 
-def _chunks(sizes: Sequence[int], device: torch.device) -> Iterator[slice]:
-    """Consecutive pieces of about SEGMENT_NUMEL elements in all (CPU), or everything at once."""
+def _chunks(sizes: Sequence[int], device: torch.device, numel: int) -> Iterator[slice]:
+    """Consecutive pieces of about ``numel`` elements in all (CPU), or everything at once."""
     if device.type != "cpu":
         yield slice(0, len(sizes))
         return
     start, total = 0, 0
     for i, size in enumerate(sizes):
         total += size
-        if total >= SEGMENT_NUMEL:
+        if total >= numel:
             yield slice(start, i + 1)
             start, total = i + 1, 0
     if start < len(sizes):
@@ -228,6 +240,7 @@ def update_tensor_buckets(
     step_factors: list[float] = []
     size_factors: list[float] = []
     member = 0
+    numel = segment_numel()
     for bucket, state, bucket_grads in zip(buckets, states, grads, strict=True):
         rows = zip(
             bucket.params,
@@ -237,18 +250,18 @@ def update_tensor_buckets(
             strict=True,
         )
         for p, g, v, m in rows:
-            if p.numel() <= SEGMENT_NUMEL:  # most members: one piece (the common, fast path)
+            if p.numel() <= numel:  # most members: one piece (the common, fast path)
                 params.append(p)
                 flat_grads.append(g)
                 exp_avg_sqs.append(v)
                 momenta.append(m)
                 pieces = 1
             else:
-                segments = _segments(p.detach(), p)
+                segments = _segments(p.detach(), p, numel)
                 params += segments
-                flat_grads += _segments(g, p)
-                exp_avg_sqs += _segments(v, p)
-                momenta += _segments(m, p)
+                flat_grads += _segments(g, p, numel)
+                exp_avg_sqs += _segments(v, p, numel)
+                momenta += _segments(m, p, numel)
                 pieces = len(segments)
             step_factors += [step_scale * rms[member]] * pieces
             if update_size:
@@ -261,7 +274,7 @@ def update_tensor_buckets(
         grad_sq_scale=(1 - beta2) * clip * clip,
         eps=group["eps"] * root,
     )
-    for part in _chunks([p.numel() for p in params], params[0].device):
+    for part in _chunks([p.numel() for p in params], params[0].device, numel):
         _elementwise_step(
             constants,
             params[part],
