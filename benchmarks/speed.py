@@ -33,7 +33,9 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -52,9 +54,6 @@ def compiled_encoder_call(encoder: nn.Module, features: torch.Tensor, lengths: t
     """A no-argument callable running ``encoder`` on these inputs as ``zipasr transcribe
     --compile`` does (``zipasr.recognize.encode_features`` with ``DecodeOptions(compile=True)``);
     its first call compiles."""
-    from functools import partial
-    from types import SimpleNamespace
-
     from zipasr.recognize import DecodeOptions, encode_features
 
     holder = SimpleNamespace(encode=encoder)  # all that encode_features uses of a model

@@ -306,14 +306,18 @@ def decode_features(
     for start in range(0, len(features), options.batch_size):
         group = features[start : start + options.batch_size]
         batch, lengths = pad_features(group)  # checks the lengths, on the CPU
+        lengths = lengths.to(device)
         if options.encode_alone and len(group) > 1:
-            outs = [_encode(model, f.unsqueeze(0).to(device), options) for f in group]
+            outs = [
+                _encode(model, f.unsqueeze(0).to(device), options, lengths[i : i + 1])
+                for i, f in enumerate(group)
+            ]
             enc_lens = torch.cat([n for _, n in outs])
             enc = torch.zeros(len(group), int(enc_lens.max()), outs[0][0].shape[2], device=device)
             for i, (out, n) in enumerate(outs):
                 enc[i, : int(n)] = out[0]
         else:
-            enc, enc_lens = _encode(model, batch.to(device), options, lengths.to(device))
+            enc, enc_lens = _encode(model, batch.to(device), options, lengths)
         hyps += search(
             model, enc, enc_lens, search_options, attention_scale=options.attention_scale
         )
@@ -335,12 +339,10 @@ def encode_features(
 
 
 def _encode(
-    model: AsrModel, features: Tensor, options: DecodeOptions, lengths: Tensor | None = None
+    model: AsrModel, features: Tensor, options: DecodeOptions, lengths: Tensor
 ) -> tuple[Tensor, Tensor]:
     """:func:`encode_features` without its length check, for :func:`decode_features`, whose
-    ``pad_features`` made the one check (a device sync) already; lengths None: one utterance."""
-    if lengths is None:
-        lengths = torch.tensor([features.shape[1]], device=features.device)
+    ``pad_features`` made the one check (a device sync) already."""
     encode = _encode_with
     if options.compile:
         encode = _compiled_encoder()

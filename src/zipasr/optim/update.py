@@ -167,12 +167,12 @@ def segment_numel() -> int:
 
 
 def _segments(tensor: Tensor, like: Tensor, numel: int) -> list[Tensor]:
-    """Flat pieces of at most ``numel`` elements (views), or ``[tensor]`` if not possible.
+    """Flat pieces of at most ``numel`` elements (views), or ``[tensor]`` if not possible
+    (``like``, the parameter, decides for its gradient and state alike).
 
     Only on CPU: the pieces are for its caches; a GPU's fused foreach kernels want big tensors.
     """
-    small = like.numel() <= numel
-    if small or like.device.type != "cpu" or not like.is_contiguous():
+    if like.device.type != "cpu" or not like.is_contiguous():
         return [tensor]
     return list(tensor.reshape(-1).split(numel))
 
