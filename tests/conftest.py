@@ -69,3 +69,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Makes eval mode take its blockwise paths (``zipasr.nn.inference``) at every size, with
+    blocks small enough that the fixtures' short inputs are cut into several, the last one
+    partial. Returns counts of the blockwise calls, so a test can check they ran."""
+    from zipasr.encoder import attention, embed
+    from zipasr.nn import inference
+
+    calls = {"attention": 0, "convnext": 0}
+    weights_blockwise = attention._weights_blockwise
+    residual_blockwise = embed.ConvNeXt.residual_blockwise
+
+    def counted_weights(*args):  # type: ignore[no-untyped-def]
+        calls["attention"] += 1
+        return weights_blockwise(*args)
+
+    def counted_residual(self, *args):  # type: ignore[no-untyped-def]
+        calls["convnext"] += 1
+        return residual_blockwise(self, *args)
+
+    monkeypatch.setattr(attention, "BLOCKWISE_MIN_SCORES", 0)
+    monkeypatch.setattr(embed, "BLOCKWISE_MIN_NUMEL", 0)
+    monkeypatch.setattr(inference, "BLOCK_NUMEL", 1000)
+    monkeypatch.setattr(attention, "_weights_blockwise", counted_weights)
+    monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted_residual)
+    return calls

@@ -28,8 +28,12 @@ def test_all_cases_present():
             assert f"{preset}_{case}" in CASES
 
 
+@pytest.mark.parametrize("path", ["batched", "blockwise"])
 @pytest.mark.parametrize("case", CASES)
-def test_encoder_output_matches_reference(case):
+def test_encoder_output_matches_reference(case, path, request):
+    """Both ways eval mode computes: the batched code and, as long inputs take it, the
+    blockwise one (forced here at the fixtures' size)."""
+    calls = request.getfixturevalue("blockwise_everywhere") if path == "blockwise" else None
     fixture, inputs = load(case), load("inputs")
     model = zipasr.load_icefall_encoder(random_state_dict(fixture["shapes"])).eval()
     assert model.config.causal == fixture["causal"]
@@ -46,6 +50,8 @@ def test_encoder_output_matches_reference(case):
     for b, n in enumerate(lengths.tolist()):
         diff = (out[b, :n] - ref[b, :n]).abs().max().item()
         assert diff <= TOLERANCE, f"utterance {b}: max abs diff {diff:.3g}"
+    if calls is not None:
+        assert calls["attention"] > 0 and calls["convnext"] == 1
 
 
 @pytest.mark.parametrize("case", ["small_full", "medium_causal_full"])

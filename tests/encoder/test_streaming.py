@@ -29,7 +29,9 @@ def run_chunks(model, features, state, chunk):
     return outputs, state
 
 
-def test_matches_reference_streaming():
+@pytest.mark.parametrize("path", ["batched", "blockwise"])
+def test_matches_reference_streaming(path, request):
+    calls = request.getfixturevalue("blockwise_everywhere") if path == "blockwise" else None
     fx = torch.load(FIXTURES / "encoder" / "streaming_small.pt", weights_only=True)
     model = zipasr.load_icefall_encoder(random_state_dict(fx["shapes"])).eval()
     chunk, left = fx["chunk_frames"], fx["left_context_frames"]
@@ -43,6 +45,8 @@ def test_matches_reference_streaming():
     for ours, ref in zip(flat, fx["final_state"]):
         assert ours.shape == ref.shape
         assert (ours.double() - ref.double()).abs().max() <= TOLERANCE
+    if calls is not None:
+        assert calls["attention"] > 0 and calls["convnext"] > 0
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from zipasr.nn.inference import blockwise_inference, row_block
 from zipasr.nn.scaled_init import scaled_linear
 from zipasr.regularizers import AbsValuePenalty, Balancer, RandomDrop, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -17,6 +18,10 @@ from zipasr.schedule import Schedule, TrainingClock
 #: Score given to masked positions (replaced, not added). Finite, so a fully masked row becomes
 #: uniform instead of NaN, as in the reference.
 MASKED_SCORE = -1000.0
+
+#: Scores (H x B x T x K) from which eval mode computes the weights block by block (4 MiB of
+#: float32): below it the tensors are small and the per-block calls would cost more.
+BLOCKWISE_MIN_SCORES = 1 << 20
 
 
 def relative_to_absolute(pos_scores: Tensor, num_keys: int) -> Tensor:
@@ -101,15 +106,59 @@ class RelPositionAttentionWeights(nn.Module):
             keys = torch.cat((cached_key, keys), dim=0)
         k = keys.reshape(keys.shape[0], b, h, q_dim).permute(2, 1, 3, 0)
         p = y[..., 2 * h * q_dim :].reshape(t, b, h, p_dim).permute(2, 1, 0, 3)
-        scores = torch.matmul(q, k)  # (H, B, T, K)
-
         r = self.pos_proj(pos)  # (1, T + K - 1, H * Pd)
         r = r.reshape(-1, r.shape[1], h, p_dim).permute(2, 0, 3, 1)  # (H, 1, Pd, T + K - 1)
+        num_scores = h * b * t * keys.shape[0]
+        if num_scores >= BLOCKWISE_MIN_SCORES and not self.training and blockwise_inference(y):
+            return _weights_blockwise(q, k, p, r, mask), _last(keys, cached_key)
+
+        scores = torch.matmul(q, k)  # (H, B, T, K)
         pos_scores = relative_to_absolute(torch.matmul(p, r), keys.shape[0])
         scores = self.score_limit(scores + self.pos_skip(pos_scores))
         if mask is not None:
             scores = scores.masked_fill(mask, MASKED_SCORE)
         return scores.softmax(dim=-1), _last(keys, cached_key)
+
+
+def _weights_blockwise(q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor | None) -> Tensor:
+    """The eval-mode weights of :class:`RelPositionAttentionWeights`, computed for a block of
+    query rows of one head and utterance at a time, straight into the output: no (H, B, T, K)
+    intermediates besides it, and one reused buffer for the positional scores (see
+    :mod:`zipasr.nn.inference`). The same operations as the batched code on the same numbers.
+
+    q: (H, B, T, Q); k: (H, B, Q, K); p: (H, B, T, Pd); r: (H, 1, Pd, T + K - 1);
+    mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K)
+    """
+    h, b, t, _ = q.shape
+    num_keys = k.shape[-1]
+    weights = q.new_empty(h, b, t, num_keys)
+    rows = min(t, row_block(num_keys))
+    pos_buffer = q.new_empty(rows * (num_keys + rows - 1))
+    masks: list[Tensor | None] = [None] * b
+    if mask is not None:
+        mask = mask.expand(b, mask.shape[-2], num_keys)
+        # An utterance with nothing masked (no padding, no chunking) skips the fill.
+        masks = [m if bool(m.any()) else None for m in mask.unbind(0)]
+    for start in range(0, t, rows):
+        end = min(t, start + rows)
+        # Query row i needs the offsets from column T - 1 - i of r: the block's rows together
+        # need the K + n - 1 columns from T - end, row l starting (n - 1) - l columns in.
+        n, first = end - start, t - end
+        width = num_keys + n - 1
+        pos = pos_buffer[: n * width].view(n, width)
+        pos_view = pos.as_strided((n, num_keys), (width - 1, 1), n - 1)
+        for utt in range(b):
+            for head in range(h):
+                block = weights[head, utt, start:end]  # contiguous rows
+                torch.matmul(q[head, utt, start:end], k[head, utt], out=block)
+                torch.matmul(p[head, utt, start:end], r[head, 0, :, first : first + width], out=pos)
+                block.add_(pos_view)
+                utt_mask = masks[utt]
+                if utt_mask is not None:
+                    rows_mask = utt_mask if utt_mask.shape[0] == 1 else utt_mask[start:end]
+                    block.masked_fill_(rows_mask, MASKED_SCORE)
+                torch.softmax(block, dim=-1, out=block)
+    return weights
 
 
 class SelfAttention(nn.Module):

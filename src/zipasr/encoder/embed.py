@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from zipasr.nn.activations import swoosh_l, swoosh_r
 from zipasr.nn.bias_norm import BiasNorm
+from zipasr.nn.inference import blockwise_inference, row_block
 from zipasr.nn.scaled_init import scaled_conv2d
 from zipasr.regularizers import Balancer, ScaleGrad, SequenceDropout, SharedDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -18,6 +19,9 @@ CONVNEXT_HIDDEN = 384
 DEPTHWISE_KERNEL = 7
 #: ConvNeXt look-ahead at 50 Hz: its 7x7 kernel sees 3 future frames.
 CONVNEXT_CONTEXT = DEPTHWISE_KERNEL // 2
+#: Activations (B x C x T x F) from which eval mode runs the ConvNeXt's 1x1 convolutions block
+#: by block (4 MiB of float32; streaming windows stay below it).
+BLOCKWISE_MIN_NUMEL = 1 << 20
 
 
 def freq_bins(in_features: int) -> int:
@@ -69,6 +73,8 @@ class ConvNeXt(nn.Module):
             )  # fmt: skip
             emitted = x.shape[2] - CONVNEXT_CONTEXT
             x, cache = x[:, :, :emitted], x[:, :, emitted - CONVNEXT_CONTEXT : emitted]
+        if h.numel() >= BLOCKWISE_MIN_NUMEL and not self.training and blockwise_inference(h):
+            return self.residual_blockwise(x, h), cache
         x = self.out_balancer(x + self.layer_drop(self.pointwise(h)))
         return self.out_whiten(x.transpose(1, 3)).transpose(1, 3), cache
 
@@ -79,6 +85,39 @@ class ConvNeXt(nn.Module):
         h = swoosh_l(self.hidden_balancer(h))
         h = F.linear(h, self.pointwise2.weight.flatten(1), self.pointwise2.bias)
         return h.permute(0, 3, 1, 2)
+
+    def residual_blockwise(self, x: Tensor, h: Tensor) -> Tensor:
+        """Eval mode's ``x + pointwise(h)``, computed a block of frames at a time into one
+        channels-last output, so that the 3x wider hidden layer never exists whole (see
+        :mod:`zipasr.nn.inference`). Same operations, same values up to float rounding.
+
+        x, h: (B, C, T, F) with h channels-last  ->  (B, C, T, F) channels-last
+        """
+        b, c, t, f = x.shape
+        w1, b1 = self.pointwise1.weight.flatten(1).t(), self.pointwise1.bias
+        w2, b2 = self.pointwise2.weight.flatten(1).t(), self.pointwise2.bias
+        out = torch.empty_like(h, memory_format=torch.channels_last)
+        frames = row_block(f * w1.shape[1])
+        hidden_buffer = h.new_empty(frames * f, w1.shape[1])
+        for utt in range(b):
+            for start in range(0, t, frames):
+                end = min(t, start + frames)
+                # (frames * F, C) views of the channels-last blocks, rows in (time, freq) order
+                rows = h[utt, :, start:end].permute(1, 2, 0).reshape(-1, c)
+                dest = out[utt, :, start:end].permute(1, 2, 0).view(-1, c)
+                hidden = hidden_buffer[: rows.shape[0]]
+                if b1 is None:
+                    torch.mm(rows, w1, out=hidden)
+                else:
+                    torch.addmm(b1, rows, w1, out=hidden)
+                # dest = x + b2 + swoosh(hidden) @ w2, accumulated in place
+                residual = x[utt, :, start:end].permute(1, 2, 0).reshape(-1, c)
+                if b2 is None:
+                    dest.copy_(residual)
+                else:
+                    torch.add(residual, b2, out=dest)
+                dest.addmm_(swoosh_l(hidden), w2)
+        return out
 
 
 class Conv2dSubsampling(nn.Module):
