@@ -4,14 +4,25 @@ Both encoders get the same random weights and the same inputs; calls alternate b
 two so that machine noise hits both alike. Reported: median seconds per call and the ratio
 reference / zipasr (> 1 means zipasr is faster).
 
+Each candidate runs in a process of its own (as a user runs one library), and the parent
+process tells them in turn to make one call. In one shared process the candidates also share
+the C allocator: what one frees changes how the other's large tensors are mapped and
+page-faulted, which on some hosts moved the ratio by 20%. ``--same-process`` keeps everything
+in one process (the method of the numbers measured before 2026-12-07).
+
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py            # S and M, 2 threads
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py --presets small --repeats 3
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py --compile   # + zipasr compiled
+    /tmp/refvenv/bin/python benchmarks/encoder_speed.py --baseline-src /tmp/old/src
 
 ``--compile`` adds zipasr's compiled inference path (``DecodeOptions(compile=True)``:
 ``torch.compile`` with dynamic lengths) to the inference rows, timed in the same rotation, and
 prints its compile time: the first call at each input shape (the second shape of a preset
 reuses the graph when only the length changed; a new batch size compiles again).
+
+``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
+with the same weights to the same rotation: a before/after comparison in one run, with the
+reference as a third point.
 
 The reference must be installed in the running environment (tools/reference.py says how);
 zipasr is imported from this checkout.
@@ -20,6 +31,7 @@ zipasr is imported from this checkout.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import time
@@ -31,39 +43,132 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
-from benchmarks.speed import compiled_encoder_call  # noqa: E402
+from benchmarks.speed import compiled_encoder_call, import_from_tree  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
-from zipasr import Zipformer, load_icefall_encoder  # noqa: E402
+from zipasr import load_icefall_encoder  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
 SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
 
 
-def build_pair(preset: str) -> tuple[torch.nn.Module, Zipformer]:
+def build(kind: str, preset: str, baseline_src: Path | None = None) -> torch.nn.Module:
+    """The encoder of one candidate, with the weights all candidates share: "ref" (the
+    reference's ASR model; call its ``forward_encoder``), "ours" or "compiled" (this
+    checkout's zipasr), "baseline" (the zipasr under ``baseline_src``)."""
     torch.manual_seed(0)
     ref = reference_asr_model(preset)
     shapes = randomize(ref, ENCODER_PREFIXES)
-    ours = load_icefall_encoder(random_state_dict(shapes))
-    # Training-time regularisation depends on how far training is; put both at the same point
-    # (the reference reads a batch_count set on its modules, zipasr an explicit clock).
-    for module in ref.modules():
-        if hasattr(module, "batch_count"):
-            module.batch_count = TRAINING_REF_BATCHES
-    ours.clock.ref_batches = TRAINING_REF_BATCHES
-    return ref, ours
+    if kind == "ref":
+        # Training-time regularisation depends on how far training is; put all at the same
+        # point (the reference reads a batch_count set on its modules, zipasr a clock).
+        for module in ref.modules():
+            if hasattr(module, "batch_count"):
+                module.batch_count = TRAINING_REF_BATCHES
+        return ref
+    if kind == "baseline":
+        assert baseline_src is not None
+        load = import_from_tree(baseline_src, "zipasr").load_icefall_encoder
+    else:
+        load = load_icefall_encoder
+    encoder = load(random_state_dict(shapes))
+    encoder.clock.ref_batches = TRAINING_REF_BATCHES
+    return encoder  # type: ignore[no-any-return]
 
 
-def time_pair(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():  # warm-up
-        fn()
+class Candidate:
+    """One candidate's calls, made here (``same_process``) or by a worker process of its own.
+
+    ``prepare(lengths, mode)`` makes the inputs and does a first call (for "compiled", the
+    compile), returning its seconds; ``call()`` times one more call.
+    """
+
+    def __init__(
+        self, kind: str, preset: str, threads: int, baseline_src: Path | None, same_process: bool
+    ) -> None:
+        self.kind = kind
+        if same_process:
+            self.worker = None
+            self.runner = Runner(kind, preset, threads, baseline_src)
+        else:
+            context = multiprocessing.get_context("spawn")
+            self.pipe, child = context.Pipe()
+            self.worker = context.Process(
+                target=serve, args=(child, kind, preset, threads, baseline_src), daemon=True
+            )
+            self.worker.start()
+
+    def _ask(self, *message: object) -> float:
+        if self.worker is None:
+            return getattr(self.runner, str(message[0]))(*message[1:])  # type: ignore[no-any-return]
+        self.pipe.send(message)
+        answer = self.pipe.recv()
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    def prepare(self, lengths: list[int], mode: str) -> float:
+        return self._ask("prepare", lengths, mode)
+
+    def call(self) -> float:
+        return self._ask("call")
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.pipe.send(("close",))
+            self.worker.join(timeout=60)
+
+
+class Runner:
+    """Makes a candidate's calls in the current process."""
+
+    def __init__(self, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:
+        torch.set_num_threads(threads)
+        self.kind = kind
+        self.encoder = build(kind, preset, baseline_src)
+        self.run: Callable[[], object] = lambda: None
+
+    def prepare(self, lengths: list[int], mode: str) -> float:
+        x, x_lens = random_features(lengths)
+        self.encoder.train(mode != "inference")
+        if self.kind == "compiled":
+            self.run = compiled_encoder_call(self.encoder, x, x_lens)
+        else:
+            encode = self.encoder.forward_encoder if self.kind == "ref" else self.encoder
+            self.run = partial(infer if mode == "inference" else train_step, encode, x, x_lens)
+        return self.call()
+
+    def call(self) -> float:
+        start = time.perf_counter()
+        self.run()
+        return time.perf_counter() - start
+
+
+def serve(pipe, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:  # type: ignore[no-untyped-def]
+    """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
+    try:
+        runner = Runner(kind, preset, threads, baseline_src)
+    except BaseException as error:  # reported at the first message
+        runner, failure = None, error
+    while True:
+        name, *args = pipe.recv()
+        if name == "close":
+            return
+        try:
+            if runner is None:
+                raise failure
+            pipe.send(getattr(runner, name)(*args))
+        except BaseException as error:
+            pipe.send(RuntimeError(f"{kind}: {error!r}"))
+
+
+def time_rotation(candidates: dict[str, Candidate], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each candidate, taking turns one call at a time."""
+    times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+        for name, candidate in candidates.items():
+            times[name].append(candidate.call())
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -75,51 +180,75 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time zipasr's compiled inference path"
     )
+    parser.add_argument(
+        "--same-process", action="store_true", help="run all candidates in this process"
+    )
+    parser.add_argument(
+        "--baseline-src", type=Path, help="also time the zipasr under this src/ (before/after)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    baseline_src = args.baseline_src.resolve() if args.baseline_src else None
 
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
     print(f"CPU: {cpu_name()}")
-    header = "| preset | input | mode | reference (s) | zipasr (s) | reference / zipasr |"
+    print("candidates in one process" if args.same_process else "one process per candidate")
+    if baseline_src:
+        print(f"baseline: the zipasr under {baseline_src}")
+    header = "| preset | input | mode | reference (s) |"
+    if baseline_src:
+        header += " baseline (s) | reference / baseline |"
+    header += " zipasr (s) | reference / zipasr |"
+    if baseline_src:
+        header += " baseline / zipasr |"
     if args.compile:
         header += " zipasr compiled (s) | reference / compiled | compile (s) |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for preset in args.presets:
-        ref, ours = build_pair(preset)
-        models = {"ref": ref.forward_encoder, "ours": ours}
-        for shape_name, lengths in SHAPES.items():
-            x, x_lens = random_features(lengths)
-            for mode in ("inference", "train step"):
-                ref.train(mode != "inference")
-                ours.train(mode != "inference")
-                step = infer if mode == "inference" else train_step
-                fns = {k: partial(step, f, x, x_lens) for k, f in models.items()}
-                row = ""
-                if args.compile and mode == "inference":
-                    compile_s, fns["compiled"] = compiled_inference(ours, x, x_lens)
-                    row = " {compiled:.3f} | {ratio:.2f} | " + f"{compile_s:.0f} |"
-                t = time_pair(fns, args.repeats)
-                if row:
-                    row = row.format(compiled=t["compiled"], ratio=t["ref"] / t["compiled"])
-                elif args.compile:
-                    row = " n/a | n/a | n/a |"
-                print(
-                    f"| {preset} | {shape_name} | {mode} | {t['ref']:.3f} | {t['ours']:.3f} "
-                    f"| {t['ref'] / t['ours']:.2f} |" + row,
-                    flush=True,
-                )
+        kinds = ["ref", "ours"] + (["baseline"] if baseline_src else [])
+        kinds += ["compiled"] if args.compile else []
+        candidates = {
+            kind: Candidate(kind, preset, args.threads, baseline_src, args.same_process)
+            for kind in kinds
+        }
+        try:
+            for shape_name, lengths in SHAPES.items():
+                for mode in ("inference", "train step"):
+                    active = {
+                        k: c
+                        for k, c in candidates.items()
+                        if k != "compiled" or mode == "inference"
+                    }
+                    first = {k: c.prepare(lengths, mode) for k, c in active.items()}
+                    t = time_rotation(active, args.repeats)
+                    print(row(preset, shape_name, mode, t, first, baseline_src, args.compile))
+        finally:
+            for candidate in candidates.values():
+                candidate.close()
 
 
-def compiled_inference(
-    encoder: Zipformer, x: torch.Tensor, x_lens: torch.Tensor
-) -> tuple[float, Callable[[], object]]:
-    """zipasr's compiled inference path on ``encoder`` and the seconds its first call took
-    (the compile)."""
-    run = compiled_encoder_call(encoder, x, x_lens)
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start, run
+def row(
+    preset: str,
+    shape_name: str,
+    mode: str,
+    t: dict[str, float],
+    first: dict[str, float],
+    baseline_src: Path | None,
+    compiled: bool,
+) -> str:
+    line = f"| {preset} | {shape_name} | {mode} | {t['ref']:.3f} |"
+    if baseline_src:
+        line += f" {t['baseline']:.3f} | {t['ref'] / t['baseline']:.2f} |"
+    line += f" {t['ours']:.3f} | {t['ref'] / t['ours']:.2f} |"
+    if baseline_src:
+        line += f" {t['baseline'] / t['ours']:.2f} |"
+    if "compiled" in t:
+        line += f" {t['compiled']:.3f} | {t['ref'] / t['compiled']:.2f} |"
+        line += f" {first['compiled']:.0f} |"
+    elif compiled:
+        line += " n/a | n/a | n/a |"
+    return line
 
 
 def infer(encode: Callable, x: torch.Tensor, x_lens: torch.Tensor) -> None:

@@ -22,7 +22,6 @@ The timed steps are early ones (step < 227), which still pay for Adam's bias cor
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
 import statistics
 import sys
@@ -35,6 +34,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+from benchmarks.speed import import_from_tree  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
 from zipasr import Zipformer, ZipformerConfig  # noqa: E402
 from zipasr.optim import ScaledAdam  # noqa: E402
@@ -77,23 +77,8 @@ def reference_scaled_adam() -> Callable[..., torch.optim.Optimizer]:
 
 
 def scaled_adam_from_tree(src: Path) -> Callable[..., torch.optim.Optimizer]:
-    """ScaledAdam of the zipasr package under ``src`` (another checkout's ``src/``), imported
-    beside this checkout's: its ``zipasr`` modules are loaded, kept, and taken out of
-    ``sys.modules`` again."""
-    if not (src / "zipasr" / "optim").is_dir():
-        raise SystemExit(f"--baseline-src {src}: no zipasr/optim package there; give a src/ dir")
-    ours = {k: v for k, v in sys.modules.items() if k == "zipasr" or k.startswith("zipasr.")}
-    for name in ours:
-        del sys.modules[name]
-    sys.path.insert(0, str(src))
-    try:
-        cls = importlib.import_module("zipasr.optim").ScaledAdam
-    finally:
-        sys.path.remove(str(src))
-        for name in [k for k in sys.modules if k == "zipasr" or k.startswith("zipasr.")]:
-            del sys.modules[name]
-        sys.modules.update(ours)
-    return cls  # type: ignore[no-any-return]
+    """ScaledAdam of the zipasr package under ``src`` (another checkout's ``src/``)."""
+    return import_from_tree(src, "zipasr.optim").ScaledAdam  # type: ignore[no-any-return]
 
 
 def main() -> None:

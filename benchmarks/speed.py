@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import re
@@ -48,6 +49,26 @@ MODELS = ("zipformer-s", "zipformer-m", "conformer-m")
 LABELS = {"zipformer-s": "Zipformer-S", "zipformer-m": "Zipformer-M", "conformer-m": "Conformer"}
 SECONDS = (5.0, 10.0, 20.0, 30.0, 60.0)
 FRAMES_PER_SECOND = 100
+
+
+def import_from_tree(src: Path, module: str) -> Any:
+    """``module`` of the zipasr package under ``src`` (another checkout's ``src/``, e.g. from
+    ``git archive OLD src | tar -x -C /tmp/old``), imported beside this checkout's: its zipasr
+    modules are loaded, kept alive by what they define, and taken out of ``sys.modules``
+    again, so the two versions can be timed side by side in one process."""
+    if not (src / "zipasr" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline-src {src}: no zipasr package there; give a src/ dir")
+    ours = {k: v for k, v in sys.modules.items() if k == "zipasr" or k.startswith("zipasr.")}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, str(src))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(src))
+        for name in [k for k in sys.modules if k == "zipasr" or k.startswith("zipasr.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
 
 
 def compiled_encoder_call(encoder: nn.Module, features: torch.Tensor, lengths: torch.Tensor) -> Any:

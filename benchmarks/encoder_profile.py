@@ -1,0 +1,82 @@
+"""Where zipasr's encoder spends its time: the torch profiler's operator table for one call.
+
+    python benchmarks/encoder_profile.py                        # Zipformer-M, 1 x 30 s, eval
+    python benchmarks/encoder_profile.py --mode train --shape 8x10
+    python benchmarks/encoder_profile.py --src /tmp/old/src     # another checkout's zipasr
+
+Random weights (the encoder's own initialisation), random features; a training step is timed
+as at batch 20,000 (as in encoder_speed.py), where the training-only regularisers fire rarely.
+Prints the CPU model, the median time of a few calls outside the profiler, and the operators
+by self CPU time. For a before/after comparison run it twice, once with ``--src`` pointing at
+the old code (``git archive OLD src | tar -x -C /tmp/old``), one run after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="medium", choices=["small", "medium", "large"])
+    parser.add_argument("--shape", default="1x30", help="BATCHxSECONDS, e.g. 1x30 or 8x10")
+    parser.add_argument("--mode", default="inference", choices=["inference", "train"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=25, help="operators to list")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="zipasr to import")
+    args = parser.parse_args()
+    sys.path[:0] = [str(args.src), str(ROOT)]
+
+    import torch
+    from torch.profiler import profile
+
+    from benchmarks.suite import cpu_name
+    from zipasr import Zipformer
+    from zipasr.encoder.config import ZipformerConfig
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    batch, seconds = (int(v) for v in args.shape.lower().split("x"))
+    frames = 100 * seconds
+    encoder = Zipformer(getattr(ZipformerConfig, args.preset)())
+    encoder.train(args.mode == "train")
+    # Training-only regularisers fire less as training goes on: time a step well into it, as
+    # encoder_speed.py does.
+    encoder.clock.ref_batches = 20_000.0
+    features = torch.randn(batch, frames, 80)
+    lengths = torch.full((batch,), frames)
+
+    def call() -> None:
+        if args.mode == "train":
+            out, _ = encoder(features, lengths)
+            out.square().mean().backward()
+        else:
+            with torch.no_grad():
+                encoder(features, lengths)
+
+    call()
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    with profile() as prof:
+        call()
+    print(f"zipasr from {args.src}")
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} threads")
+    print(
+        f"Zipformer-{args.preset}, {batch} x {seconds} s, {args.mode}: "
+        f"median {statistics.median(times):.3f} s of {args.repeats}"
+    )
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
