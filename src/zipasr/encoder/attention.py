@@ -6,10 +6,13 @@ times: in NonlinAttention (head 0 only) and in both SelfAttention modules.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from zipasr.nn.inference import blockwise_inference, row_block
+from zipasr.nn.inference import blockwise_applies, needs_grad, row_block
 from zipasr.nn.scaled_init import scaled_linear
 from zipasr.regularizers import AbsValuePenalty, Balancer, RandomDrop, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -108,21 +111,35 @@ class RelPositionAttentionWeights(nn.Module):
         p = y[..., 2 * h * q_dim :].reshape(t, b, h, p_dim).permute(2, 1, 0, 3)
         r = self.pos_proj(pos)  # (1, T + K - 1, H * Pd)
         r = r.reshape(-1, r.shape[1], h, p_dim).permute(2, 0, 3, 1)  # (H, 1, Pd, T + K - 1)
+        # Training-only randomness, drawn first so that both paths below draw alike (the
+        # modules are Identity in a model stripped of them: nothing to draw).
+        drop_pos = isinstance(self.pos_skip, RandomDrop) and self.pos_skip.draw()
+        penalize = isinstance(self.score_limit, AbsValuePenalty) and self.score_limit.draw(y)
         num_scores = h * b * t * keys.shape[0]
-        if num_scores >= BLOCKWISE_MIN_SCORES and not self.training and blockwise_inference(y):
-            return _weights_blockwise(q, k, p, r, mask), _last(keys, cached_key)
+        if (
+            num_scores >= BLOCKWISE_MIN_SCORES
+            and not (drop_pos or penalize)
+            and blockwise_applies(y)
+        ):
+            if needs_grad(y) or needs_grad(keys) or needs_grad(r):
+                weights = _BlockwiseWeights.apply(q, k, p, r, mask)
+            else:
+                weights = _weights_blockwise(q, k, p, r, mask)
+            return weights, _last(keys, cached_key)
 
         scores = torch.matmul(q, k)  # (H, B, T, K)
         pos_scores = relative_to_absolute(torch.matmul(p, r), keys.shape[0])
-        scores = self.score_limit(scores + self.pos_skip(pos_scores))
+        scores = scores + (torch.zeros_like(pos_scores) if drop_pos else pos_scores)
+        if penalize:
+            scores = self.score_limit.penalize(scores)
         if mask is not None:
             scores = scores.masked_fill(mask, MASKED_SCORE)
         return scores.softmax(dim=-1), _last(keys, cached_key)
 
 
 def _weights_blockwise(q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor | None) -> Tensor:
-    """The eval-mode weights of :class:`RelPositionAttentionWeights`, computed for a block of
-    query rows of one head and utterance at a time, straight into the output: no (H, B, T, K)
+    """The weights of :class:`RelPositionAttentionWeights`, computed for a block of query rows
+    of one head and utterance at a time, straight into the output: no (H, B, T, K)
     intermediates besides it, and one reused buffer for the positional scores (see
     :mod:`zipasr.nn.inference`). The same operations as the batched code on the same numbers.
 
@@ -130,35 +147,121 @@ def _weights_blockwise(q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor 
     mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K)
     """
     h, b, t, _ = q.shape
-    num_keys = k.shape[-1]
-    weights = q.new_empty(h, b, t, num_keys)
-    rows = min(t, row_block(num_keys))
-    pos_buffer = q.new_empty(rows * (num_keys + rows - 1))
-    masks: list[Tensor | None] = [None] * b
-    if mask is not None:
-        mask = mask.expand(b, mask.shape[-2], num_keys)
-        # An utterance with nothing masked (no padding, no chunking) skips the fill.
-        masks = [m if bool(m.any()) else None for m in mask.unbind(0)]
-    for start in range(0, t, rows):
-        end = min(t, start + rows)
-        # Query row i needs the offsets from column T - 1 - i of r: the block's rows together
-        # need the K + n - 1 columns from T - end, row l starting (n - 1) - l columns in.
-        n, first = end - start, t - end
-        width = num_keys + n - 1
-        pos = pos_buffer[: n * width].view(n, width)
-        pos_view = pos.as_strided((n, num_keys), (width - 1, 1), n - 1)
+    weights = q.new_empty(h, b, t, k.shape[-1])
+    blocks = _Blocks(t, k.shape[-1], q)
+    masks = _utterance_masks(mask, b, k.shape[-1])
+    for start, end, first, pos, pos_view in blocks:
         for utt in range(b):
             for head in range(h):
                 block = weights[head, utt, start:end]  # contiguous rows
                 torch.matmul(q[head, utt, start:end], k[head, utt], out=block)
-                torch.matmul(p[head, utt, start:end], r[head, 0, :, first : first + width], out=pos)
+                r_cols = r[head, 0, :, first : first + pos.shape[1]]
+                torch.matmul(p[head, utt, start:end], r_cols, out=pos)
                 block.add_(pos_view)
-                utt_mask = masks[utt]
-                if utt_mask is not None:
-                    rows_mask = utt_mask if utt_mask.shape[0] == 1 else utt_mask[start:end]
+                rows_mask = _rows(masks[utt], start, end)
+                if rows_mask is not None:
                     block.masked_fill_(rows_mask, MASKED_SCORE)
                 torch.softmax(block, dim=-1, out=block)
     return weights
+
+
+def _weights_blockwise_backward(
+    grad: Tensor,
+    q: Tensor,
+    k: Tensor,
+    p: Tensor,
+    r: Tensor,
+    weights: Tensor,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of :func:`_weights_blockwise` for q, k, p and r, block by block like it: the
+    softmax's backward on a block of rows, then the products with the keys and queries, and
+    for the positional scores the block's gradient laid back onto the offsets it came from
+    (the transpose of the strided view of the forward), then the products with p and r."""
+    h, b, t, _ = q.shape
+    grad_q = q.new_empty(q.shape)
+    grad_k = k.new_zeros(k.shape)
+    grad_p = p.new_empty(p.shape)
+    grad_r = r.new_zeros(r.shape)
+    blocks = _Blocks(t, k.shape[-1], q)
+    masks = _utterance_masks(mask, b, k.shape[-1])
+    for start, end, first, grad_pos, grad_pos_view in blocks:
+        for utt in range(b):
+            for head in range(h):
+                w = weights[head, utt, start:end]
+                g = grad[head, utt, start:end]
+                # softmax: dL/ds = w * (g - sum(g * w))
+                g_scores = (g - (g * w).sum(dim=-1, keepdim=True)).mul_(w)
+                rows_mask = _rows(masks[utt], start, end)
+                if rows_mask is not None:  # masked scores were replaced, not added to
+                    g_scores.masked_fill_(rows_mask, 0.0)
+                torch.mm(g_scores, k[head, utt].t(), out=grad_q[head, utt, start:end])
+                grad_k[head, utt].addmm_(q[head, utt, start:end].t(), g_scores)
+                grad_pos.zero_()
+                grad_pos_view.copy_(g_scores)
+                r_cols = r[head, 0, :, first : first + grad_pos.shape[1]]
+                torch.mm(grad_pos, r_cols.t(), out=grad_p[head, utt, start:end])
+                grad_r[head, 0, :, first : first + grad_pos.shape[1]].addmm_(
+                    p[head, utt, start:end].t(), grad_pos
+                )
+    return grad_q, grad_k, grad_p, grad_r
+
+
+class _Blocks:
+    """The blocks of query rows of the blockwise weights, each as (start, end, first column of
+    r it needs, the (n, K + n - 1) positional buffer, its (n, K) strided view).
+
+    Query row i needs the offsets from column T - 1 - i of r: the block's rows together need
+    the K + n - 1 columns from T - end, row l starting (n - 1) - l columns into its row of the
+    buffer, which makes a view with row stride K + n - 2. One buffer serves every block.
+    """
+
+    def __init__(self, t: int, num_keys: int, like: Tensor) -> None:
+        self.t, self.num_keys = t, num_keys
+        self.rows = min(t, row_block(num_keys))
+        self.buffer = like.new_empty(self.rows * (num_keys + self.rows - 1))
+
+    def __iter__(self) -> Iterator[tuple[int, int, int, Tensor, Tensor]]:
+        for start in range(0, self.t, self.rows):
+            end = min(self.t, start + self.rows)
+            n = end - start
+            width = self.num_keys + n - 1
+            pos = self.buffer[: n * width].view(n, width)
+            view = pos.as_strided((n, self.num_keys), (width - 1, 1), n - 1)
+            yield start, end, self.t - end, pos, view
+
+
+def _utterance_masks(mask: Tensor | None, b: int, num_keys: int) -> list[Tensor | None]:
+    """Each utterance's (1 or T, K) mask, or None where nothing is masked (it skips the fill)."""
+    if mask is None:
+        return [None] * b
+    mask = mask.expand(b, mask.shape[-2], num_keys)
+    return [m if bool(m.any()) else None for m in mask.unbind(0)]
+
+
+def _rows(mask: Tensor | None, start: int, end: int) -> Tensor | None:
+    """The rows start:end of a (1 or T, K) mask (a 1-row mask serves every row)."""
+    return mask if mask is None or mask.shape[0] == 1 else mask[start:end]
+
+
+class _BlockwiseWeights(torch.autograd.Function):
+    """:func:`_weights_blockwise` with its blockwise backward: in training the (H, B, T, K)
+    scores, positional scores and their gradients never exist whole either; the weights are
+    kept for the backward, as the batched softmax keeps them."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor | None
+    ) -> Tensor:
+        weights = _weights_blockwise(q, k, p, r, mask)
+        ctx.save_for_backward(q, k, p, r, weights)
+        ctx.mask = mask
+        return weights
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, None]:  # type: ignore[override]
+        q, k, p, r, weights = ctx.saved_tensors
+        return (*_weights_blockwise_backward(grad, q, k, p, r, weights, ctx.mask), None)
 
 
 class SelfAttention(nn.Module):

@@ -8,9 +8,12 @@ pages for the first time costs more than the arithmetic written into it. Without
 encoder can instead compute those stages block by block, in place, into one output tensor:
 the same operations on the same numbers, with intermediates that stay in the cache.
 
-Those paths are for plain eager execution only. Autograd needs the whole intermediates;
-tracing, ONNX export and ``torch.compile`` want one graph of plain operations (inductor fuses
-them itself); autocast and other devices keep the straightforward code.
+Those paths are for plain eager execution only. Tracing, ONNX export and ``torch.compile``
+want one graph of plain operations (inductor fuses them itself); autocast and other devices
+keep the straightforward code. Under autograd a blockwise path needs a backward of its own
+that works block by block too: the attention weights have one
+(``zipasr.encoder.attention``), the front end's ConvNeXt does not (it runs blockwise in eval
+only).
 """
 
 from __future__ import annotations
@@ -19,19 +22,31 @@ import torch
 from torch import Tensor
 
 
-def blockwise_inference(x: Tensor) -> bool:
-    """Whether ``x`` is being processed in eager float32 CPU inference, outside autograd,
-    autocast, tracing, ONNX export and ``torch.compile``."""
+def blockwise_applies(x: Tensor) -> bool:
+    """Whether ``x`` is being processed in eager float32 CPU execution, outside autocast,
+    tracing, ONNX export, ``torch.compile`` and ``torch.func`` transforms: where the blockwise
+    paths may replace the batched code (with autograd only where they implement a backward)."""
     return (
-        not (torch.is_grad_enabled() and x.requires_grad)
-        and x.device.type == "cpu"
+        x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
         and not torch.jit.is_tracing()
         and not torch.jit.is_scripting()
         and not torch.onnx.is_in_onnx_export()
         and not torch.compiler.is_compiling()
+        and not torch._C._functorch.is_functorch_wrapped_tensor(x)
+        and torch.autograd.forward_ad.unpack_dual(x).tangent is None
     )
+
+
+def needs_grad(x: Tensor) -> bool:
+    """Whether autograd records operations on ``x``."""
+    return torch.is_grad_enabled() and x.requires_grad
+
+
+def blockwise_inference(x: Tensor) -> bool:
+    """:func:`blockwise_applies`, and no gradient is being recorded."""
+    return not needs_grad(x) and blockwise_applies(x)
 
 
 #: Elements per block of the blockwise paths: 1 MiB of float32, which stays in a core's cache.

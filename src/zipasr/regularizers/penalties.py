@@ -95,6 +95,13 @@ class AbsValuePenalty(TrainingOnly):
         self.limit, self.penalty, self.prob = limit, penalty, prob
 
     def forward(self, x: Tensor) -> Tensor:
-        if not (self.training and x.requires_grad) or not coin_flip(self.prob):
-            return x
+        return self.penalize(x) if self.draw(x) else x
+
+    def draw(self, x: Tensor) -> bool:
+        """Draws whether this call on ``x`` (or on what is computed from it) penalises, as
+        :meth:`forward` draws; then :meth:`penalize` penalises."""
+        return self.training and x.requires_grad and coin_flip(self.prob)
+
+    def penalize(self, x: Tensor) -> Tensor:
+        """``x`` with the penalty on its gradient (no draw)."""
         return _AbsPenaltyFunction.apply(x, self.limit, self.penalty)  # type: ignore[no-any-return]

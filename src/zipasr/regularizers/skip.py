@@ -129,9 +129,12 @@ class RandomDrop(TrainingOnly):
         self.rate = as_schedule(rate)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.training and coin_flip(self.scheduled(self.rate)):
-            return torch.zeros_like(x)
-        return x
+        return torch.zeros_like(x) if self.draw() else x
+
+    def draw(self) -> bool:
+        """Draws whether this call drops (what :meth:`forward` draws), for callers that apply
+        the drop themselves."""
+        return self.training and coin_flip(self.scheduled(self.rate))
 
 
 class ConstantAttention(TrainingOnly):

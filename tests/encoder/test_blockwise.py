@@ -1,0 +1,92 @@
+"""The blockwise paths of zipasr.nn.inference give what the batched code gives: attention
+weights and their gradients, and whole encoder outputs and gradients in eval and training."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zipasr
+from zipasr.encoder import attention
+from zipasr.encoder.attention import RelPositionAttentionWeights
+from zipasr.schedule import TrainingClock
+from zipasr.testing import tiny_config
+
+
+def _inputs(h: int, b: int, t: int, cached: int, dtype: torch.dtype, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    keys = cached + t
+
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen, dtype=dtype).requires_grad_(True)
+
+    q, k, p, r = (
+        randn(h, b, t, 3),
+        randn(h, b, 3, keys),
+        randn(h, b, t, 2),
+        randn(h, 1, 2, t + keys - 1),
+    )
+    lengths = torch.tensor([t, t - 2][:b])
+    padding = (torch.arange(keys) >= (lengths + cached)[:, None]).unsqueeze(1)  # (B, 1, K)
+    causal = torch.rand(t, keys, generator=gen) < 0.3
+    return (q, k, p, r), padding, padding | causal
+
+
+@pytest.mark.parametrize("cached", [0, 3])
+def test_blockwise_weights_gradcheck(blockwise_everywhere, cached):
+    (q, k, p, r), padding, both = _inputs(2, 2, 7, cached, torch.float64)
+    for mask in (None, padding, both):
+        assert torch.autograd.gradcheck(
+            lambda *a, m=mask: attention._BlockwiseWeights.apply(*a, m), (q, k, p, r)
+        )
+
+
+@pytest.mark.parametrize("cached", [0, 5])
+def test_blockwise_weights_and_gradients_equal_the_batched_ones(monkeypatch, cached):
+    torch.manual_seed(0)
+    module = RelPositionAttentionWeights(16, 2, 4, 2, 6, TrainingClock(ref_batches=50_000.0))
+    x = torch.randn(40, 2, 16)
+    pos = torch.randn(1, 80 + cached - 1, 6)
+    cached_key = torch.randn(cached, 2, 8) if cached else None
+    mask = torch.zeros(2, 40, 40 + cached, dtype=torch.bool)
+    mask[1, :, 30 + cached :] = True  # padding of the second utterance
+    mask[:, :5, -3:] = True  # and a few masked keys in the first rows
+
+    def run(blockwise: bool):
+        monkeypatch.setattr(attention, "BLOCKWISE_MIN_SCORES", 0 if blockwise else 1 << 62)
+        monkeypatch.setattr(zipasr.nn.inference, "BLOCK_NUMEL", 300)  # several blocks
+        module.zero_grad()
+        torch.manual_seed(1)  # the same training-only draws
+        w, _ = module(x, pos, mask, cached_key)
+        (w * torch.linspace(-1, 1, w.shape[-1])).sum().backward()
+        return w.detach(), [p.grad.clone() for p in module.parameters()]
+
+    module.train()
+    w_batched, grads_batched = run(False)
+    w_blockwise, grads_blockwise = run(True)
+    torch.testing.assert_close(w_blockwise, w_batched, rtol=1e-5, atol=1e-6)
+    for ours, theirs in zip(grads_blockwise, grads_batched):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_encoder_training_gradients_equal_with_blockwise_attention(blockwise_everywhere):
+    torch.manual_seed(0)
+    model = zipasr.Zipformer(tiny_config()).train()
+    model.clock.ref_batches = 50_000.0
+    features, lengths = torch.randn(2, 150, 80), torch.tensor([150, 121])
+
+    def step(blockwise: bool):
+        attention.BLOCKWISE_MIN_SCORES = 0 if blockwise else 1 << 62
+        model.zero_grad()
+        torch.manual_seed(2)  # the same dropout masks and training-only draws
+        out, _ = model(features, lengths)
+        out.square().mean().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    out_batched, grads_batched = step(False)
+    calls_before = blockwise_everywhere["attention"]
+    out_blockwise, grads_blockwise = step(True)
+    assert blockwise_everywhere["attention"] > calls_before
+    torch.testing.assert_close(out_blockwise, out_batched, rtol=1e-4, atol=1e-5)
+    for name, grad in grads_batched.items():
+        torch.testing.assert_close(grads_blockwise[name], grad, rtol=1e-3, atol=1e-6, msg=name)
