@@ -98,11 +98,15 @@ class Candidate:
                 target=serve, args=(child, kind, preset, threads, baseline_src), daemon=True
             )
             self.worker.start()
+            child.close()  # the worker's end; the parent keeps its own
 
     def _ask(self, *message: object) -> float:
         if self.worker is None:
             return getattr(self.runner, str(message[0]))(*message[1:])  # type: ignore[no-any-return]
         self.pipe.send(message)
+        while not self.pipe.poll(5.0):  # a worker that died would leave recv() waiting
+            if not self.worker.is_alive():
+                raise RuntimeError(f"{self.kind}: the worker process exited")
         answer = self.pipe.recv()
         if isinstance(answer, BaseException):
             raise answer
@@ -115,9 +119,15 @@ class Candidate:
         return self._ask("call")
 
     def close(self) -> None:
-        if self.worker is not None:
+        if self.worker is None:
+            return
+        try:
             self.pipe.send(("close",))
-            self.worker.join(timeout=60)
+        except OSError:  # already gone
+            pass
+        self.worker.join(timeout=60)
+        if self.worker.is_alive():
+            self.worker.terminate()
 
 
 class Runner:

@@ -42,7 +42,9 @@ def test_blockwise_weights_gradcheck(blockwise_everywhere, cached):
 
 
 @pytest.mark.parametrize("cached", [0, 5])
-def test_blockwise_weights_and_gradients_equal_the_batched_ones(monkeypatch, cached):
+def test_blockwise_weights_and_gradients_equal_the_batched_ones(
+    monkeypatch, blockwise_everywhere, cached
+):
     torch.manual_seed(0)
     module = RelPositionAttentionWeights(16, 2, 4, 2, 6, TrainingClock(ref_batches=50_000.0))
     x = torch.randn(40, 2, 16)
@@ -51,10 +53,10 @@ def test_blockwise_weights_and_gradients_equal_the_batched_ones(monkeypatch, cac
     mask = torch.zeros(2, 40, 40 + cached, dtype=torch.bool)
     mask[1, :, 30 + cached :] = True  # padding of the second utterance
     mask[:, :5, -3:] = True  # and a few masked keys in the first rows
+    mask[0, 7] = True  # and a fully masked row: uniform weights, no gradient through it
 
     def run(blockwise: bool):
         monkeypatch.setattr(attention, "BLOCKWISE_MIN_SCORES", 0 if blockwise else 1 << 62)
-        monkeypatch.setattr(zipasr.nn.inference, "BLOCK_NUMEL", 300)  # several blocks
         module.zero_grad()
         torch.manual_seed(1)  # the same training-only draws
         w, _ = module(x, pos, mask, cached_key)
@@ -63,20 +65,24 @@ def test_blockwise_weights_and_gradients_equal_the_batched_ones(monkeypatch, cac
 
     module.train()
     w_batched, grads_batched = run(False)
+    assert blockwise_everywhere["attention"] == 0
     w_blockwise, grads_blockwise = run(True)
+    assert blockwise_everywhere["attention"] == 1  # (no training-only draw sent it elsewhere)
     torch.testing.assert_close(w_blockwise, w_batched, rtol=1e-5, atol=1e-6)
     for ours, theirs in zip(grads_blockwise, grads_batched):
         torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
 
 
-def test_encoder_training_gradients_equal_with_blockwise_attention(blockwise_everywhere):
+def test_encoder_training_gradients_equal_with_blockwise_attention(
+    monkeypatch, blockwise_everywhere
+):
     torch.manual_seed(0)
     model = zipasr.Zipformer(tiny_config()).train()
     model.clock.ref_batches = 50_000.0
     features, lengths = torch.randn(2, 150, 80), torch.tensor([150, 121])
 
     def step(blockwise: bool):
-        attention.BLOCKWISE_MIN_SCORES = 0 if blockwise else 1 << 62
+        monkeypatch.setattr(attention, "BLOCKWISE_MIN_SCORES", 0 if blockwise else 1 << 62)
         model.zero_grad()
         torch.manual_seed(2)  # the same dropout masks and training-only draws
         out, _ = model(features, lengths)

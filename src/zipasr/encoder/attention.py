@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from zipasr.nn.inference import blockwise_applies, needs_grad, row_block
 from zipasr.nn.scaled_init import scaled_linear
@@ -22,8 +23,9 @@ from zipasr.schedule import Schedule, TrainingClock
 #: uniform instead of NaN, as in the reference.
 MASKED_SCORE = -1000.0
 
-#: Scores (H x B x T x K) from which eval mode computes the weights block by block (4 MiB of
-#: float32): below it the tensors are small and the per-block calls would cost more.
+#: Scores (H x B x T x K) from which the weights are computed block by block on CPU, in eval
+#: and in training (4 MiB of float32): below it the tensors are small and the per-block calls
+#: would cost more.
 BLOCKWISE_MIN_SCORES = 1 << 20
 
 
@@ -113,15 +115,19 @@ class RelPositionAttentionWeights(nn.Module):
         r = r.reshape(-1, r.shape[1], h, p_dim).permute(2, 0, 3, 1)  # (H, 1, Pd, T + K - 1)
         # Training-only randomness, drawn first so that both paths below draw alike (the
         # modules are Identity in a model stripped of them: nothing to draw).
+        scores_need_grad = y.requires_grad or keys.requires_grad or r.requires_grad
         drop_pos = isinstance(self.pos_skip, RandomDrop) and self.pos_skip.draw()
-        penalize = isinstance(self.score_limit, AbsValuePenalty) and self.score_limit.draw(y)
-        num_scores = h * b * t * keys.shape[0]
+        penalize = isinstance(self.score_limit, AbsValuePenalty) and self.score_limit.draw(
+            scores_need_grad
+        )
         if (
-            num_scores >= BLOCKWISE_MIN_SCORES
+            blockwise_applies(q, k, p, r)  # first: a size test would be a guard when compiling
             and not (drop_pos or penalize)
-            and blockwise_applies(y)
+            and (mask is None or mask.dim() == 3)
+            and r.shape[1] == 1
+            and h * b * t * keys.shape[0] >= BLOCKWISE_MIN_SCORES
         ):
-            if needs_grad(y) or needs_grad(keys) or needs_grad(r):
+            if needs_grad(q, k, p, r):
                 weights = _BlockwiseWeights.apply(q, k, p, r, mask)
             else:
                 weights = _weights_blockwise(q, k, p, r, mask)
@@ -227,7 +233,7 @@ class _Blocks:
             n = end - start
             width = self.num_keys + n - 1
             pos = self.buffer[: n * width].view(n, width)
-            view = pos.as_strided((n, self.num_keys), (width - 1, 1), n - 1)
+            view = pos.as_strided((n, self.num_keys), (width - 1, 1), pos.storage_offset() + n - 1)
             yield start, end, self.t - end, pos, view
 
 
@@ -259,6 +265,7 @@ class _BlockwiseWeights(torch.autograd.Function):
         return weights
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, None]:  # type: ignore[override]
         q, k, p, r, weights = ctx.saved_tensors
         return (*_weights_blockwise_backward(grad, q, k, p, r, weights, ctx.mask), None)

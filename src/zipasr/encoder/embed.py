@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from zipasr.nn.activations import swoosh_l, swoosh_r
 from zipasr.nn.bias_norm import BiasNorm
-from zipasr.nn.inference import blockwise_inference, row_block
+from zipasr.nn.inference import blockwise_inference, needs_grad, row_block
 from zipasr.nn.scaled_init import scaled_conv2d
 from zipasr.regularizers import Balancer, ScaleGrad, SequenceDropout, SharedDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -20,7 +20,7 @@ DEPTHWISE_KERNEL = 7
 #: ConvNeXt look-ahead at 50 Hz: its 7x7 kernel sees 3 future frames.
 CONVNEXT_CONTEXT = DEPTHWISE_KERNEL // 2
 #: Activations (B x C x T x F) from which eval mode runs the ConvNeXt's 1x1 convolutions block
-#: by block (4 MiB of float32; streaming windows stay below it).
+#: by block (4 MiB of float32; a single stream's windows stay below it).
 BLOCKWISE_MIN_NUMEL = 1 << 20
 
 
@@ -73,7 +73,12 @@ class ConvNeXt(nn.Module):
             )  # fmt: skip
             emitted = x.shape[2] - CONVNEXT_CONTEXT
             x, cache = x[:, :, :emitted], x[:, :, emitted - CONVNEXT_CONTEXT : emitted]
-        if h.numel() >= BLOCKWISE_MIN_NUMEL and not self.training and blockwise_inference(h):
+        if (
+            not self.training
+            and not needs_grad(*self.pointwise1.parameters(), *self.pointwise2.parameters())
+            and blockwise_inference(h, x)
+            and h.numel() >= BLOCKWISE_MIN_NUMEL  # last: a size test would be a compile guard
+        ):
             return self.residual_blockwise(x, h), cache
         x = self.out_balancer(x + self.layer_drop(self.pointwise(h)))
         return self.out_whiten(x.transpose(1, 3)).transpose(1, 3), cache

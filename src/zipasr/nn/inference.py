@@ -1,4 +1,4 @@
-"""When eager CPU inference may take its memory-saving paths.
+"""When eager CPU execution may take the encoder's blockwise, memory-saving paths.
 
 Long utterances make a few very large intermediate tensors: attention scores of
 (heads, batch, T, T) at 50 Hz and the front end's 384-channel ConvNeXt hidden layer, each tens
@@ -22,31 +22,38 @@ import torch
 from torch import Tensor
 
 
-def blockwise_applies(x: Tensor) -> bool:
-    """Whether ``x`` is being processed in eager float32 CPU execution, outside autocast,
-    tracing, ONNX export, ``torch.compile`` and ``torch.func`` transforms: where the blockwise
-    paths may replace the batched code (with autograd only where they implement a backward)."""
-    return (
-        x.device.type == "cpu"
+def blockwise_applies(*tensors: Tensor) -> bool:
+    """Whether these tensors are being processed in eager float32 CPU execution, outside
+    autocast, tracing, ONNX export, ``torch.compile`` and ``torch.func`` transforms: where the
+    blockwise paths may replace the batched code (with autograd only where they implement a
+    backward). Check the mode before any size: under ``torch.compile`` a size comparison
+    becomes a guard on the graph."""
+    if (
+        torch.is_autocast_enabled("cpu")
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    ):
+        return False
+    return all(
+        type(x) is Tensor
+        and x.device.type == "cpu"
         and x.dtype == torch.float32
-        and not torch.is_autocast_enabled("cpu")
-        and not torch.jit.is_tracing()
-        and not torch.jit.is_scripting()
-        and not torch.onnx.is_in_onnx_export()
-        and not torch.compiler.is_compiling()
         and not torch._C._functorch.is_functorch_wrapped_tensor(x)
         and torch.autograd.forward_ad.unpack_dual(x).tangent is None
+        for x in tensors
     )
 
 
-def needs_grad(x: Tensor) -> bool:
-    """Whether autograd records operations on ``x``."""
-    return torch.is_grad_enabled() and x.requires_grad
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd records operations on any of these tensors."""
+    return torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
 
 
-def blockwise_inference(x: Tensor) -> bool:
-    """:func:`blockwise_applies`, and no gradient is being recorded."""
-    return not needs_grad(x) and blockwise_applies(x)
+def blockwise_inference(*tensors: Tensor) -> bool:
+    """:func:`blockwise_applies`, and no gradient is being recorded for any of them."""
+    return not needs_grad(*tensors) and blockwise_applies(*tensors)
 
 
 #: Elements per block of the blockwise paths: 1 MiB of float32, which stays in a core's cache.

@@ -95,12 +95,13 @@ class AbsValuePenalty(TrainingOnly):
         self.limit, self.penalty, self.prob = limit, penalty, prob
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.penalize(x) if self.draw(x) else x
+        return self.penalize(x) if self.draw(x.requires_grad) else x
 
-    def draw(self, x: Tensor) -> bool:
-        """Draws whether this call on ``x`` (or on what is computed from it) penalises, as
-        :meth:`forward` draws; then :meth:`penalize` penalises."""
-        return self.training and x.requires_grad and coin_flip(self.prob)
+    def draw(self, requires_grad: bool) -> bool:
+        """Draws whether a call on a tensor with this ``requires_grad`` penalises, as
+        :meth:`forward` draws; then :meth:`penalize` penalises. (Called directly, these run
+        no forward hooks.)"""
+        return self.training and requires_grad and coin_flip(self.prob)
 
     def penalize(self, x: Tensor) -> Tensor:
         """``x`` with the penalty on its gradient (no draw)."""

@@ -133,7 +133,7 @@ class RandomDrop(TrainingOnly):
 
     def draw(self) -> bool:
         """Draws whether this call drops (what :meth:`forward` draws), for callers that apply
-        the drop themselves."""
+        the drop themselves (called directly, it runs no forward hooks)."""
         return self.training and coin_flip(self.scheduled(self.rate))
 
 
