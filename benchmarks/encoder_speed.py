@@ -18,7 +18,10 @@ in one process (the method of the numbers measured before 2026-12-07).
 ``--compile`` adds zipasr's compiled inference path (``DecodeOptions(compile=True)``:
 ``torch.compile`` with dynamic lengths) to the inference rows, timed in the same rotation, and
 prints its compile time: the first call at each input shape (the second shape of a preset
-reuses the graph when only the length changed; a new batch size compiles again).
+reuses the graph when only the length changed; a new batch size compiles again). The compiled
+candidate's process starts with an empty inductor cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``),
+so that is the time of a first compile on the machine; with ``--warm-compile-cache`` it uses
+the usual cache, as a second run of ``zipasr transcribe --compile`` would.
 
 ``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
 with the same weights to the same rotation: a before/after comparison in one run, with the
@@ -31,9 +34,13 @@ zipasr is imported from this checkout.
 from __future__ import annotations
 
 import argparse
+import atexit
 import multiprocessing
+import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -85,17 +92,25 @@ class Candidate:
     """
 
     def __init__(
-        self, kind: str, preset: str, threads: int, baseline_src: Path | None, same_process: bool
+        self,
+        kind: str,
+        preset: str,
+        threads: int,
+        baseline_src: Path | None,
+        same_process: bool,
+        warm_compile_cache: bool = False,
     ) -> None:
         self.kind = kind
         if same_process:
             self.worker = None
-            self.runner = Runner(kind, preset, threads, baseline_src)
+            self.runner = Runner(kind, preset, threads, baseline_src, warm_compile_cache)
         else:
             context = multiprocessing.get_context("spawn")
             self.pipe, child = context.Pipe()
             self.worker = context.Process(
-                target=serve, args=(child, kind, preset, threads, baseline_src), daemon=True
+                target=serve,
+                args=(child, kind, preset, threads, baseline_src, warm_compile_cache),
+                daemon=True,
             )
             self.worker.start()
             child.close()  # the worker's end; the parent keeps its own
@@ -133,9 +148,20 @@ class Candidate:
 class Runner:
     """Makes a candidate's calls in the current process."""
 
-    def __init__(self, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        preset: str,
+        threads: int,
+        baseline_src: Path | None,
+        warm_compile_cache: bool = False,
+    ) -> None:
         torch.set_num_threads(threads)
         self.kind = kind
+        if kind == "compiled" and not warm_compile_cache:
+            cache = tempfile.mkdtemp(prefix="zipasr-inductor-")
+            atexit.register(shutil.rmtree, cache, ignore_errors=True)
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
         self.encoder = build(kind, preset, baseline_src)
         self.run: Callable[[], object] = lambda: None
 
@@ -155,10 +181,12 @@ class Runner:
         return time.perf_counter() - start
 
 
-def serve(pipe, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:  # type: ignore[no-untyped-def]
+def serve(  # type: ignore[no-untyped-def]
+    pipe, kind: str, preset: str, threads: int, baseline_src: Path | None, warm: bool
+) -> None:
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
-        runner = Runner(kind, preset, threads, baseline_src)
+        runner = Runner(kind, preset, threads, baseline_src, warm)
     except BaseException as error:  # reported at the first message
         runner, failure = None, error
     while True:
@@ -191,6 +219,11 @@ def main() -> None:
         "--compile", action="store_true", help="also time zipasr's compiled inference path"
     )
     parser.add_argument(
+        "--warm-compile-cache",
+        action="store_true",
+        help="let the compiled path use inductor's usual cache (default: an empty one)",
+    )
+    parser.add_argument(
         "--same-process", action="store_true", help="run all candidates in this process"
     )
     parser.add_argument(
@@ -219,7 +252,9 @@ def main() -> None:
         kinds = ["ref", "ours"] + (["baseline"] if baseline_src else [])
         kinds += ["compiled"] if args.compile else []
         candidates = {
-            kind: Candidate(kind, preset, args.threads, baseline_src, args.same_process)
+            kind: Candidate(
+                kind, preset, args.threads, baseline_src, args.same_process, args.warm_compile_cache
+            )
             for kind in kinds
         }
         try:
