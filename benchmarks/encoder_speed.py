@@ -20,8 +20,9 @@ in one process (the method of the numbers measured before 2026-12-07).
 prints its compile time: the first call at each input shape (the second shape of a preset
 reuses the graph when only the length changed; a new batch size compiles again). The compiled
 candidate's process starts with an empty inductor cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``),
-so that is the time of a first compile on the machine; with ``--warm-compile-cache`` it uses
-the usual cache, as a second run of ``zipasr transcribe --compile`` would.
+so that is the time of a first compile on the machine; with ``--warm-compile-cache``, or with
+``--same-process``, it uses the usual cache, as a second run of ``zipasr transcribe
+--compile`` would.
 
 ``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
 with the same weights to the same rotation: a before/after comparison in one run, with the
@@ -57,6 +58,7 @@ from zipasr import load_icefall_encoder  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
+INDUCTOR_CACHE = "TORCHINDUCTOR_CACHE_DIR"
 SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
 
 
@@ -103,16 +105,30 @@ class Candidate:
         self.kind = kind
         if same_process:
             self.worker = None
-            self.runner = Runner(kind, preset, threads, baseline_src, warm_compile_cache)
+            self.runner = Runner(kind, preset, threads, baseline_src)
         else:
             context = multiprocessing.get_context("spawn")
             self.pipe, child = context.Pipe()
             self.worker = context.Process(
                 target=serve,
-                args=(child, kind, preset, threads, baseline_src, warm_compile_cache),
+                args=(child, kind, preset, threads, baseline_src),
                 daemon=True,
             )
-            self.worker.start()
+            # Inductor reads its cache folder when torch is imported: the worker gets an empty
+            # one in its environment, so that its compile time is a first compile's.
+            cold = kind == "compiled" and not warm_compile_cache
+            saved = os.environ.get(INDUCTOR_CACHE)
+            if cold:
+                cache = tempfile.mkdtemp(prefix="zipasr-inductor-")
+                atexit.register(shutil.rmtree, cache, ignore_errors=True)
+                os.environ[INDUCTOR_CACHE] = cache
+            try:
+                self.worker.start()
+            finally:
+                if cold and saved is None:
+                    del os.environ[INDUCTOR_CACHE]
+                elif cold:
+                    os.environ[INDUCTOR_CACHE] = saved  # type: ignore[assignment]
             child.close()  # the worker's end; the parent keeps its own
 
     def _ask(self, *message: object) -> float:
@@ -154,14 +170,9 @@ class Runner:
         preset: str,
         threads: int,
         baseline_src: Path | None,
-        warm_compile_cache: bool = False,
     ) -> None:
         torch.set_num_threads(threads)
         self.kind = kind
-        if kind == "compiled" and not warm_compile_cache:
-            cache = tempfile.mkdtemp(prefix="zipasr-inductor-")
-            atexit.register(shutil.rmtree, cache, ignore_errors=True)
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
         self.encoder = build(kind, preset, baseline_src)
         self.run: Callable[[], object] = lambda: None
 
@@ -181,12 +192,10 @@ class Runner:
         return time.perf_counter() - start
 
 
-def serve(  # type: ignore[no-untyped-def]
-    pipe, kind: str, preset: str, threads: int, baseline_src: Path | None, warm: bool
-) -> None:
+def serve(pipe, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:  # type: ignore[no-untyped-def]
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
-        runner = Runner(kind, preset, threads, baseline_src, warm)
+        runner = Runner(kind, preset, threads, baseline_src)
     except BaseException as error:  # reported at the first message
         runner, failure = None, error
     while True:
