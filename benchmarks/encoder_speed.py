@@ -20,9 +20,8 @@ in one process (the method of the numbers measured before 2026-12-07).
 prints its compile time: the first call at each input shape (the second shape of a preset
 reuses the graph when only the length changed; a new batch size compiles again). The compiled
 candidate's process starts with an empty inductor cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``),
-so that is the time of a first compile on the machine; with ``--warm-compile-cache``, or with
-``--same-process``, it uses the usual cache, as a second run of ``zipasr transcribe
---compile`` would.
+so that is the time of a first compile on the machine; with ``--warm-compile-cache`` it uses
+the usual cache, as a second run of ``zipasr transcribe --compile`` would.
 
 ``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
 with the same weights to the same rotation: a before/after comparison in one run, with the
@@ -76,6 +75,12 @@ def build(kind: str, preset: str, baseline_src: Path | None = None) -> torch.nn.
             if hasattr(module, "batch_count"):
                 module.batch_count = TRAINING_REF_BATCHES
         return ref
+    if kind == "compiled":
+        # import_reference sets TORCH_COMPILE_DISABLE (for the reference's own compiled
+        # Swoosh), which torch.compile obeys process-wide: without this, zipasr's "compiled"
+        # path ran eagerly in every measurement before 2026-12-07.
+        os.environ.pop("TORCH_COMPILE_DISABLE", None)
+        torch._dynamo.config.disable = False
     if kind == "baseline":
         assert baseline_src is not None
         load = import_from_tree(baseline_src, "zipasr").load_icefall_encoder
@@ -239,6 +244,8 @@ def main() -> None:
         "--baseline-src", type=Path, help="also time the zipasr under this src/ (before/after)"
     )
     args = parser.parse_args()
+    if args.compile and args.same_process:
+        parser.error("--compile needs one process per candidate (the reference disables compiling)")
     torch.set_num_threads(args.threads)
     baseline_src = args.baseline_src.resolve() if args.baseline_src else None
 
