@@ -8,7 +8,7 @@ Each candidate runs in a process of its own (as a user runs one library), and th
 process tells them in turn to make one call. In one shared process the candidates also share
 the C allocator: what one frees changes how the other's large tensors are mapped and
 page-faulted, which on some hosts moved the ratio by 20%. ``--same-process`` keeps everything
-in one process (the method of the numbers measured before 2026-12-07).
+in one process (the method of the README's numbers until 2026-12-06).
 
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py            # S and M, 2 threads
     /tmp/refvenv/bin/python benchmarks/encoder_speed.py --presets small --repeats 3
@@ -78,7 +78,7 @@ def build(kind: str, preset: str, baseline_src: Path | None = None) -> torch.nn.
     if kind == "compiled":
         # import_reference sets TORCH_COMPILE_DISABLE (for the reference's own compiled
         # Swoosh), which torch.compile obeys process-wide: without this, zipasr's "compiled"
-        # path ran eagerly in every measurement before 2026-12-07.
+        # path ran eagerly in every measurement before this was added.
         os.environ.pop("TORCH_COMPILE_DISABLE", None)
         torch._dynamo.config.disable = False
     if kind == "baseline":
