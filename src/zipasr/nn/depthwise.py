@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zipasr.nn.inference import plain
+
 #: Output frames x kernel taps up to which the direct product beats a convolution call on CPU.
 SMALL_WORK = 512
 
@@ -100,15 +102,7 @@ def _fast_backward_applies(x: Tensor, weight: Tensor, left_pad: int, right_pad: 
         and not torch.is_autocast_enabled("cpu")
         and not torch.jit.is_tracing()
         and not torch.onnx.is_in_onnx_export()
-        and (torch.compiler.is_compiling() or (_plain(x) and _plain(weight)))
-    )
-
-
-def _plain(t: Tensor) -> bool:
-    """Not a ``torch.func`` wrapper (grad, vmap, jvp) and without a forward-mode tangent."""
-    return (
-        not torch._C._functorch.is_functorch_wrapped_tensor(t)
-        and torch.autograd.forward_ad.unpack_dual(t).tangent is None
+        and (torch.compiler.is_compiling() or (plain(x) and plain(weight)))
     )
 
 

@@ -37,12 +37,16 @@ def blockwise_applies(*tensors: Tensor) -> bool:
     ):
         return False
     return all(
-        type(x) is Tensor
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch._C._functorch.is_functorch_wrapped_tensor(x)
-        and torch.autograd.forward_ad.unpack_dual(x).tangent is None
+        type(x) is Tensor and x.device.type == "cpu" and x.dtype == torch.float32 and plain(x)
         for x in tensors
+    )
+
+
+def plain(t: Tensor) -> bool:
+    """Not a ``torch.func`` wrapper (grad, vmap, jvp) and without a forward-mode tangent."""
+    return (
+        not torch._C._functorch.is_functorch_wrapped_tensor(t)
+        and torch.autograd.forward_ad.unpack_dual(t).tangent is None
     )
 
 
