@@ -135,7 +135,9 @@ def main() -> None:
         stream, tokens = streaming(model, audio, encoder_seconds=encoder_seconds)
         times = [greedy, beam, stream]
         if args.compile:
-            compiled, compiled_tokens = streaming(model, audio, compile=True)
+            compiled, compiled_tokens = streaming(
+                model, audio, compile=True, encoder_seconds=encoder_seconds
+            )
             times.append(compiled)
             if compiled_tokens != tokens:
                 print(f"(compiled streaming emitted {compiled_tokens} tokens, eager {tokens})")
@@ -147,6 +149,13 @@ def main() -> None:
             f"encoder's chunk steps take {share:.0%} of streaming (RTF "
             f"{encoder_seconds[0] / seconds:.4f}), features and search the rest"
         )
+        if args.compile:
+            notes.append(
+                f"{threads} thread(s), compiled: streaming / offline greedy "
+                f"{compiled / greedy:.2f}x; chunk steps {encoder_seconds[1] / compiled:.0%} of "
+                f"it (RTF {encoder_seconds[1] / seconds:.4f}); eager / compiled chunk steps "
+                f"{encoder_seconds[0] / encoder_seconds[1]:.2f}x"
+            )
     print(f"streaming emitted {tokens / seconds:.1f} tokens per second of audio")
     print(f"CPU: {cpu_name()}")
     for note in notes:
