@@ -165,7 +165,12 @@ class Conv2dSubsampling(nn.Module):
         strided convolutions are faster that way on CPU, and the 1x1 convolutions and the final
         flatten need no layout copy.
         """
-        x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        # (B, 1, T, F) with channels-last strides. With one channel both layouts are the same
+        # memory, but the convolution reads the layout from the strides: ``contiguous(
+        # memory_format=torch.channels_last)`` leaves them as they were (channels-first), and
+        # the whole front end then ran channels-first (training step of the front end, 8 x 10
+        # s: 1.36 s against 0.98 s channels-last).
+        x = x.contiguous().unsqueeze(-1).permute(0, 3, 1, 2)
         x = self.balancer1(self.grad_scale(self.conv1(x)))
         x = self.balancer2(self.conv2(swoosh_r(x)))
         x = self.balancer3(self.conv3(swoosh_r(x)))
