@@ -178,9 +178,9 @@ def test_config_validation_names_the_field():
 
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 def test_the_front_end_runs_channels_last(training):
-    # Its convolutions are several times faster channels-last on CPU (and their backward
-    # too); the layout comes from the strides of the one-channel input, which
-    # contiguous(memory_format=channels_last) had left channels-first.
+    # Channels-last, its training step took about 1.0 s instead of 1.36 s (Zipformer-M, 8 x
+    # 10 s, 2 threads); contiguous(memory_format=channels_last) on the one-channel input had
+    # left its strides channels-first, and the convolutions follow the strides.
     model = zipasr.Zipformer(tiny_config()).train(training)
     seen = []
     model.embed.convnext.depthwise.register_forward_hook(

@@ -182,7 +182,7 @@ def _compile_note(args: argparse.Namespace) -> None:
     if getattr(args, "streaming", False):
         wait = "one to two minutes on a CPU; then the chunk steps take about half the time"
     else:
-        wait = "minutes on a CPU, where the encoder then measured about an eighth faster"
+        wait = "minutes on a CPU, where the encoder then took about an eighth less time"
     print(f"zipasr: --compile: the encoder compiles on the first input ({wait})", file=sys.stderr)
 
 

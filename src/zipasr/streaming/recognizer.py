@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from torch import Tensor
 
 from zipasr.audio import FbankOptions
 from zipasr.decoding import methods as search
@@ -19,6 +16,7 @@ from zipasr.decoding.hypothesis import tokens_to_text
 from zipasr.decoding.lm import LmScorer
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
+from zipasr.streaming.compiled import ChunkStep, compile_chunk_step
 from zipasr.streaming.stream import Stream
 
 
@@ -64,9 +62,9 @@ class StreamingConfig:
         hotwords: phrases boosted in every stream (the beam searches); a stream may have its
             own (:meth:`StreamingRecognizer.create_stream`).
         compile: run the encoder's chunk step through ``torch.compile``. On CPU it needs a C++
-            compiler, and the model's weights are folded into the compiled code
-            (:func:`compile_chunk_step`): weights changed after the first step are not seen,
-            so make a new recognizer for them. The first chunks wait while it compiles (one to
+            compiler, and the model's weights are folded into the compiled code (see
+            :mod:`zipasr.streaming.compiled`; if they change in place, the next step warns and
+            compiles again). The first chunks wait while it compiles (one to
             two minutes for Zipformer-S on 2 cores, and again once when the number of streams
             first changes); then the encoder step takes about half the time
             (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
@@ -101,35 +99,6 @@ class StreamingConfig:
         )
 
 
-#: How the chunk step is compiled on a CPU (``StreamingConfig.compile``). Inductor's
-#: ``freezing`` makes the weights constants of the graph, so that the matrix products use
-#: weights packed once for the CPU's kernels instead of packing them again at every call (one
-#: stream multiplies a few frames by every weight of the model per chunk: the packing cost as
-#: much as the product). Dynamo reads it while tracing, so it is set around each call rather
-#: than passed with the other options. ``cpp_wrapper`` calls the kernels from C++ instead of
-#: Python (about 1,500 calls per chunk). Zipformer-S, one stream, one thread, chunk step (Intel
-#: Xeon, torch 2.13, one process each, one session): 15.1-16.1 ms with both, 18.0-19.5 with
-#: freezing passed as an option (too late for dynamo), 20.5 with neither, 31-33 eager;
-#: max_autotune on top: 16.5 ms after a 5-minute compile.
-CPU_COMPILE_OPTIONS: dict[str, Any] = {"cpp_wrapper": True}
-
-
-def compile_chunk_step(model: AsrModel) -> Callable[..., tuple[Tensor, EncoderState]]:
-    """``model.encode_chunk`` through ``torch.compile``, frozen on a CPU (see
-    :data:`CPU_COMPILE_OPTIONS`): the weights are read when it first compiles."""
-    import torch._inductor.config as inductor_config  # here: a second to import
-
-    if next(model.parameters()).device.type != "cpu":
-        return torch.compile(model.encode_chunk)  # type: ignore[no-any-return]
-    compiled = torch.compile(model.encode_chunk, options=CPU_COMPILE_OPTIONS)
-
-    def step(features: Tensor, state: EncoderState) -> tuple[Tensor, EncoderState]:
-        with inductor_config.patch(freezing=True):
-            return compiled(features, state)  # type: ignore[no-any-return]
-
-    return step
-
-
 class StreamingRecognizer:
     """Runs a causal :class:`AsrModel` over streams of audio, chunk by chunk.
 
@@ -157,7 +126,7 @@ class StreamingRecognizer:
         self.window = model.encoder.chunk_input_frames(self.config.chunk_frames)
         self.fbank_options = fbank_options
         self.device = next(model.parameters()).device
-        self._encode_chunk = model.encode_chunk
+        self._encode_chunk: ChunkStep = model.encode_chunk
         if self.config.compile:
             self._encode_chunk = compile_chunk_step(model)
 

@@ -1,0 +1,115 @@
+"""The compiled chunk step (``StreamingConfig(compile=True)``, zipasr.streaming.compiled): one
+frozen step per model, shared by its recognizers, compiled again when its weights change.
+
+Compiling for real takes minutes on 2 cores, so the default tests replace ``torch.compile`` by
+a recorder that runs the function eagerly; the slow test compiles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zipasr
+from zipasr.models.asr import AsrModel
+from zipasr.streaming import StreamingConfig, StreamingRecognizer
+from zipasr.testing import tiny_config
+
+from .test_recognizer import TOKENS, VOCAB, audio, stream_together
+
+
+def make_model(seed: int) -> AsrModel:
+    torch.manual_seed(seed)
+    config = zipasr.AsrModelConfig(
+        tiny_config(causal=True), vocab_size=VOCAB, transducer=zipasr.TransducerConfig(16, 24, 2)
+    )
+    model = zipasr.AsrModel(config, tokens=TOKENS).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+        model.transducer.joiner.output_linear.bias[0] -= 1.0  # emit often
+    return model
+
+
+class RecordingCompile:
+    """Stands in for ``torch.compile``: records each compile and, at each call, whether
+    inductor's ``freezing`` was on; runs the function eagerly."""
+
+    def __init__(self) -> None:
+        self.compiles: list[tuple[object, dict]] = []
+        self.freezing: list[bool] = []
+
+    def __call__(self, fn, **kwargs):
+        self.compiles.append((fn, kwargs))
+
+        def run(*args):
+            import torch._inductor.config
+
+            self.freezing.append(torch._inductor.config.freezing)
+            return fn(*args)
+
+        return run
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    recorder = RecordingCompile()
+    monkeypatch.setattr(torch, "compile", recorder)
+    return recorder
+
+
+def tokens(model: AsrModel, compile: bool, clip) -> list[int]:
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=compile))
+    return stream_together(recognizer, [clip])[0]
+
+
+def test_each_model_gets_one_frozen_step_of_its_own(recording):
+    a, b = make_model(0), make_model(1)
+    clip = audio(1.2, seed=3)
+    expected = [tokens(a, False, clip), tokens(b, False, clip)]
+    assert expected[0] != expected[1], "the two models should say different things"
+    assert recording.compiles == []
+    got = [tokens(a, True, clip), tokens(a, True, clip), tokens(b, True, clip)]
+    assert got == [expected[0], expected[0], expected[1]]
+    # Two compiles (two recognizers of one model share one), each of a code object of its own
+    # (dynamo's cache is per code object), traced whole, with freezing on at every call.
+    assert len(recording.compiles) == 2
+    codes = [fn.__code__ for fn, _ in recording.compiles]
+    assert codes[0] is not codes[1]
+    assert all(code is not AsrModel.encode_chunk.__code__ for code in codes)
+    for _, kwargs in recording.compiles:
+        assert kwargs == {"fullgraph": True, "options": {"cpp_wrapper": True}}
+    assert recording.freezing and all(recording.freezing)
+    import torch._inductor.config
+
+    assert not torch._inductor.config.freezing, "freezing is only on during the step"
+
+
+def test_weights_changed_in_place_compile_the_step_again(recording):
+    model = make_model(0)
+    clip = audio(1.2, seed=3)
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
+    before = stream_together(recognizer, [clip])[0]
+    assert len(recording.compiles) == 1
+    with torch.no_grad():  # as load_state_dict or an optimizer step would: same tensors
+        for p in model.encoder.parameters():
+            p.mul_(1.5)
+    with pytest.warns(UserWarning, match="compiling it again"):
+        after = stream_together(recognizer, [clip])[0]
+    assert len(recording.compiles) == 2
+    assert after == tokens(model, False, clip) != before
+
+
+@pytest.mark.slow  # compiling takes minutes on 2 cores
+def test_compiled_steps_keep_models_and_weight_changes_apart():
+    # Real inductor: a second model of the same architecture runs its own weights, and weights
+    # changed in place are seen (after a warning), both as the eager step gives them.
+    a, b = make_model(0), make_model(1)
+    clip = audio(1.2, seed=3)
+    assert tokens(a, True, clip) == tokens(a, False, clip)
+    assert tokens(b, True, clip) == tokens(b, False, clip)
+    with torch.no_grad():
+        for p in a.encoder.parameters():
+            p.mul_(1.5)
+    with pytest.warns(UserWarning, match="compiling it again"):
+        changed = tokens(a, True, clip)
+    assert changed == tokens(a, False, clip)
