@@ -75,13 +75,16 @@ class _FrozenStep:
         # variable behind each time).
         self._freezing = inductor_config.patch(freezing=True)
         self._compiled: Callable[..., tuple[Tensor, EncoderState]] | None = None
+        # The model's parameters and buffers when it compiled, and their version counters.
+        # (Listing them anew at every call would cost more than a millisecond per chunk;
+        # tensors replaced by new objects, not changed in place, are left to dynamo's guards.)
+        self._tensors: tuple[Tensor, ...] = ()
         self._versions: tuple[int, ...] = ()
 
     def __call__(
         self, model: AsrModel, features: Tensor, state: EncoderState
     ) -> tuple[Tensor, EncoderState]:
-        versions = _versions(model)
-        if self._compiled is not None and versions != self._versions:
+        if self._compiled is not None and _versions(self._tensors) != self._versions:
             warnings.warn(
                 "the model's weights changed since its streaming chunk step was compiled with "
                 "them frozen in: compiling it again",
@@ -92,14 +95,15 @@ class _FrozenStep:
             self._compiled = torch.compile(
                 _fresh_copy(AsrModel.encode_chunk), fullgraph=True, options=CPU_COMPILE_OPTIONS
             )
-            self._versions = versions
+            self._tensors = (*model.parameters(), *model.buffers())
+            self._versions = _versions(self._tensors)
         with self._freezing:
             return self._compiled(model, features, state)
 
 
-def _versions(model: AsrModel) -> tuple[int, ...]:
-    """The version counters of the model's parameters and buffers (in-place changes bump them)."""
-    return tuple(t._version for t in (*model.parameters(), *model.buffers()))
+def _versions(tensors: tuple[Tensor, ...]) -> tuple[int, ...]:
+    """The tensors' version counters (every in-place change bumps one)."""
+    return tuple(t._version for t in tensors)
 
 
 def _fresh_copy(function: Callable[..., Any]) -> Callable[..., Any]:
