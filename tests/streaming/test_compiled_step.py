@@ -9,25 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import zipasr
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
-from zipasr.testing import tiny_config
 
-from .test_recognizer import TOKENS, VOCAB, audio, stream_together
-
-
-def make_model(seed: int) -> AsrModel:
-    torch.manual_seed(seed)
-    config = zipasr.AsrModelConfig(
-        tiny_config(causal=True), vocab_size=VOCAB, transducer=zipasr.TransducerConfig(16, 24, 2)
-    )
-    model = zipasr.AsrModel(config, tokens=TOKENS).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
-        model.transducer.joiner.output_linear.bias[0] -= 1.0  # emit often
-    return model
+from .test_recognizer import audio, make_model, stream_together
 
 
 class RecordingCompile:

@@ -16,9 +16,9 @@ VOCAB = 40
 TOKENS = ["<blk>", "<sos/eos>", "<unk>"] + [f"\u2581w{i}" for i in range(VOCAB - 3)]
 
 
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
+def make_model(seed: int) -> zipasr.AsrModel:
+    """A tiny causal transducer whose weights are spread out so that it says something."""
+    torch.manual_seed(seed)
     config = zipasr.AsrModelConfig(
         tiny_config(causal=True), vocab_size=VOCAB, transducer=zipasr.TransducerConfig(16, 24, 2)
     )
@@ -28,6 +28,11 @@ def model():
             p.add_(torch.randn_like(p) * 0.1)
         model.transducer.joiner.output_linear.bias[0] -= 1.0  # emit often: a stricter test
     return model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model(0)
 
 
 def audio(seconds: float, seed: int) -> np.ndarray:

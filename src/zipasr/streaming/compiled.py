@@ -26,6 +26,7 @@ Frozen weights bring two hazards, both handled here:
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 import weakref
@@ -54,15 +55,7 @@ def compile_chunk_step(model: AsrModel) -> ChunkStep:
     frozen = _FROZEN.get(model)
     if frozen is None:
         frozen = _FROZEN[model] = _FrozenStep()
-    ref = weakref.ref(model)  # the step is kept per model: it must not keep the model alive
-
-    def step(features: Tensor, state: EncoderState) -> tuple[Tensor, EncoderState]:
-        model = ref()
-        if model is None:
-            raise RuntimeError("the model of this compiled chunk step no longer exists")
-        return frozen(model, features, state)
-
-    return step
+    return functools.partial(frozen, model)
 
 
 class _FrozenStep:
