@@ -60,10 +60,26 @@ class ConformerConfig:
             raise ValueError(f"conv_kernel={self.conv_kernel} must be odd")
 
     @classmethod
+    def small(cls) -> ConformerConfig:
+        """d = 256, 4 heads, FFN 1024, kernel 31 (the width of Gulati et al.'s medium model).
+        13 blocks is the depth closest to Zipformer-S's 21,986,835 parameters, but with the
+        front end at d channels it is 22,494,976 (+2.3%; 12 blocks: -4.9%), so the front
+        end's convolutions have 192 channels instead of 256: 21,924,928 parameters (-0.28%).
+        A narrower front end is also cheaper, so this errs in the Conformer's favour."""
+        return cls(dim=256, num_layers=13, num_heads=4, subsampling_channels=192)
+
+    @classmethod
     def medium(cls) -> ConformerConfig:
         """d = 512, 8 heads, FFN 2048, kernel 31 (the usual large-Conformer width); 9 blocks
         give 64.3 M parameters, the depth closest to Zipformer-M's 64.0 M."""
         return cls(dim=512, num_layers=9, num_heads=8)
+
+    @classmethod
+    def large(cls) -> ConformerConfig:
+        """d = 512, 8 heads, FFN 2048, kernel 31 (the width of Gulati et al.'s large model);
+        22 blocks give 146,467,840 parameters, the depth closest to Zipformer-L's 146,616,250
+        (-0.10%; 21 blocks: -4.4%, 23: +4.2%)."""
+        return cls(dim=512, num_layers=22, num_heads=8)
 
     @classmethod
     def demo(cls, dim: int = 128) -> ConformerConfig:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.convergence import ABLATION_RUNS, SECOND_SEED, SWEEPS, best_of, main_runs
+from benchmarks.speed import PAIRS
 
-#: The pair whose ratios the closing note reports.
-ZIPFORMER, CONFORMER = "zipformer-m", "conformer-m"
+#: The Zipformer whose fraction of matmul peak the closing note reports.
+ZIPFORMER = "zipformer-m"
 BASELINE = "zipformer-scaledadam"
 
 
@@ -77,37 +78,90 @@ def speed_table(speed: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def speed_ratios(speed: dict[str, Any]) -> list[dict[str, float]]:
-    """Per input length: Conformer / Zipformer-M time and memory (> 1: Zipformer-M better)."""
+def speed_ratios(speed: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per size class (:data:`benchmarks.speed.PAIRS`) and input length measured for both of
+    its encoders: the Conformer's time, peak memory and FLOPs over the Zipformer's (> 1: the
+    Zipformer is better), size classes in order, lengths ascending."""
     by_key = {(r["model"], r["seconds"]): r for r in speed["encoders"]}
     out = []
-    for (model, seconds), z in sorted(by_key.items(), key=lambda kv: kv[0][1]):
-        c = by_key.get((CONFORMER, seconds))
-        if model != ZIPFORMER or c is None:
-            continue
-        out.append(
-            {
-                "seconds": seconds,
-                "time": c["median_s"] / z["median_s"],
-                "memory": c["peak_mib"] / z["peak_mib"] if z["peak_mib"] > 0 else float("nan"),
-                "flops": c["flops"] / z["flops"],
-            }
-        )
+    for size, (zipformer, conformer) in PAIRS.items():
+        lengths = sorted(s for m, s in by_key if m == zipformer and (conformer, s) in by_key)
+        for seconds in lengths:
+            z, c = by_key[zipformer, seconds], by_key[conformer, seconds]
+            out.append(
+                {
+                    "size": size,
+                    "seconds": seconds,
+                    "time": c["median_s"] / z["median_s"],
+                    "memory": c["peak_mib"] / z["peak_mib"] if z["peak_mib"] > 0 else float("nan"),
+                    "flops": c["flops"] / z["flops"],
+                }
+            )
     return out
 
 
-def ratio_table(ratios: list[dict[str, float]]) -> str:
+def ratios_by_size(ratios: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """:func:`speed_ratios`'s rows grouped by size class, in its order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in ratios:
+        out.setdefault(r["size"], []).append(r)
+    return out
+
+
+def ratio_table(ratios: list[dict[str, Any]]) -> str:
     lines = [
-        "| input (s) | Conformer time / Zipformer-M time | Conformer memory / Zipformer-M "
-        "memory | Conformer FLOPs / Zipformer-M FLOPs |",
-        "|---|---|---|---|",
+        "Size class X: Conformer-X (the Conformer of Zipformer-X's size) over Zipformer-X; "
+        "above 1, the Zipformer is faster, lighter or cheaper.",
+        "",
+        "| size X | input (s) | Conformer-X time / Zipformer-X time | Conformer-X memory / "
+        "Zipformer-X memory | Conformer-X FLOPs / Zipformer-X FLOPs |",
+        "|---|---|---|---|---|",
     ]
     for r in ratios:
         lines.append(
-            f"| {r['seconds']:g} | {_fmt(r['time'], 2)} | {_fmt(r['memory'], 2)} "
+            f"| {r['size']} | {r['seconds']:g} | {_fmt(r['time'], 2)} | {_fmt(r['memory'], 2)} "
             f"| {_fmt(r['flops'], 2)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def ratio_key(size: str, measure: str) -> str:
+    """The closing numbers' key for size class ``size``'s geometric-mean ratio of ``measure``
+    ("time", "memory" or "flops"), e.g. ``conformer_over_zipformer_m_time``."""
+    return f"conformer_over_zipformer_{size.lower()}_{measure}"
+
+
+def _lengths(rows: list[dict[str, Any]]) -> str:
+    """The input lengths of ``rows`` (ascending), e.g. "5-60 s", or "5 s" if one."""
+    first, last = rows[0]["seconds"], rows[-1]["seconds"]
+    return f"{first:g} s" if first == last else f"{first:g}-{last:g} s"
+
+
+def conformer_comparison(ratios: list[dict[str, Any]], numbers: dict[str, float]) -> str:
+    """The closing note on the Conformers: per size class the geometric means (already in
+    ``numbers``) and the longest input's ratios, then where the Zipformer is not faster."""
+    groups = ratios_by_size(ratios)
+    lines = ["Each Zipformer vs the standard Conformer of its size:", ""]
+    for size, rows in groups.items():
+        longest = rows[-1]
+        lines.append(
+            f"- Conformer-{size} vs Zipformer-{size}: the Conformer takes "
+            f"{_fmt(numbers[ratio_key(size, 'time')], 2)}x the Zipformer's time and "
+            f"{_fmt(numbers[ratio_key(size, 'memory')], 2)}x its peak memory (geometric means "
+            f"over {_lengths(rows)}; at {longest['seconds']:g} s: {_fmt(longest['time'], 2)}x "
+            f"and {_fmt(longest['memory'], 2)}x)."
+        )
+    slower = [f"{r['size']}, {r['seconds']:g} s" for r in ratios if not r["time"] > 1]
+    faster = [size for size in groups if numbers[ratio_key(size, "time")] > 1]
+    lines += [
+        "",
+        "The Zipformer is faster than the Conformer of its size at "
+        f"{len(ratios) - len(slower)} of {len(ratios)} (size class, input length) points"
+        + (f" (not at {'; '.join(slower)})" if slower else "")
+        + f", and on the geometric mean over the lengths in {len(faster)} of {len(groups)} "
+        "size classes" + (f" ({', '.join(faster)})." if faster else "."),
+    ]
+    return "\n".join(lines)
 
 
 def by_steps(conv: dict[str, Any]) -> bool:
@@ -322,17 +376,11 @@ def closing_note(results: dict[str, Any]) -> tuple[str, dict[str, float]]:
     speed = results.get("speed")
     if speed:
         ratios = speed_ratios(speed)
+        for size, rows in ratios_by_size(ratios).items():
+            for measure in ("time", "memory", "flops"):
+                numbers[ratio_key(size, measure)] = _geomean([r[measure] for r in rows])
         if ratios:
-            numbers["conformer_over_zipformer_m_time"] = _geomean([r["time"] for r in ratios])
-            numbers["conformer_over_zipformer_m_memory"] = _geomean([r["memory"] for r in ratios])
-            longest = ratios[-1]
-            parts.append(
-                "Zipformer-M vs the Conformer of the same size: the Conformer takes "
-                f"{_fmt(numbers['conformer_over_zipformer_m_time'], 2)}x Zipformer-M's time and "
-                f"{_fmt(numbers['conformer_over_zipformer_m_memory'], 2)}x its peak memory "
-                f"(geometric means over the input lengths; at {longest['seconds']:g} s: "
-                f"{_fmt(longest['time'], 2)}x and {_fmt(longest['memory'], 2)}x)."
-            )
+            parts.append(conformer_comparison(ratios, numbers))
         fractions = [r["peak_fraction"] for r in speed["encoders"] if r["model"] == ZIPFORMER]
         if fractions:
             numbers["zipformer_m_fraction_of_matmul_peak"] = statistics.median(fractions)
@@ -377,13 +425,16 @@ def headline(results: dict[str, Any], numbers: dict[str, float]) -> str:
     """One paragraph for the README, with the date and the machine."""
     m = results["machine"]
     bits = []
-    if "conformer_over_zipformer_m_time" in numbers:
-        lengths = sorted({r["seconds"] for r in results["speed"]["encoders"]})
+    groups = ratios_by_size(speed_ratios(results["speed"])) if "speed" in results else {}
+    if groups:
+        times = "/".join(_fmt(numbers[ratio_key(size, "time")], 2) for size in groups)
+        memory = "/".join(_fmt(numbers[ratio_key(size, "memory")], 2) for size in groups)
+        spans = [_lengths(rows) for rows in groups.values()]
+        span = spans[0] if len(set(spans)) == 1 else "/".join(spans)
         bits.append(
-            "a Conformer of Zipformer-M's size needs "
-            f"{_fmt(numbers['conformer_over_zipformer_m_time'], 2)}x its encoding time and "
-            f"{_fmt(numbers['conformer_over_zipformer_m_memory'], 2)}x its peak memory "
-            f"({lengths[0]:g}-{lengths[-1]:g} s inputs, batch 1)"
+            f"a standard Conformer of the same size needs {times}x the encoding time of "
+            f"Zipformer-{'/'.join(groups)} and {memory}x the peak memory (geometric means over "
+            f"{span} inputs, batch 1)"
         )
     if "scaledadam_test_wer" in numbers:
         equal = "steps" if by_steps(results["convergence"]) else "time"
@@ -394,7 +445,7 @@ def headline(results: dict[str, Any], numbers: dict[str, float]) -> str:
         )
     if "zipformer_m_fraction_of_matmul_peak" in numbers:
         bits.append(
-            "the encoder runs at "
+            "Zipformer-M's encoder runs at "
             f"{_fmt(100 * numbers['zipformer_m_fraction_of_matmul_peak'])}% of the machine's "
             "float32 matmul peak"
         )
@@ -450,6 +501,8 @@ def plot_speed(speed: dict[str, Any], path: Path) -> Path:
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     models = list(dict.fromkeys(r["model"] for r in speed["encoders"]))
+    # One colour per size class, each Conformer dashed beside its Zipformer.
+    colour = {name: f"C{i}" for i, pair in enumerate(PAIRS.values()) for name in pair}
     panels = (
         ("median_s", 1.0, "inference time (s)"),
         ("peak_mib", 1.0, "peak memory above weights (MiB)"),
@@ -464,6 +517,8 @@ def plot_speed(speed: dict[str, Any], path: Path) -> Path:
                 [r["seconds"] for r in rows],
                 [r[key] * scale for r in rows],
                 marker="o",
+                color=colour.get(model),
+                linestyle="--" if model.startswith("conformer") else "-",
                 label=f"{rows[0]['label']} ({rows[0]['parameters'] / 1e6:.1f} M)",
             )
         ax.set_xlabel("input length (s of audio)")

@@ -1,7 +1,18 @@
 """Encoder inference time, peak memory and FLOPs vs input length, and the machine's matmul peak.
 
-    python -m benchmarks.speed [--models zipformer-s zipformer-m conformer-m]
+    python -m benchmarks.speed [--models zipformer-s conformer-s zipformer-m conformer-m ...]
                                [--seconds 5 10 20 30 60] [--threads 2] [--repeats 3]
+
+The default encoders are the paper's three size classes, each beside the standard Conformer
+built to its encoder's parameter count (``ConformerConfig.small()``, ``medium()``, ``large()``,
+within 1%): Zipformer-S / Conformer-S, Zipformer-M / Conformer-M, Zipformer-L / Conformer-L,
+each at every default length (5-60 s). That is 30 measurements: 3.7 minutes on 2 cores
+(2026-12-07, Intel Xeon), the L pair about half of it (a Conformer-L forward of 60 s took
+6.6 s, a Zipformer-L one 1.5 s, and each measurement runs 5 forwards). Fewer lengths for the
+L pair were weighed and not chosen: the short inputs cost little, leaving out 60 s would save
+about a minute but drop the length at which the Conformer's attention over all frames costs
+it most, and the size classes' ratios would then average over different lengths. The smoke
+run (``--quick``) measures the S and M pairs only.
 
 Each (model, input length) is measured in a fresh Python process, so that one measurement's
 memory cannot hide another's. In that process: build the encoder (random init, eval mode), make
@@ -17,7 +28,8 @@ one utterance of random fbank (batch 1, 100 frames per second), run one untimed 
   matrix products and convolutions (two FLOPs per multiply-add) and nothing elementwise.
 
 The matmul peak is the best float32 ``A @ B`` rate over a few square sizes at the same thread
-count, also in its own process. Standalone, this module prints a markdown table;
+count, also in its own process. Standalone, this module prints a markdown table, and the
+Conformer / Zipformer ratios of each size class whose two encoders it measured;
 ``python -m benchmarks`` runs it as part of the whole suite.
 """
 
@@ -44,9 +56,25 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Encoders compared, by the names used in tables and plots.
-MODELS = ("zipformer-s", "zipformer-m", "conformer-m")
-LABELS = {"zipformer-s": "Zipformer-S", "zipformer-m": "Zipformer-M", "conformer-m": "Conformer"}
+#: Each size class's Zipformer and the Conformer of its size, in the order of the tables.
+PAIRS = {
+    "S": ("zipformer-s", "conformer-s"),
+    "M": ("zipformer-m", "conformer-m"),
+    "L": ("zipformer-l", "conformer-l"),
+}
+#: Encoders measured by default, by the names used in tables and plots.
+MODELS = tuple(name for pair in PAIRS.values() for name in pair)
+#: The smoke run's encoders (``python -m benchmarks --quick``): the L pair's two 147 M-parameter
+#: models would add half a minute of initialisation to a run whose numbers mean nothing.
+QUICK_MODELS = PAIRS["S"] + PAIRS["M"]
+LABELS = {
+    "zipformer-s": "Zipformer-S",
+    "conformer-s": "Conformer-S",
+    "zipformer-m": "Zipformer-M",
+    "conformer-m": "Conformer-M",
+    "zipformer-l": "Zipformer-L",
+    "conformer-l": "Conformer-L",
+}
 SECONDS = (5.0, 10.0, 20.0, 30.0, 60.0)
 FRAMES_PER_SECOND = 100
 
@@ -85,19 +113,24 @@ def build_encoder(name: str) -> nn.Module:
     """The encoder called ``name`` (see :data:`MODELS`), randomly initialised, in eval mode."""
     import zipasr
     from benchmarks.conformer import ConformerConfig, ConformerEncoder
+    from zipasr.testing import tiny_config
 
-    if name == "zipformer-s":
-        model: nn.Module = zipasr.Zipformer(zipasr.ZipformerConfig.small())
-    elif name == "zipformer-m":
-        model = zipasr.Zipformer(zipasr.ZipformerConfig.medium())
-    elif name == "conformer-m":
-        model = ConformerEncoder(ConformerConfig.medium())
-    elif name == "zipformer-tiny":  # for tests
-        from zipasr.testing import tiny_config
-
-        model = zipasr.Zipformer(tiny_config())
-    elif name == "conformer-tiny":
-        model = ConformerEncoder(ConformerConfig(dim=32, num_layers=2, num_heads=2))
+    zipformers = {
+        "zipformer-s": zipasr.ZipformerConfig.small,
+        "zipformer-m": zipasr.ZipformerConfig.medium,
+        "zipformer-l": zipasr.ZipformerConfig.large,
+        "zipformer-tiny": tiny_config,  # for tests
+    }
+    conformers = {
+        "conformer-s": ConformerConfig.small,
+        "conformer-m": ConformerConfig.medium,
+        "conformer-l": ConformerConfig.large,
+        "conformer-tiny": partial(ConformerConfig, dim=32, num_layers=2, num_heads=2),
+    }
+    if name in zipformers:
+        model: nn.Module = zipasr.Zipformer(zipformers[name]())
+    elif name in conformers:
+        model = ConformerEncoder(conformers[name]())
     else:
         raise ValueError(f"unknown model {name!r}; choose one of {MODELS}")
     return model.eval()
@@ -299,10 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         print(RESULT_PREFIX + json.dumps(worker(json.loads(args.worker))), flush=True)
         return
-    from benchmarks.report import speed_table
+    from benchmarks.report import ratio_table, speed_ratios, speed_table
 
     result = run_speed(tuple(args.models), tuple(args.seconds), args.threads, args.repeats)
     print(speed_table(result))
+    ratios = speed_ratios(result)
+    if ratios:  # some size class's Zipformer and Conformer were both measured
+        print(ratio_table(ratios))
 
 
 if __name__ == "__main__":

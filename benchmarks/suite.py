@@ -1,14 +1,15 @@
-"""The benchmark suite in one command: encoder speed and memory vs a Conformer, and training
-convergence at equal wall-clock or equal steps (ScaledAdam vs Adam, Zipformer vs Conformer,
-ablations).
+"""The benchmark suite in one command: encoder speed and memory of Zipformer-S, -M and -L, each
+against a standard Conformer of its size, and training convergence at equal wall-clock or equal
+steps (ScaledAdam vs Adam, Zipformer vs Conformer, ablations).
 
     python -m benchmarks [--quick] [--out DIR] [--budget-s S | --budget-steps N] [--threads N]
     python benchmarks/suite.py ...          # the same
 
 Writes ``DIR/results.md`` (machine, tables, closing ratios, a README headline),
 ``DIR/results.json`` (every number, curves included), and ``DIR/speed.png``,
-``DIR/convergence.png``, ``DIR/ablations.png``. The defaults take about 25 minutes on 2 CPU
-cores; ``--quick`` is a smoke test of the same pipeline (about a minute, numbers meaningless).
+``DIR/convergence.png``, ``DIR/ablations.png``. The defaults take about 50 minutes on 2 CPU
+cores (the speed section about 4 of them, the 13 convergence runs of 180 s the rest);
+``--quick`` is a smoke test of the same pipeline (about a minute, numbers meaningless).
 docs/benchmarks.md describes the method.
 """
 
@@ -31,6 +32,8 @@ if not __package__:  # run as a file: make `benchmarks` and this checkout's zipa
 #: Per-run overhead on top of the budget (process start, data reload, evaluation), for the
 #: duration estimate printed at the start.
 RUN_OVERHEAD_S = 30.0
+#: The speed section's part of that estimate: its 30 measurements took 222 s on 2026-12-07
+#: (2 cores, Intel Xeon; see :mod:`benchmarks.speed`).
 SPEED_ESTIMATE_S = 240.0
 #: Seconds per optimizer step assumed by the duration estimate of an equal-step budget: the
 #: demo-sized Zipformer, 30 s batches, 2 single-threaded processes on a quiet 2-core machine
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         runs_left,
     )
     from benchmarks.report import write_report
-    from benchmarks.speed import MODELS, SECONDS, run_speed
+    from benchmarks.speed import MODELS, QUICK_MODELS, SECONDS, run_speed
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     if "speed" in sections:
         log("== encoder speed and memory ==")
         if args.quick:
-            results["speed"] = run_speed(MODELS, (1.0, 2.0), args.threads, 1, (256, 512), log)
+            results["speed"] = run_speed(QUICK_MODELS, (1.0, 2.0), args.threads, 1, (256, 512), log)
         else:
             results["speed"] = run_speed(MODELS, SECONDS, args.threads, 3, log=log)
     if "convergence" in sections:

@@ -61,15 +61,35 @@ def test_conformer_shapes_lengths_and_padding_invariance() -> None:
         encoder(features, lengths, chunk_frames=16)
 
 
-def test_conformer_sizes_match_the_zipformers() -> None:
+@pytest.mark.parametrize("size", ["small", "medium", "large"])
+def test_conformer_sizes_match_the_zipformers(size: str) -> None:
     with torch.device("meta"):
-        zipformer_m = num_parameters(zipasr.Zipformer(zipasr.ZipformerConfig.medium()))
-        conformer_m = num_parameters(ConformerEncoder(ConformerConfig.medium()))
+        zipformer = num_parameters(zipasr.Zipformer(getattr(zipasr.ZipformerConfig, size)()))
+        conformer = num_parameters(ConformerEncoder(getattr(ConformerConfig, size)()))
+    assert abs(conformer / zipformer - 1) < 0.01, (conformer, zipformer)
+
+
+def test_speed_pairs_each_zipformer_with_the_conformer_of_its_size() -> None:
+    assert speed.MODELS == tuple(name for pair in speed.PAIRS.values() for name in pair)
+    for size, (zipformer, conformer) in speed.PAIRS.items():
+        assert speed.LABELS[zipformer] == f"Zipformer-{size}"
+        assert speed.LABELS[conformer] == f"Conformer-{size}"
+    with torch.device("meta"):
+        built = {name: speed.build_encoder(name) for name in speed.MODELS}
+    assert isinstance(built["conformer-l"], ConformerEncoder)
+    assert built["conformer-l"].config == ConformerConfig.large()
+    assert built["zipformer-l"].config == zipasr.ZipformerConfig.large()
+    assert not any(m.training for m in built.values())
+    with pytest.raises(ValueError, match="choose one of"):
+        speed.build_encoder("conformer-xl")
+
+
+def test_demo_conformer_size_matches_the_demo_zipformer() -> None:
+    with torch.device("meta"):
         demo = convergence.build_model(convergence.RUNS_BY_NAME["zipformer-scaledadam"], TOKENS)
         demo_conformer = convergence.build_model(
             convergence.RUNS_BY_NAME["conformer-adam-lr2e-3"], TOKENS
         )
-    assert abs(conformer_m / zipformer_m - 1) < 0.01, (conformer_m, zipformer_m)
     ours = num_parameters(demo.encoder)
     theirs = num_parameters(demo_conformer.encoder)
     assert abs(theirs / ours - 1) < 0.03, (theirs, ours)
@@ -436,9 +456,21 @@ def test_data_parallel_run_under_torchrun(tmp_path: Path, one_thread) -> None:
 # --- the report ----------------------------------------------------------------------------
 
 
+#: Cost of each fake encoder relative to Zipformer-M: the Conformer over the Zipformer is 1.2
+#: for S, 2 for M and 1.5 for L, in time, memory and FLOPs alike.
+FAKE_SCALES = {
+    "zipformer-s": 0.5,
+    "conformer-s": 0.6,
+    "zipformer-m": 1.0,
+    "conformer-m": 2.0,
+    "zipformer-l": 2.0,
+    "conformer-l": 3.0,
+}
+
+
 def fake_results(budget_steps: int | None = None) -> dict:
     rows = []
-    for name, scale in (("zipformer-s", 0.5), ("zipformer-m", 1.0), ("conformer-m", 2.0)):
+    for name, scale in FAKE_SCALES.items():
         for seconds in (5.0, 60.0):
             t = 0.01 * seconds * scale
             rows.append(
@@ -522,7 +554,22 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
     assert "Zipformer + Adam (lr 4e-3) (diverged)" in text
     assert "Zipformer + Adam (lr 1e-3) (best of its sweep)" in text
     assert "| Zipformer + ScaledAdam | 40.0 | 44.0 | 42.0 | 4.0 |" in text
-    assert "the Conformer takes 2.00x Zipformer-M's time and 2.00x its peak memory" in text
+    # One ratio table over the size classes, a closing line and a headline ratio per class.
+    assert "| size X | input (s) | Conformer-X time / Zipformer-X time |" in text
+    assert "| S | 5 | 1.20 | 1.20 | 1.20 |" in text and "| L | 60 | 1.50 | 1.50 | 1.50 |" in text
+    assert "| Conformer-L | 64.0 M | 60 |" in text
+    for size, ratio in (("S", "1.20"), ("M", "2.00"), ("L", "1.50")):
+        assert (
+            f"- Conformer-{size} vs Zipformer-{size}: the Conformer takes {ratio}x the "
+            f"Zipformer's time and {ratio}x its peak memory (geometric means over 5-60 s; "
+            f"at 60 s: {ratio}x and {ratio}x)."
+        ) in text
+    assert (
+        "faster than the Conformer of its size at 6 of 6 (size class, input length) points, and"
+        in text
+    )
+    assert "in 3 of 3 size classes (S, M, L)." in text
+    assert "needs 1.20/2.00/1.50x the encoding time of Zipformer-S/M/L" in text
     assert "test WER 40.0% vs 60.0%" in text
     assert "Adam at its best learning rate, Zipformer + Adam (lr 1e-3)" in text
     assert (
@@ -531,6 +578,48 @@ def test_report_tables_ratios_and_plots(tmp_path: Path) -> None:
     assert "25.0% of the measured float32 matmul peak" in text
     assert "(a CPU, 2 threads, 2024-01-01)" in text and "5-60 s inputs" in text
     assert results["ratios"]["conformer_over_zipformer_m_time"] == pytest.approx(2.0)
+    assert results["ratios"]["conformer_over_zipformer_s_memory"] == pytest.approx(1.2)
+    assert results["ratios"]["conformer_over_zipformer_l_flops"] == pytest.approx(1.5)
+
+
+def test_conformer_comparison_with_uneven_lengths_and_a_slower_point() -> None:
+    speed_results = fake_results()["speed"]
+    rows = speed_results["encoders"]
+    # Conformer-S faster than Zipformer-S at 5 s; the L pair measured at 5 and 20 s only.
+    next(r for r in rows if (r["model"], r["seconds"]) == ("conformer-s", 5.0))["median_s"] = 0.02
+    rows[:] = [r for r in rows if not (r["model"].endswith("-l") and r["seconds"] == 60.0)]
+    for name in ("zipformer-l", "conformer-l"):
+        rows.append({**next(r for r in rows if r["model"] == name), "seconds": 20.0})
+    rows.append({**next(r for r in rows if r["model"] == "zipformer-s"), "seconds": 30.0})
+    ratios = report.speed_ratios(speed_results)
+    # Classes in order, lengths ascending, only lengths both encoders of a class measured.
+    assert [(r["size"], r["seconds"]) for r in ratios] == [
+        ("S", 5.0), ("S", 60.0), ("M", 5.0), ("M", 60.0), ("L", 5.0), ("L", 20.0)
+    ]  # fmt: skip
+    assert ratios[0]["time"] == pytest.approx(0.02 / 0.025)
+    note, numbers = report.closing_note({"speed": speed_results})
+    assert numbers["conformer_over_zipformer_s_time"] == pytest.approx(math.sqrt(0.8 * 1.2))
+    assert "its size at 5 of 6 (size class, input length) points (not at S, 5 s), and" in note
+    assert "in 2 of 3 size classes (M, L)." in note
+    assert "(geometric means over 5-20 s; at 20 s: 1.50x and 1.50x)" in note
+    results = {**fake_results(), "speed": speed_results}
+    assert "(geometric means over 5-60 s/5-60 s/5-20 s inputs" in report.headline(results, numbers)
+
+
+def test_report_of_results_saved_before_the_s_and_l_conformers(tmp_path: Path) -> None:
+    # results.json of 2026-11-25: Zipformer-S, Zipformer-M and "Conformer" (conformer-m).
+    results = fake_results()
+    rows = results["speed"]["encoders"]
+    rows[:] = [r for r in rows if r["model"] in ("zipformer-s", "zipformer-m", "conformer-m")]
+    for r in rows:
+        r["label"] = "Conformer" if r["model"] == "conformer-m" else r["label"]
+    text = report.write_report(results, tmp_path).read_text()
+    assert "| M | 60 | 2.00 | 2.00 | 2.00 |" in text and "| S | 5 |" not in text
+    assert "its size at 2 of 2 (size class, input length) points" in text
+    assert "needs 2.00x the encoding time of Zipformer-M and 2.00x the peak memory" in text
+    assert set(k for k in results["ratios"] if k.startswith("conformer_over")) == {
+        f"conformer_over_zipformer_m_{measure}" for measure in ("time", "memory", "flops")
+    }
 
 
 def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Path) -> None:
@@ -610,8 +699,8 @@ def test_report_in_step_mode_uses_steps_and_warns_about_mixed_cpus(tmp_path: Pat
 # --- the one command -----------------------------------------------------------------------
 
 
-# About a minute on 2 cores (13 fresh processes, 6 short trainings): the issue asks for the
-# smoke run in the default suite.
+# About a minute on 2 cores (15 fresh processes: the matmul peak, 4 encoders at 2 lengths and
+# 6 short trainings): the issue asks for the smoke run in the default suite.
 def test_quick_suite_writes_the_report(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
     done = subprocess.run(
@@ -624,11 +713,11 @@ def test_quick_suite_writes_the_report(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {r["model"] for r in results["speed"]["encoders"]} == set(speed.MODELS)
+    assert {r["model"] for r in results["speed"]["encoders"]} == set(speed.QUICK_MODELS)
     assert [r["name"] for r in results["convergence"]["runs"]] == list(convergence.QUICK_RUNS)
     assert set(results["ratios"]) >= {
-        "conformer_over_zipformer_m_time",
-        "conformer_over_zipformer_m_memory",
+        *(f"conformer_over_zipformer_{size}_time" for size in "sm"),
+        *(f"conformer_over_zipformer_{size}_memory" for size in "sm"),
         "zipformer_m_fraction_of_matmul_peak",
         "scaledadam_test_wer",
         "adam_test_wer",

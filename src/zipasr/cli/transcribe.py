@@ -94,7 +94,7 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the encoder through torch.compile (on a CPU it needs a C++ compiler): the "
         "first input waits while it compiles; with --streaming the chunk steps then take about "
-        "half the time, offline on a CPU about an eighth less",
+        "half the time; offline on a CPU the encoder is slower than eager (it is meant for GPUs)",
     )
 
 
@@ -182,7 +182,7 @@ def _compile_note(args: argparse.Namespace) -> None:
     if getattr(args, "streaming", False):
         wait = "one to two minutes on a CPU; then the chunk steps take about half the time"
     else:
-        wait = "minutes on a CPU, where the encoder then took about an eighth less time"
+        wait = "minutes on a CPU, where the compiled encoder is slower than eager"
     print(f"zipasr: --compile: the encoder compiles on the first input ({wait})", file=sys.stderr)
 
 
