@@ -31,6 +31,12 @@ def _processes(settings: dict[str, Any]) -> str:
     return f"{n} process{'' if n == 1 else 'es'} of {_threads(settings['threads'])}"
 
 
+def _times(value: float) -> str:
+    """A ratio as "1.26x", or "n/a" where it could not be measured."""
+    text = _fmt(value, 2)
+    return text if text == "n/a" else f"{text}x"
+
+
 def _geomean(values: list[float]) -> float:
     values = [v for v in values if v > 0 and math.isfinite(v)]
     return math.exp(statistics.fmean(math.log(v) for v in values)) if values else float("nan")
@@ -146,10 +152,10 @@ def conformer_comparison(ratios: list[dict[str, Any]], numbers: dict[str, float]
         longest = rows[-1]
         lines.append(
             f"- Conformer-{size} vs Zipformer-{size}: the Conformer takes "
-            f"{_fmt(numbers[ratio_key(size, 'time')], 2)}x the Zipformer's time and "
-            f"{_fmt(numbers[ratio_key(size, 'memory')], 2)}x its peak memory (geometric means "
-            f"over {_lengths(rows)}; at {longest['seconds']:g} s: {_fmt(longest['time'], 2)}x "
-            f"and {_fmt(longest['memory'], 2)}x)."
+            f"{_times(numbers[ratio_key(size, 'time')])} the Zipformer's time and "
+            f"{_times(numbers[ratio_key(size, 'memory')])} its peak memory (geometric means "
+            f"over {_lengths(rows)}; at {longest['seconds']:g} s: {_times(longest['time'])} "
+            f"and {_times(longest['memory'])})."
         )
     slower = [f"{r['size']}, {r['seconds']:g} s" for r in ratios if not r["time"] > 1]
     faster = [size for size in groups if numbers[ratio_key(size, "time")] > 1]
@@ -427,8 +433,9 @@ def headline(results: dict[str, Any], numbers: dict[str, float]) -> str:
     bits = []
     groups = ratios_by_size(speed_ratios(results["speed"])) if "speed" in results else {}
     if groups:
-        times = "/".join(_fmt(numbers[ratio_key(size, "time")], 2) for size in groups)
-        memory = "/".join(_fmt(numbers[ratio_key(size, "memory")], 2) for size in groups)
+        nan = float("nan")
+        times = "/".join(_fmt(numbers.get(ratio_key(size, "time"), nan), 2) for size in groups)
+        memory = "/".join(_fmt(numbers.get(ratio_key(size, "memory"), nan), 2) for size in groups)
         spans = [_lengths(rows) for rows in groups.values()]
         span = spans[0] if len(set(spans)) == 1 else "/".join(spans)
         bits.append(

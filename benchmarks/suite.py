@@ -9,7 +9,8 @@ Writes ``DIR/results.md`` (machine, tables, closing ratios, a README headline),
 ``DIR/results.json`` (every number, curves included), and ``DIR/speed.png``,
 ``DIR/convergence.png``, ``DIR/ablations.png``. The defaults take about 50 minutes on 2 CPU
 cores (the speed section about 4 of them, the 13 convergence runs of 180 s the rest);
-``--quick`` is a smoke test of the same pipeline (about a minute, numbers meaningless).
+``--quick`` is a smoke test of the same pipeline (about a minute, numbers meaningless; its
+speed section measures the S and M pairs only).
 docs/benchmarks.md describes the method.
 """
 

@@ -91,8 +91,8 @@ class DecodeOptions:
             below and one above. Each chunking and each batch size (``encode_alone=False``)
             compiles its own; torch keeps 8 compiled versions per process, then warns and
             runs the rest eagerly. Outputs agree with the eager encoder to about 1e-5. Offline
-            on a CPU it is slower than eager, whose CPU-specific paths (blockwise attention,
-            channels-last convolutions) it does not take: Zipformer-S 0.387 s against 0.346
+            on a CPU it is slower than eager, whose blockwise paths (attention weights, the
+            front end's ConvNeXt) it does not take: Zipformer-S 0.387 s against 0.346
             for 1 x 30 s, 0.917 against 0.732 for 8 x 10 s (2026-12-07,
             ``benchmarks/encoder_speed.py --presets small --compile``). It is meant for GPUs
             (not yet measured). Off by default.
