@@ -18,7 +18,6 @@ the encoder's chunk steps (the rest: features, search and bookkeeping).
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -78,8 +77,6 @@ def streaming(
     (that is when it compiles). ``encoder_seconds``, if given, gets the seconds spent in the
     encoder's chunk steps appended (the rest is features, search and bookkeeping)."""
     config = StreamingConfig(chunk_frames=16, left_context_frames=128, compile=compile)
-    if compile:  # a model object of its own: its compiled step is made for this thread count
-        model = copy.deepcopy(model)
     recognizer = StreamingRecognizer(model, config)
     in_encoder = [0.0]
     encode_chunk = recognizer._encode_chunk

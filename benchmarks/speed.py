@@ -67,13 +67,9 @@ MODELS = tuple(name for pair in PAIRS.values() for name in pair)
 #: The smoke run's encoders (``python -m benchmarks --quick``): the L pair's two 147 M-parameter
 #: models would add half a minute of initialisation to a run whose numbers mean nothing.
 QUICK_MODELS = PAIRS["S"] + PAIRS["M"]
+#: Their names in tables and plots: "Zipformer-S", "Conformer-S", ...
 LABELS = {
-    "zipformer-s": "Zipformer-S",
-    "conformer-s": "Conformer-S",
-    "zipformer-m": "Zipformer-M",
-    "conformer-m": "Conformer-M",
-    "zipformer-l": "Zipformer-L",
-    "conformer-l": "Conformer-L",
+    name: f"{name.split('-')[0].title()}-{size}" for size, pair in PAIRS.items() for name in pair
 }
 SECONDS = (5.0, 10.0, 20.0, 30.0, 60.0)
 FRAMES_PER_SECOND = 100

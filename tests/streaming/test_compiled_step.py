@@ -84,6 +84,26 @@ def test_weights_changed_in_place_compile_the_step_again(recording):
     assert after == tokens(model, False, clip) != before
 
 
+def test_each_thread_count_gets_a_step_of_its_own(recording):
+    # Inductor's CPU kernels keep the thread count they were built with, unguarded.
+    model = make_model(0)
+    clip = audio(1.2, seed=3)
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = stream_together(recognizer, [clip])[0]
+        torch.set_num_threads(2)
+        with pytest.warns(UserWarning, match="compiled for \\[1\\] thread"):
+            two = stream_together(recognizer, [clip])[0]
+        torch.set_num_threads(1)
+        assert stream_together(recognizer, [clip])[0] == one == two
+    finally:
+        torch.set_num_threads(threads)
+    assert len(recording.compiles) == 2, "one step per thread count, kept"
+    assert recording.compiles[0][0].__code__ is not recording.compiles[1][0].__code__
+
+
 @pytest.mark.slow  # compiling takes minutes on 2 cores
 def test_compiled_steps_keep_models_and_weight_changes_apart():
     # Real inductor: a second model of the same architecture runs its own weights, and weights
@@ -98,3 +118,20 @@ def test_compiled_steps_keep_models_and_weight_changes_apart():
     with pytest.warns(UserWarning, match="compiling it again"):
         changed = tokens(a, True, clip)
     assert changed == tokens(a, False, clip)
+
+
+@pytest.mark.slow  # compiling takes minutes on 2 cores
+def test_a_new_thread_count_compiles_a_step_that_agrees():
+    model = make_model(0)
+    clip = audio(1.2, seed=3)
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
+    expected = tokens(model, False, clip)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert stream_together(recognizer, [clip])[0] == expected
+        torch.set_num_threads(2)
+        with pytest.warns(UserWarning, match="compiling it for 2"):
+            assert stream_together(recognizer, [clip])[0] == expected
+    finally:
+        torch.set_num_threads(threads)

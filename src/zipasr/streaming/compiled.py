@@ -8,8 +8,13 @@ while it traces, so it is set around each call (passed with ``options`` it came 
 weights stayed inputs of the graph). ``cpp_wrapper`` calls the kernels from C++ instead of
 Python (about 1,500 calls per chunk). Zipformer-S, one stream, one thread, chunk step (Intel
 Xeon, torch 2.13, one process each, one session): 15.1-16.1 ms with both, 18.0-19.5 with
-freezing passed as an option, 20.5 with neither, 31-33 eager; ``max_autotune`` on top: 16.5 ms
-after a 5-minute compile.
+freezing passed as an option, 20.5 with neither, 31-33 eager; ``max_autotune`` (CPP GEMM
+template) on top: 16.5 ms, and 17.8-18.5 against 16.3-17.9 without it in a later session,
+after a 7-minute compile: no gain.
+
+Inductor's CPU kernels are built for the thread count of the moment (``torch.get_num_threads``)
+and keep it, with no guard that notices a change. A model therefore has one compiled step per
+thread count it has streamed with; a new count compiles again, with a warning.
 
 Frozen weights bring two hazards, both handled here:
 
@@ -59,7 +64,8 @@ def compile_chunk_step(model: AsrModel) -> ChunkStep:
 
 
 class _FrozenStep:
-    """The frozen compiled step of one model: ``(model, features, state)``."""
+    """The frozen compiled steps of one model, one per thread count: ``(model, features,
+    state)``."""
 
     def __init__(self) -> None:
         import torch._inductor.config as inductor_config  # here: a second to import
@@ -67,7 +73,7 @@ class _FrozenStep:
         # One patch object, entered at every call (a new one per call would leave a context
         # variable behind each time).
         self._freezing = inductor_config.patch(freezing=True)
-        self._compiled: Callable[..., tuple[Tensor, EncoderState]] | None = None
+        self._compiled: dict[int, Callable[..., tuple[Tensor, EncoderState]]] = {}
         # The model's parameters and buffers when it compiled, and their version counters.
         # (Listing them anew at every call would cost more than a millisecond per chunk;
         # tensors replaced by new objects, not changed in place, are left to dynamo's guards.)
@@ -77,21 +83,32 @@ class _FrozenStep:
     def __call__(
         self, model: AsrModel, features: Tensor, state: EncoderState
     ) -> tuple[Tensor, EncoderState]:
-        if self._compiled is not None and _versions(self._tensors) != self._versions:
+        if self._compiled and _versions(self._tensors) != self._versions:
             warnings.warn(
                 "the model's weights changed since its streaming chunk step was compiled with "
                 "them frozen in: compiling it again",
                 stacklevel=3,
             )
-            self._compiled = None
-        if self._compiled is None:
-            self._compiled = torch.compile(
+            self._compiled.clear()
+        threads = torch.get_num_threads()
+        step = self._compiled.get(threads)
+        if step is None:
+            if self._compiled:
+                warnings.warn(
+                    f"the streaming chunk step was compiled for {sorted(self._compiled)} "
+                    f"thread(s), and torch now uses {threads}: compiling it for {threads}",
+                    stacklevel=3,
+                )
+            else:
+                self._tensors = (*model.parameters(), *model.buffers())
+                self._versions = _versions(self._tensors)
+            # A code object of its own per compile: dynamo's cache would otherwise hand back
+            # the step built for another thread count, or for the old weights.
+            step = self._compiled[threads] = torch.compile(
                 _fresh_copy(AsrModel.encode_chunk), fullgraph=True, options=CPU_COMPILE_OPTIONS
             )
-            self._tensors = (*model.parameters(), *model.buffers())
-            self._versions = _versions(self._tensors)
         with self._freezing:
-            return self._compiled(model, features, state)
+            return step(model, features, state)
 
 
 def _versions(tensors: tuple[Tensor, ...]) -> tuple[int, ...]:

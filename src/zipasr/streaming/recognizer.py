@@ -66,7 +66,7 @@ class StreamingConfig:
             :mod:`zipasr.streaming.compiled`; if they change in place, the next step warns and
             compiles again). The first chunks wait while it compiles (one to
             two minutes for Zipformer-S on 2 cores, and again once when the number of streams
-            first changes); then the encoder step takes about half the time
+            or torch's thread count first changes); then the encoder step takes about half the time
             (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
             about 1e-5. For long-running servers; off by default.
     """
