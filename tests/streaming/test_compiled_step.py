@@ -17,20 +17,25 @@ from .test_recognizer import audio, make_model, stream_together
 
 class RecordingCompile:
     """Stands in for ``torch.compile``: records each compile and, at each call, whether
-    inductor's ``freezing`` was on; runs the function eagerly."""
+    inductor's ``freezing`` was on, the batch size and whether dynamo would evaluate every
+    guard; runs the function eagerly."""
 
     def __init__(self) -> None:
         self.compiles: list[tuple[object, dict]] = []
         self.freezing: list[bool] = []
+        self.calls: list[tuple[int, bool]] = []  # (streams, every guard evaluated)
 
     def __call__(self, fn, **kwargs):
         self.compiles.append((fn, kwargs))
 
-        def run(*args):
+        def run(model, features, state):
+            import torch._dynamo.eval_frame
             import torch._inductor.config
 
             self.freezing.append(torch._inductor.config.freezing)
-            return fn(*args)
+            skipping = torch._dynamo.eval_frame._stance.skip_guard_eval_unsafe
+            self.calls.append((features.shape[0], not skipping))
+            return fn(model, features, state)
 
         return run
 
@@ -104,6 +109,38 @@ def test_each_thread_count_gets_a_step_of_its_own(recording):
     assert recording.compiles[0][0].__code__ is not recording.compiles[1][0].__code__
 
 
+def test_guards_are_evaluated_for_each_new_input_signature_only(recording):
+    # After the first call with a signature (batch size, state shapes, ...) dynamo runs only
+    # the guards that tell its compiled entries apart: thousands fewer per chunk.
+    model = make_model(0)
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
+    one, two = [audio(0.7, seed=3)], [audio(0.7, seed=4), audio(0.7, seed=5)]
+    eager = StreamingRecognizer(model, StreamingConfig(16, 64))
+    expected = [stream_together(eager, clips) for clips in (one, two)]
+    assert stream_together(recognizer, one) == expected[0]
+    assert stream_together(recognizer, two) == expected[1]
+    assert stream_together(recognizer, one) == expected[0]
+    calls = recording.calls  # (streams, every guard evaluated), two chunks per clip
+    assert calls == [(1, True), (1, False), (2, True), (2, False), (1, False), (1, False)]
+    before = len(calls)
+    with torch.no_grad():  # new weights: a new step, whose first call is guarded again
+        for p in model.encoder.parameters():
+            p.mul_(1.5)
+    with pytest.warns(UserWarning, match="compiling it again"):
+        stream_together(recognizer, one)
+    assert [evaluated for _, evaluated in calls[before:]] == [True] + [False] * (
+        len(calls) - before - 1
+    )
+    # A parameter replaced by a new one (as load_state_dict(assign=True) does) keeps no
+    # version counter to compare: every signature is guarded once more.
+    before = len(calls)
+    linear = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear))
+    linear.weight = torch.nn.Parameter(linear.weight.detach() * 2)
+    stream_together(recognizer, two)
+    stream_together(recognizer, one)
+    assert calls[before:] == [(2, True), (2, False), (1, True), (1, False)]
+
+
 @pytest.mark.slow  # compiling takes minutes on 2 cores
 def test_compiled_steps_keep_models_and_weight_changes_apart():
     # Real inductor: a second model of the same architecture runs its own weights, and weights
@@ -135,3 +172,16 @@ def test_a_new_thread_count_compiles_a_step_that_agrees():
             assert stream_together(recognizer, [clip])[0] == expected
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.slow  # compiling takes minutes on 2 cores
+def test_batch_sizes_that_alternate_pick_their_own_compiled_entries():
+    # Real inductor: one stream, two, one, two again; after the first call with each batch
+    # size only dynamo's differentiating guards run, and each call still gets eager's tokens.
+    model = make_model(0)
+    one, two = [audio(1.2, seed=3)], [audio(1.2, seed=4), audio(0.9, seed=5)]
+    eager = StreamingRecognizer(model, StreamingConfig(16, 64))
+    expected = [stream_together(eager, clips) for clips in (one, two)]
+    recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
+    for clips, want in [(one, expected[0]), (two, expected[1])] * 2:
+        assert stream_together(recognizer, clips) == want
