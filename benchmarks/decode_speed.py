@@ -2,9 +2,10 @@
 beam search (beam 4) and streaming greedy search (chunk 16, left context 128), at 1 and 2
 threads, in one run. RTF = processing seconds / audio seconds (< 1 is faster than real time).
 With ``--compile``, also streaming with ``StreamingConfig(compile=True)`` (the encoder's chunk
-step through torch.compile); its compile time is printed and left out of its RTF.
+step through torch.compile); its compile time is printed and left out of its RTF. With
+``--bf16``, also with ``precision="bf16"`` (bfloat16 linear layers in the compiled step).
 
-    python benchmarks/decode_speed.py [--seconds 60] [--threads 1 2] [--compile]
+    python benchmarks/decode_speed.py [--seconds 60] [--threads 1 2] [--compile] [--bf16]
 
 The model is a causal Zipformer-S transducer with random weights (vocabulary 500) whose blank is
 biased down so that it emits tokens. It emits one on almost every 40 ms frame (the run prints
@@ -72,11 +73,14 @@ def streaming(
     audio: list[np.ndarray],
     compile: bool = False,
     encoder_seconds: list[float] | None = None,
+    precision: str = "fp32",
 ) -> tuple[float, int]:
     """Seconds taken and tokens emitted. A compiled recognizer first streams one clip untimed
     (that is when it compiles). ``encoder_seconds``, if given, gets the seconds spent in the
     encoder's chunk steps appended (the rest is features, search and bookkeeping)."""
-    config = StreamingConfig(chunk_frames=16, left_context_frames=128, compile=compile)
+    config = StreamingConfig(
+        chunk_frames=16, left_context_frames=128, compile=compile, precision=precision
+    )
     recognizer = StreamingRecognizer(model, config)
     in_encoder = [0.0]
     encode_chunk = recognizer._encode_chunk
@@ -118,12 +122,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="audio per measurement")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--compile", action="store_true", help="also time compiled streaming")
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time compiled streaming with bf16 linear layers"
+    )
     args = parser.parse_args()
     model, audio = build_model(), clips(args.seconds)
     seconds = len(audio) * CLIP_S
     print(f"Zipformer-S causal, {seconds:.0f} s of audio in {CLIP_S:.0f} s clips")
     columns = ["offline greedy", "modified beam search (4)", "streaming greedy (chunk 16)"]
     columns += ["streaming greedy, compiled"] if args.compile else []
+    columns += ["streaming greedy, compiled bf16"] if args.bf16 else []
     print(f"| threads | {' | '.join(columns)} |")
     print("|---" * (len(columns) + 1) + "|")
     notes: list[str] = []
@@ -141,6 +149,13 @@ def main() -> None:
             times.append(compiled)
             if compiled_tokens != tokens:
                 print(f"(compiled streaming emitted {compiled_tokens} tokens, eager {tokens})")
+        if args.bf16:
+            low, low_tokens = streaming(
+                model, audio, compile=True, encoder_seconds=encoder_seconds, precision="bf16"
+            )
+            times.append(low)
+            if low_tokens != tokens:
+                print(f"(bf16 streaming emitted {low_tokens} tokens, eager {tokens})")
         rtf = [f"{t / seconds:.4f}" for t in times]
         print(f"| {threads} | {' | '.join(rtf)} |", flush=True)
         share = encoder_seconds[0] / stream
@@ -155,6 +170,13 @@ def main() -> None:
                 f"{compiled / greedy:.2f}x; chunk steps {encoder_seconds[1] / compiled:.0%} of "
                 f"it (RTF {encoder_seconds[1] / seconds:.4f}); eager / compiled chunk steps "
                 f"{encoder_seconds[0] / encoder_seconds[1]:.2f}x"
+            )
+        if args.bf16:
+            notes.append(
+                f"{threads} thread(s), compiled bf16: streaming / offline greedy "
+                f"{low / greedy:.2f}x; chunk steps {encoder_seconds[-1] / low:.0%} of it (RTF "
+                f"{encoder_seconds[-1] / seconds:.4f}); eager / bf16 chunk steps "
+                f"{encoder_seconds[0] / encoder_seconds[-1]:.2f}x"
             )
     print(f"streaming emitted {tokens / seconds:.1f} tokens per second of audio")
     print(f"CPU: {cpu_name()}")

@@ -778,6 +778,35 @@ def test_decode_speed_script_runs() -> None:
     assert share and 0 < int(share.group(1)) <= 100 and "CPU: " in done.stdout
 
 
+def test_streaming_precision_compares_runs_against_float32(tmp_path: Path, monkeypatch) -> None:
+    import soundfile
+
+    from benchmarks import streaming_precision
+
+    from .streaming.test_recognizer import audio, make_model
+
+    compiles = []
+
+    def eager_compile(fn, **kwargs):  # compiling for real takes minutes
+        compiles.append(kwargs["options"])
+        return fn
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    clips = [audio(1.0, seed=s) for s in (2, 3)]
+    for i, clip in enumerate(clips):
+        soundfile.write(tmp_path / f"{i}.wav", clip, 16000)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(f'{{"audio": "{i}.wav", "text": "x"}}\n' for i in range(2)))
+    read, texts = streaming_precision.read_manifests([manifest])
+    assert len(read) == 2 and texts == ["x", "x"]
+    model = make_model(0)
+    results = streaming_precision.compare(model, read, texts)
+    assert [r.name for r in results] == ["fp32 eager", "fp32 compiled", "bf16 compiled"]
+    assert results[0].texts == results[1].texts and results[0].texts[0]
+    assert results[0].wer == streaming_precision.word_error_rate(texts, results[0].texts)
+    assert len(compiles) == 2 and compiles[1]["max_autotune"]
+
+
 # --- the GPU readiness check ----------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import zipasr.recognize as recognize
 from zipasr import Zipformer
 from zipasr.cli.main import main
 from zipasr.recognize import DecodeOptions, decode_features, encode_features
+from zipasr.streaming.bf16 import Bf16Linear
 from zipasr.testing import random_features, tiny_config, tiny_recognizer
 
 from .streaming.test_recognizer import audio
@@ -129,6 +130,33 @@ def test_compile_option_reaches_the_encoder_from_the_cli(command, tmp_path, caps
     captured = capsys.readouterr()
     assert captured.out == eager and calls
     assert "compiles on the first input" in captured.err
+
+
+def test_bf16_option_reaches_the_streaming_step_from_the_cli(tmp_path, capsys, monkeypatch):
+    compiles = []
+
+    def fake_torch_compile(fn, **kwargs):
+        def step(model, features, state):
+            compiles.append(
+                (kwargs["options"], any(isinstance(m, Bf16Linear) for m in model.modules()))
+            )
+            return fn(model, features, state)
+
+        return step
+
+    monkeypatch.setattr(torch, "compile", fake_torch_compile)
+    model_dir = zipasr.save(tiny_recognizer(TOKENS), tmp_path / "model")
+    wav = tmp_path / "a.wav"
+    soundfile.write(wav, audio(1.5, seed=2), 16000)
+    argv = ["transcribe", str(model_dir), str(wav), "--streaming"]
+    assert main([*argv, "--bf16"]) == 1
+    assert "--bf16 is for the compiled streaming step" in capsys.readouterr().err
+    assert main([*argv[:3], "--compile", "--bf16"]) == 1
+    assert "--bf16 is for the compiled streaming step" in capsys.readouterr().err
+    assert compiles == []
+    assert main([*argv, "--compile", "--bf16"]) == 0
+    assert "timing its kernels" in capsys.readouterr().err
+    assert compiles and all(options["max_autotune"] and low for options, low in compiles)
 
 
 def test_a_failed_compile_is_a_clear_cli_error(tmp_path, capsys, monkeypatch):

@@ -11,6 +11,8 @@ import torch
 
 from zipasr.models.asr import AsrModel
 from zipasr.streaming import StreamingConfig, StreamingRecognizer
+from zipasr.streaming.bf16 import Bf16Linear, with_bf16_linears
+from zipasr.streaming.compiled import BF16_COMPILE_OPTIONS, compile_chunk_step
 
 from .test_recognizer import audio, make_model, stream_together
 
@@ -132,13 +134,23 @@ def test_guards_are_evaluated_for_each_new_input_signature_only(recording):
         len(calls) - before - 1
     )
     # A parameter replaced by a new one (as load_state_dict(assign=True) does) keeps no
-    # version counter to compare: every signature is guarded once more.
-    before = len(calls)
+    # version counter to compare: it is found by listing the model's tensors again (after
+    # torch's registration hook saw an assignment) and compiles the step again.
+    before, compiles = len(calls), len(recording.compiles)
     linear = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear))
     linear.weight = torch.nn.Parameter(linear.weight.detach() * 2)
-    stream_together(recognizer, two)
+    with pytest.warns(UserWarning, match="compiling it again"):
+        got = stream_together(recognizer, two)
+    assert got == stream_together(eager, two) != expected[1]
+    assert len(recording.compiles) == compiles + 1
     stream_together(recognizer, one)
     assert calls[before:] == [(2, True), (2, False), (1, True), (1, False)]
+    # An assignment elsewhere guards every signature once more, and compiles nothing.
+    before = len(calls)
+    torch.nn.Linear(2, 2)
+    stream_together(recognizer, one)
+    assert calls[before:] == [(1, True), (1, False)]
+    assert len(recording.compiles) == compiles + 1
 
 
 @pytest.mark.slow  # compiling takes minutes on 2 cores
@@ -185,3 +197,59 @@ def test_batch_sizes_that_alternate_pick_their_own_compiled_entries():
     recognizer = StreamingRecognizer(model, StreamingConfig(16, 64, compile=True))
     for clips, want in [(one, expected[0]), (two, expected[1])] * 2:
         assert stream_together(recognizer, clips) == want
+
+
+def test_bf16_step_runs_a_copy_with_bfloat16_linear_layers(recording):
+    model = make_model(0)
+    clip = audio(1.2, seed=3)
+    low = with_bf16_linears(model)
+    linears = [m for m in model.encoder.stacks.modules() if type(m) is torch.nn.Linear]
+    assert linears and all(p.dtype == torch.float32 for p in model.parameters())
+    assert sum(isinstance(m, Bf16Linear) for m in low.modules()) == len(linears)
+    assert not any(type(m) is torch.nn.Linear for m in low.encoder.stacks.modules())
+    # The copy's chunk step differs from float32's by bfloat16 rounding: visibly, not much.
+    with torch.inference_mode():
+        state = model.initial_state(1, 64)
+        x = torch.randn(1, model.encoder.chunk_input_frames(16), 80)
+        exact, low_out = model.encode_chunk(x, state)[0], low.encode_chunk(x, state)[0]
+    error = float((exact - low_out).abs().max() / exact.abs().max())
+    assert 1e-5 < error < 1e-2
+    config = StreamingConfig(16, 64, compile=True, precision="bf16")
+    got = stream_together(StreamingRecognizer(model, config), [clip])[0]
+    ((fn, kwargs),) = recording.compiles
+    assert kwargs["options"].items() >= BF16_COMPILE_OPTIONS.items()
+    assert (
+        kwargs["options"]["max_autotune"]
+        and kwargs["options"]["autotune_num_choices_displayed"] == 0
+    )
+    eager_low = stream_together(StreamingRecognizer(low, StreamingConfig(16, 64)), [clip])[0]
+    assert got == eager_low
+    # The float32 step of the same model is a step of its own.
+    assert tokens(model, True, clip) == tokens(model, False, clip)
+    assert len(recording.compiles) == 2
+
+
+def test_precision_is_checked():
+    model = make_model(0)
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        StreamingRecognizer(model, StreamingConfig(compile=True, precision="fp16"))
+    with pytest.raises(ValueError, match="needs compile=True"):
+        StreamingRecognizer(model, StreamingConfig(precision="bf16"))
+
+
+@pytest.mark.slow  # compiling with max_autotune takes minutes on 2 cores
+def test_compiled_bf16_step_agrees_with_its_eager_copy():
+    model = make_model(0)
+    step = compile_chunk_step(model, "bf16")
+    low = with_bf16_linears(model)
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        state = exact_state = low_state = model.initial_state(1, 64)
+        for _ in range(3):
+            x = torch.randn(1, model.encoder.chunk_input_frames(16), 80)
+            out, state = step(x, state)
+            low_out, low_state = low.encode_chunk(x, low_state)
+            exact, exact_state = model.encode_chunk(x, exact_state)
+            scale = exact.abs().max()
+            assert float((out - low_out).abs().max() / scale) < 1e-3
+            assert float((out - exact).abs().max() / scale) < 1e-2

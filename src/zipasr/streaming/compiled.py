@@ -26,7 +26,8 @@ and later calls with it run only the guards that tell dynamo's entries apart
 (``torch.compiler.set_stance(skip_guard_eval_unsafe=True)``). What the signature leaves out is
 covered otherwise: weights changed in place by their version counters (below); a parameter,
 buffer or submodule assigned anywhere (``load_state_dict(assign=True)`` included) by torch's
-global registration hooks, after which every signature is guarded once more; a conversion
+global registration hooks, after which every signature is guarded once more and the model's
+tensors are compared with those it compiled with (a replaced one compiles again); a conversion
 (``model.to``) by the dtype and device of the model's first parameter. Python attributes of the
 model other than ``training`` are assumed not to change while it streams.
 
@@ -59,13 +60,30 @@ from torch import Tensor
 
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
+from zipasr.streaming.bf16 import with_bf16_linears
 
 #: Inductor options of the frozen CPU step (``freezing`` itself is set around each call).
 CPU_COMPILE_OPTIONS: dict[str, Any] = {"cpp_wrapper": True}
+#: ... and of the bfloat16 one: inductor's own GEMM kernels, timed against oneDNN's for each
+#: matrix shape while it compiles (``max_autotune``), are several times faster for one
+#: stream's few rows (see :mod:`zipasr.streaming.bf16`).
+BF16_COMPILE_OPTIONS: dict[str, Any] = {
+    **CPU_COMPILE_OPTIONS,
+    "max_autotune": True,
+    "max_autotune_gemm_backends": "CPP,ATEN",
+}
+#: Inductor options that keep its autotuning quiet (a table per matrix shape on stderr
+#: otherwise); those that this torch has are added to the bfloat16 step's options.
+QUIET_AUTOTUNE: dict[str, Any] = {
+    "autotune_num_choices_displayed": 0,
+    "max_autotune_report_choices_stats": False,
+}
+#: The precisions of the CPU step: float32 throughout, or bfloat16 linear layers.
+PRECISIONS = ("fp32", "bf16")
 
 ChunkStep = Callable[[Tensor, EncoderState], tuple[Tensor, EncoderState]]
 
-_FROZEN: weakref.WeakKeyDictionary[AsrModel, _FrozenStep] = weakref.WeakKeyDictionary()
+_FROZEN: weakref.WeakKeyDictionary[AsrModel, dict[str, _FrozenStep]] = weakref.WeakKeyDictionary()
 
 #: Parameters, buffers and submodules assigned to any module since the first frozen step was
 #: made (counted by torch's global registration hooks, installed then).
@@ -85,43 +103,59 @@ def _install_assignment_hooks() -> None:
     module.register_module_module_registration_hook(_count_assignment)
 
 
-def compile_chunk_step(model: AsrModel) -> ChunkStep:
+def compile_chunk_step(model: AsrModel, precision: str = "fp32") -> ChunkStep:
     """``model.encode_chunk`` through ``torch.compile``: frozen on a CPU (one compiled step
-    per model, compiled again if its weights change), plain elsewhere."""
+    per model and precision, compiled again if its weights change), plain elsewhere.
+    ``precision="bf16"`` (CPU only) runs the encoder layers' linear layers in bfloat16 (see
+    :mod:`zipasr.streaming.bf16`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; choose one of {list(PRECISIONS)}")
     if next(model.parameters()).device.type != "cpu":
+        if precision != "fp32":
+            raise ValueError(f"precision={precision!r} is for CPUs; this model is not on one")
         return torch.compile(model.encode_chunk)  # type: ignore[no-any-return]
-    frozen = _FROZEN.get(model)
+    steps = _FROZEN.get(model)
+    if steps is None:
+        steps = _FROZEN[model] = {}
+    frozen = steps.get(precision)
     if frozen is None:
-        frozen = _FROZEN[model] = _FrozenStep()
+        frozen = steps[precision] = _FrozenStep(bf16=precision == "bf16")
     return functools.partial(frozen, model)
 
 
 class _FrozenStep:
     """The frozen compiled steps of one model, one per thread count: ``(model, features,
-    state)``."""
+    state)``. With ``bf16`` they run a copy of the model with bfloat16 linear layers."""
 
-    def __init__(self) -> None:
+    def __init__(self, bf16: bool = False) -> None:
         import torch._inductor.config as inductor_config  # here: a second to import
 
         _install_assignment_hooks()
+        self._bf16 = bf16
+        self._options = CPU_COMPILE_OPTIONS
+        if bf16:
+            quiet = {k: v for k, v in QUIET_AUTOTUNE.items() if hasattr(inductor_config, k)}
+            self._options = {**BF16_COMPILE_OPTIONS, **quiet}
         # One patch object, entered at every call (a new one per call would leave a context
         # variable behind each time).
         self._freezing = inductor_config.patch(freezing=True)
         self._compiled: dict[int, Callable[..., tuple[Tensor, EncoderState]]] = {}
+        # The model the compiled steps run: the model itself, or its bfloat16 copy.
+        self._runner: AsrModel | None = None
         # The input signatures each compiled step has run with all its guards evaluated, and
         # the count of assignments then.
         self._seen: dict[int, set[tuple[Any, ...]]] = {}
         self._assignments = _assignments[0]
         # The model's parameters and buffers when it compiled, and their version counters.
-        # (Listing them anew at every call would cost more than a millisecond per chunk;
-        # tensors replaced by new objects, not changed in place, are left to dynamo's guards.)
+        # (Listing them anew at every call would cost more than a millisecond per chunk: they
+        # are listed again only after an assignment somewhere.)
         self._tensors: tuple[Tensor, ...] = ()
         self._versions: tuple[int, ...] = ()
 
     def __call__(
         self, model: AsrModel, features: Tensor, state: EncoderState
     ) -> tuple[Tensor, EncoderState]:
-        if self._compiled and _versions(self._tensors) != self._versions:
+        if self._compiled and self._weights_changed(model):
             warnings.warn(
                 "the model's weights changed since its streaming chunk step was compiled with "
                 "them frozen in: compiling it again",
@@ -129,10 +163,7 @@ class _FrozenStep:
             )
             self._compiled.clear()
             self._seen.clear()
-        if self._assignments != _assignments[0]:  # a weight may have been replaced
-            for signatures in self._seen.values():
-                signatures.clear()
-            self._assignments = _assignments[0]
+            self._runner = None
         threads = torch.get_num_threads()
         step = self._compiled.get(threads)
         if step is None:
@@ -145,21 +176,40 @@ class _FrozenStep:
             else:
                 self._tensors = (*model.parameters(), *model.buffers())
                 self._versions = _versions(self._tensors)
+                self._runner = with_bf16_linears(model) if self._bf16 else None
+                self._assignments = _assignments[0]
             # A code object of its own per compile: dynamo's cache would otherwise hand back
             # the step built for another thread count, or for the old weights.
             step = self._compiled[threads] = torch.compile(
-                _fresh_copy(AsrModel.encode_chunk), fullgraph=True, options=CPU_COMPILE_OPTIONS
+                _fresh_copy(AsrModel.encode_chunk), fullgraph=True, options=self._options
             )
             self._seen[threads] = set()
+        runner = model if self._runner is None else self._runner
         seen = self._seen[threads]
         signature = _signature(model, features, state)
         known = signature in seen
         guards = _skipped_guards() if known else contextlib.nullcontext()
         with self._freezing, guards:
-            result = step(model, features, state)
+            result = step(runner, features, state)
         if not known:
             seen.add(signature)
         return result
+
+    def _weights_changed(self, model: AsrModel) -> bool:
+        """Whether a weight of ``model`` changed in place or was replaced since it compiled."""
+        if _versions(self._tensors) != self._versions:
+            return True
+        if self._assignments == _assignments[0]:
+            return False
+        # Something was assigned somewhere: every signature is guarded once more, and the
+        # model's tensors are listed again.
+        self._assignments = _assignments[0]
+        for signatures in self._seen.values():
+            signatures.clear()
+        tensors = (*model.parameters(), *model.buffers())
+        return len(tensors) != len(self._tensors) or any(
+            a is not b for a, b in zip(tensors, self._tensors)
+        )
 
 
 def _skipped_guards() -> contextlib.AbstractContextManager[Any]:

@@ -16,7 +16,7 @@ from zipasr.decoding.hypothesis import tokens_to_text
 from zipasr.decoding.lm import LmScorer
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
-from zipasr.streaming.compiled import ChunkStep, compile_chunk_step
+from zipasr.streaming.compiled import PRECISIONS, ChunkStep, compile_chunk_step
 from zipasr.streaming.stream import Stream
 
 
@@ -69,6 +69,14 @@ class StreamingConfig:
             or torch's thread count first changes); then the encoder step takes about half the time
             (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
             about 1e-5. For long-running servers; off by default.
+        precision: of the compiled step on a CPU: "fp32", or "bf16" for the encoder layers'
+            linear layers in bfloat16 (weights and their inputs; sums, biases and all else in
+            float32; see :mod:`zipasr.streaming.bf16`). Needs ``compile``. Zipformer-S, one
+            stream, one thread: the chunk step takes about half the float32 one's time on a
+            CPU with AMX (``benchmarks/decode_speed.py --compile --bf16``), after a longer
+            compile (inductor times its GEMM kernels for every matrix shape: minutes, cached
+            on disk for the next process). Its outputs differ from float32's by bfloat16's
+            rounding: check the word error rate on your data before you rely on it.
     """
 
     chunk_frames: int = 16
@@ -83,6 +91,7 @@ class StreamingConfig:
     lodr_scale: float = 0.0
     hotwords: ContextGraph | None = None
     compile: bool = False
+    precision: str = "fp32"
 
     @property
     def search_options(self) -> search.SearchOptions:
@@ -126,9 +135,15 @@ class StreamingRecognizer:
         self.window = model.encoder.chunk_input_frames(self.config.chunk_frames)
         self.fbank_options = fbank_options
         self.device = next(model.parameters()).device
+        if self.config.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision={self.config.precision!r}; choose one of {list(PRECISIONS)}"
+            )
+        if self.config.precision != "fp32" and not self.config.compile:
+            raise ValueError(f"precision={self.config.precision!r} needs compile=True")
         self._encode_chunk: ChunkStep = model.encode_chunk
         if self.config.compile:
-            self._encode_chunk = compile_chunk_step(model)
+            self._encode_chunk = compile_chunk_step(model, self.config.precision)
 
     def create_stream(self, hotwords: ContextGraph | None = None) -> Stream:
         """A new stream; ``hotwords`` (beam searches) replace the config's for this stream."""
