@@ -63,17 +63,17 @@ class StreamingConfig:
             own (:meth:`StreamingRecognizer.create_stream`).
         compile: run the encoder's chunk step through ``torch.compile``. On CPU it needs a C++
             compiler, and the model's weights are folded into the compiled code (see
-            :mod:`zipasr.streaming.compiled`; if they change in place, the next step warns and
-            compiles again). The first chunks wait while it compiles (one to
-            two minutes for Zipformer-S on 2 cores, and again once when the number of streams
+            :mod:`zipasr.streaming.compiled`; if they change or are replaced, the next step
+            warns and compiles again). The first chunks wait while it compiles (one to two minutes
+            for Zipformer-S on 2 cores, and again once when the number of streams
             or torch's thread count first changes); then the encoder step takes about half the time
             (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
             about 1e-5. For long-running servers; off by default.
         precision: of the compiled step on a CPU: "fp32", or "bf16" for the encoder layers'
             linear layers in bfloat16 (weights and their inputs; sums, biases and all else in
             float32; see :mod:`zipasr.streaming.bf16`). Needs ``compile``. Zipformer-S, one
-            stream, one thread: the chunk step takes about half the float32 one's time on a
-            CPU with AMX (``benchmarks/decode_speed.py --compile --bf16``), after a longer
+            stream, one thread: the chunk steps take about 60% of the float32 ones' time on
+            a CPU with AMX (``benchmarks/decode_speed.py --compile --bf16``), after a longer
             compile (inductor times its GEMM kernels for every matrix shape: minutes, cached
             on disk for the next process). Its outputs differ from float32's by bfloat16's
             rounding: check the word error rate on your data before you rely on it.
