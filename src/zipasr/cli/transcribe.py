@@ -121,8 +121,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--bf16",
         action="store_true",
         help="with --streaming --compile on a CPU: the encoder layers' linear layers in "
-        "bfloat16 (StreamingConfig(precision='bf16')): faster chunk steps after a longer "
-        "compile, with outputs rounded accordingly; check the WER on your data",
+        "bfloat16 (StreamingConfig(precision='bf16')): on CPUs with AMX or AVX-512 BF16, "
+        "faster chunk steps after a longer compile, with outputs rounded accordingly; check "
+        "the WER on your data",
     )
     p.add_argument(
         "--srt",

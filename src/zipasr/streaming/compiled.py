@@ -24,25 +24,30 @@ The step therefore records each input signature it has run (shapes, strides, dty
 the features and state tensors, grad and inference mode, the model's training flag): the first
 call with a new signature runs with every guard, so that dynamo compiles or picks its entry,
 and later calls with it run only the guards that tell dynamo's entries apart
-(``torch.compiler.set_stance(skip_guard_eval_unsafe=True)``). What the signature leaves out is
-covered otherwise: weights changed in place by their version counters (below); a parameter,
-buffer or submodule assigned anywhere (``load_state_dict(assign=True)`` included) by torch's
-global registration hooks, after which every signature is guarded once more and the model's
-tensors are compared with those it compiled with (a replaced one compiles again); a conversion
-(``model.to``) by the dtype and device of the model's first parameter. Python attributes of the
-model other than ``training`` are assumed not to change while it streams.
+(``torch.compiler.set_stance(skip_guard_eval_unsafe=True)``). That stance is process-wide, so it
+is only taken while the process runs one Python thread and nobody set another stance; with
+more threads every call checks every guard. What the signature leaves out is covered
+otherwise, as far as it goes: weights changed in place by their version counters and data
+pointers (below); a parameter, buffer or submodule assigned anywhere (``load_state_dict(
+assign=True)`` included) by torch's global registration hooks, after which every signature is
+guarded once more and the encoder's modules and tensors are compared with those it compiled
+with (a replaced one compiles again; any module built anywhere, a compile's own graph modules
+included, costs one such check, about a millisecond); a conversion (``model.to``) by the dtype
+and device of the model's first parameter. Not covered: a conversion of part of the model, a
+submodule's own ``train()``, other Python attributes changed while it streams.
 
 Frozen weights bring two hazards, both handled here:
 
 - Dynamo keeps compiled code per code object, shared by every ``torch.compile`` of the same
   function, and guards a parameter that an earlier unfrozen trace saw by its shape alone: a
   second model of the same architecture could run the first one's frozen weights. Each model
-  therefore compiles its own copy of ``encode_chunk``'s code (its recognizers share it: a CLI
-  run makes one recognizer per file), traced whole (``fullgraph``), so that no inner frame is
-  compiled on the shared code.
-- Weights changed in place (``load_state_dict``, an optimizer step) keep their identity, so no
-  guard notices. The step records the version counters of the model's tensors when it compiles
-  and compiles again, with a warning, when one has changed.
+  therefore compiles its own copy of ``Zipformer.forward_chunk``'s code (its recognizers share
+  it: a CLI run makes one recognizer per file), traced whole (``fullgraph``), so that no inner
+  frame is compiled on the shared code.
+- Weights changed in place (``load_state_dict``, an optimizer step, ``p.data = ...``) keep
+  their identity, so no guard notices. The step records the version counters and data pointers
+  of the encoder's tensors when it compiles and compiles again, with a warning, when one has
+  changed. (A copy into the same storage that bumps no counter, ``p.data.copy_``, is missed.)
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import threading
 import types
 import warnings
 import weakref
@@ -60,6 +66,7 @@ import torch
 from torch import Tensor
 
 from zipasr.encoder.state import EncoderState
+from zipasr.encoder.zipformer import Zipformer
 from zipasr.models.asr import AsrModel
 from zipasr.streaming.bf16 import with_bf16_linears
 
@@ -106,7 +113,8 @@ def _install_assignment_hooks() -> None:
 
 def compile_chunk_step(model: AsrModel, precision: str = "fp32") -> ChunkStep:
     """``model.encode_chunk`` through ``torch.compile``: frozen on a CPU (one compiled step
-    per model and precision, compiled again if its weights change), plain elsewhere.
+    per model, precision and thread count, compiled again if its weights change), plain
+    elsewhere.
     ``precision="bf16"`` (CPU only) runs the encoder layers' linear layers in bfloat16 (see
     :mod:`zipasr.streaming.bf16`)."""
     if precision not in PRECISIONS:
@@ -126,7 +134,8 @@ def compile_chunk_step(model: AsrModel, precision: str = "fp32") -> ChunkStep:
 
 class _FrozenStep:
     """The frozen compiled steps of one model, one per thread count: ``(model, features,
-    state)``. With ``bf16`` they run a copy of the model with bfloat16 linear layers."""
+    state)``. They run the model's encoder's ``forward_chunk``; with ``bf16``, a copy of the
+    encoder with bfloat16 linear layers."""
 
     def __init__(self, bf16: bool = False) -> None:
         import torch._inductor.config as inductor_config  # here: a second to import
@@ -141,17 +150,19 @@ class _FrozenStep:
         # variable behind each time).
         self._freezing = inductor_config.patch(freezing=True)
         self._compiled: dict[int, Callable[..., tuple[Tensor, EncoderState]]] = {}
-        # The model the compiled steps run: the model itself, or its bfloat16 copy.
-        self._runner: AsrModel | None = None
+        # The encoder the compiled steps run: the model's own, or its bfloat16 copy.
+        self._runner: Zipformer | None = None
         # The input signatures each compiled step has run with all its guards evaluated, and
         # the count of assignments then.
         self._seen: dict[int, set[tuple[Any, ...]]] = {}
         self._assignments = _assignments[0]
-        # The model's parameters and buffers when it compiled, and their version counters.
-        # (Listing them anew at every call would cost more than a millisecond per chunk: they
-        # are listed again only after an assignment somewhere.)
+        # The encoder's modules, parameters and buffers when it compiled, and the tensors'
+        # version counters and data pointers. (Listing them anew at every call would cost
+        # more than a millisecond per chunk: they are listed again only after an assignment
+        # somewhere.)
+        self._parts: tuple[object, ...] = ()
         self._tensors: tuple[Tensor, ...] = ()
-        self._versions: tuple[int, ...] = ()
+        self._versions: tuple[tuple[int, int], ...] = ()
 
     def __call__(
         self, model: AsrModel, features: Tensor, state: EncoderState
@@ -175,17 +186,19 @@ class _FrozenStep:
                     stacklevel=3,
                 )
             else:
-                self._tensors = (*model.parameters(), *model.buffers())
+                self._parts = _parts(model.encoder)
+                self._tensors = tuple(p for p in self._parts if isinstance(p, Tensor))
                 self._versions = _versions(self._tensors)
-                self._runner = with_bf16_linears(model) if self._bf16 else None
+                self._runner = with_bf16_linears(model.encoder) if self._bf16 else model.encoder
                 self._assignments = _assignments[0]
             # A code object of its own per compile: dynamo's cache would otherwise hand back
             # the step built for another thread count, or for the old weights.
             step = self._compiled[threads] = torch.compile(
-                _fresh_copy(AsrModel.encode_chunk), fullgraph=True, options=self._options
+                _fresh_copy(Zipformer.forward_chunk), fullgraph=True, options=self._options
             )
             self._seen[threads] = set()
-        runner = model if self._runner is None else self._runner
+        runner = self._runner
+        assert runner is not None
         seen = self._seen[threads]
         signature = _signature(model, features, state)
         known = signature in seen
@@ -197,26 +210,32 @@ class _FrozenStep:
         return result
 
     def _weights_changed(self, model: AsrModel) -> bool:
-        """Whether a weight of ``model`` changed in place or was replaced since it compiled."""
+        """Whether a weight of ``model``'s encoder changed in place or was replaced (or a
+        module of it) since it compiled."""
         if _versions(self._tensors) != self._versions:
             return True
         if self._assignments == _assignments[0]:
             return False
         # Something was assigned somewhere: every signature is guarded once more, and the
-        # model's tensors are listed again.
+        # encoder's parts are listed again.
         self._assignments = _assignments[0]
         for signatures in self._seen.values():
             signatures.clear()
-        tensors = (*model.parameters(), *model.buffers())
-        return len(tensors) != len(self._tensors) or any(
-            a is not b for a, b in zip(tensors, self._tensors)
-        )
+        parts = _parts(model.encoder)
+        return len(parts) != len(self._parts) or any(a is not b for a, b in zip(parts, self._parts))
 
 
 def _skipped_guards() -> contextlib.AbstractContextManager[Any]:
-    """Dynamo evaluating only its differentiating guards (torch >= 2.6; all of them before)."""
-    if _can_skip_guards():
-        return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
+    """Dynamo evaluating only its differentiating guards (torch >= 2.6), if the process runs
+    one Python thread (the stance is process-wide: another thread's compiled call would skip
+    its guards too) and its stance is the default one (a user's, such as ``"force_eager"``,
+    is kept); otherwise all of them."""
+    if _can_skip_guards() and threading.active_count() == 1:
+        from torch._dynamo import eval_frame
+
+        stance = eval_frame._stance
+        if stance.stance == "default" and stance.backend is None:
+            return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
     return contextlib.nullcontext()
 
 
@@ -237,6 +256,7 @@ def _signature(model: AsrModel, features: Tensor, state: EncoderState) -> tuple[
     weight = next(model.parameters())
     return (
         model.training,
+        model.encoder.training,
         weight.dtype,
         weight.device,
         torch.is_grad_enabled(),
@@ -248,9 +268,15 @@ def _signature(model: AsrModel, features: Tensor, state: EncoderState) -> tuple[
     )
 
 
-def _versions(tensors: tuple[Tensor, ...]) -> tuple[int, ...]:
-    """The tensors' version counters (every in-place change bumps one)."""
-    return tuple(t._version for t in tensors)
+def _versions(tensors: tuple[Tensor, ...]) -> tuple[tuple[int, int], ...]:
+    """The tensors' version counters (every in-place change bumps one) and data pointers
+    (``p.data = ...`` changes one)."""
+    return tuple((t._version, t.data_ptr()) for t in tensors)
+
+
+def _parts(encoder: Zipformer) -> tuple[object, ...]:
+    """The encoder's modules, parameters and buffers, to be compared by identity."""
+    return (*encoder.modules(), *encoder.parameters(), *encoder.buffers())
 
 
 def _fresh_copy(function: Callable[..., Any]) -> Callable[..., Any]:

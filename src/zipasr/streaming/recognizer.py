@@ -70,8 +70,8 @@ class StreamingConfig:
             (``benchmarks/decode_speed.py --compile``). Outputs agree with the eager step to
             about 1e-5. For long-running servers; off by default.
         precision: of the compiled step on a CPU: "fp32", or "bf16" for the encoder layers'
-            linear layers in bfloat16 (weights and their inputs; sums, biases and all else in
-            float32; see :mod:`zipasr.streaming.bf16`). Needs ``compile``. Zipformer-S, one
+            linear layers in bfloat16 (weights, inputs and outputs; sums, biases and all else
+            in float32; see :mod:`zipasr.streaming.bf16`). Needs ``compile``. Zipformer-S, one
             stream, one thread: the chunk steps take about 60% of the float32 ones' time on
             a CPU with AMX (``benchmarks/decode_speed.py --compile --bf16``), after a longer
             compile (inductor times its GEMM kernels for every matrix shape: minutes, cached
