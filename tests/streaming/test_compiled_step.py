@@ -276,5 +276,8 @@ def test_compiled_bf16_step_agrees_with_its_eager_copy():
             low_out, low_state = low.forward_chunk(x, low_state)
             exact, exact_state = model.encode_chunk(x, exact_state)
             scale = exact.abs().max()
-            assert float((out - low_out).abs().max() / scale) < 1e-3
-            assert float((out - exact).abs().max() / scale) < 1e-2
+            # The compiled step may keep the linear layers' outputs in float32 where eager
+            # rounds them to bfloat16: the two differ by about that rounding, and both from
+            # float32 by more than float32's own differences.
+            assert float((out - low_out).abs().max() / scale) < 5e-3
+            assert 1e-5 < float((out - exact).abs().max() / scale) < 1e-2
