@@ -59,7 +59,7 @@ import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -202,7 +202,7 @@ class _FrozenStep:
         seen = self._seen[threads]
         signature = _signature(model, features, state)
         known = signature in seen
-        guards = _skipped_guards() if known else contextlib.nullcontext()
+        guards = _skipped_guards() if known else _quiet_compile()
         with self._freezing, guards:
             result = step(runner, features, state)
         if not known:
@@ -223,6 +223,15 @@ class _FrozenStep:
             signatures.clear()
         parts = _parts(model.encoder)
         return len(parts) != len(self._parts) or any(a is not b for a, b in zip(parts, self._parts))
+
+
+@contextlib.contextmanager
+def _quiet_compile() -> Iterator[None]:
+    """Around a call that may compile: inductor's autotuning (torch 2.13) warns that it uses
+    the deprecated TypedStorage, which is torch's business, not the user's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        yield
 
 
 def _skipped_guards() -> contextlib.AbstractContextManager[Any]:
