@@ -120,7 +120,7 @@ def main() -> None:
     for r in results:
         same = sum(a == b for a, b in zip(base, r.texts))
         print(
-            f"{r.name}: WER {r.wer}; against {results[0].name}: {word_error_rate(base, r.texts)},"
+            f"{r.name}: {r.wer}; against {results[0].name}: {word_error_rate(base, r.texts)},"
             f" same text for {same}/{len(base)}; {r.seconds_after_first:.1f} s after the first"
         )
 
