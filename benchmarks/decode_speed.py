@@ -129,9 +129,11 @@ def main() -> None:
     model, audio = build_model(), clips(args.seconds)
     seconds = len(audio) * CLIP_S
     print(f"Zipformer-S causal, {seconds:.0f} s of audio in {CLIP_S:.0f} s clips")
+    # The compiled streaming runs asked for: (label, precision).
+    variants = [("compiled", "fp32")] if args.compile else []
+    variants += [("compiled bf16", "bf16")] if args.bf16 else []
     columns = ["offline greedy", "modified beam search (4)", "streaming greedy (chunk 16)"]
-    columns += ["streaming greedy, compiled"] if args.compile else []
-    columns += ["streaming greedy, compiled bf16"] if args.bf16 else []
+    columns += [f"streaming greedy, {label}" for label, _ in variants]
     print(f"| threads | {' | '.join(columns)} |")
     print("|---" * (len(columns) + 1) + "|")
     notes: list[str] = []
@@ -139,45 +141,29 @@ def main() -> None:
         torch.set_num_threads(threads)
         greedy = offline(model, audio, DecodeOptions("greedy_search"))
         beam = offline(model, audio, DecodeOptions("modified_beam_search", beam=4))
-        encoder_seconds: list[float] = []
+        encoder_seconds: list[float] = []  # of each streaming run, eager first
         stream, tokens = streaming(model, audio, encoder_seconds=encoder_seconds)
         times = [greedy, beam, stream]
-        if args.compile:
-            compiled, compiled_tokens = streaming(
-                model, audio, compile=True, encoder_seconds=encoder_seconds
-            )
-            times.append(compiled)
-            if compiled_tokens != tokens:
-                print(f"(compiled streaming emitted {compiled_tokens} tokens, eager {tokens})")
-        if args.bf16:
-            low, low_tokens = streaming(
-                model, audio, compile=True, encoder_seconds=encoder_seconds, precision="bf16"
-            )
-            times.append(low)
-            if low_tokens != tokens:
-                print(f"(bf16 streaming emitted {low_tokens} tokens, eager {tokens})")
-        rtf = [f"{t / seconds:.4f}" for t in times]
-        print(f"| {threads} | {' | '.join(rtf)} |", flush=True)
-        share = encoder_seconds[0] / stream
         notes.append(
             f"{threads} thread(s): streaming / offline greedy {stream / greedy:.2f}x; the "
-            f"encoder's chunk steps take {share:.0%} of streaming (RTF "
+            f"encoder's chunk steps take {encoder_seconds[0] / stream:.0%} of streaming (RTF "
             f"{encoder_seconds[0] / seconds:.4f}), features and search the rest"
         )
-        if args.compile:
-            notes.append(
-                f"{threads} thread(s), compiled: streaming / offline greedy "
-                f"{compiled / greedy:.2f}x; chunk steps {encoder_seconds[1] / compiled:.0%} of "
-                f"it (RTF {encoder_seconds[1] / seconds:.4f}); eager / compiled chunk steps "
-                f"{encoder_seconds[0] / encoder_seconds[1]:.2f}x"
+        for label, precision in variants:
+            taken, emitted = streaming(
+                model, audio, compile=True, encoder_seconds=encoder_seconds, precision=precision
             )
-        if args.bf16:
+            times.append(taken)
+            if emitted != tokens:
+                print(f"({label} streaming emitted {emitted} tokens, eager {tokens})")
             notes.append(
-                f"{threads} thread(s), compiled bf16: streaming / offline greedy "
-                f"{low / greedy:.2f}x; chunk steps {encoder_seconds[-1] / low:.0%} of it (RTF "
-                f"{encoder_seconds[-1] / seconds:.4f}); eager / bf16 chunk steps "
+                f"{threads} thread(s), {label}: streaming / offline greedy "
+                f"{taken / greedy:.2f}x; chunk steps {encoder_seconds[-1] / taken:.0%} of it "
+                f"(RTF {encoder_seconds[-1] / seconds:.4f}); eager / {label} chunk steps "
                 f"{encoder_seconds[0] / encoder_seconds[-1]:.2f}x"
             )
+        rtf = [f"{t / seconds:.4f}" for t in times]
+        print(f"| {threads} | {' | '.join(rtf)} |", flush=True)
     print(f"streaming emitted {tokens / seconds:.1f} tokens per second of audio")
     print(f"CPU: {cpu_name()}")
     for note in notes:

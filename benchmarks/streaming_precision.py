@@ -28,8 +28,10 @@ sys.path[:0] = [
     str(Path(__file__).resolve().parents[1] / "src"),
     str(Path(__file__).resolve().parents[1]),
 ]
+from benchmarks.decode_speed import stream_clip  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
 from zipasr.audio.io import read_audio, to_mono_16k  # noqa: E402
+from zipasr.decoding.hypothesis import tokens_to_text  # noqa: E402
 from zipasr.metrics import WerStats, word_error_rate  # noqa: E402
 from zipasr.models.asr import AsrModel  # noqa: E402
 from zipasr.streaming import StreamingConfig, StreamingRecognizer  # noqa: E402
@@ -54,16 +56,14 @@ class RunResult:
 def stream_all(
     model: AsrModel, audio: list[np.ndarray], config: StreamingConfig
 ) -> tuple[list[str], float]:
-    """The text of each clip, streamed alone, and the seconds taken after the first clip."""
+    """The text of each clip, streamed alone as a microphone would feed it, and the seconds
+    taken after the first clip."""
+    if model.tokens is None:
+        raise ValueError("the model has no token table to write its texts with")
     recognizer = StreamingRecognizer(model, config)
     texts, start = [], time.perf_counter()
     for i, clip in enumerate(audio):
-        stream = recognizer.create_stream()
-        stream.accept_waveform(clip)
-        stream.input_finished()
-        while recognizer.step([stream]):
-            pass
-        texts.append(recognizer.text(stream))
+        texts.append(tokens_to_text(stream_clip(recognizer, clip), model.tokens))
         if i == 0:
             start = time.perf_counter()
     return texts, time.perf_counter() - start

@@ -149,12 +149,12 @@ class _FrozenStep:
         # One patch object, entered at every call (a new one per call would leave a context
         # variable behind each time).
         self._freezing = inductor_config.patch(freezing=True)
-        self._compiled: dict[int, Callable[..., tuple[Tensor, EncoderState]]] = {}
+        # Per thread count: the compiled step, and the input signatures it has run with all
+        # its guards evaluated.
+        self._compiled: dict[int, tuple[Callable[..., Any], set[tuple[Any, ...]]]] = {}
         # The encoder the compiled steps run: the model's own, or its bfloat16 copy.
         self._runner: Zipformer | None = None
-        # The input signatures each compiled step has run with all its guards evaluated, and
-        # the count of assignments then.
-        self._seen: dict[int, set[tuple[Any, ...]]] = {}
+        # The count of assignments when the signatures were last checked.
         self._assignments = _assignments[0]
         # The encoder's modules, parameters and buffers when it compiled, and the tensors'
         # version counters and data pointers. (Listing them anew at every call would cost
@@ -174,11 +174,10 @@ class _FrozenStep:
                 stacklevel=3,
             )
             self._compiled.clear()
-            self._seen.clear()
             self._runner = None
         threads = torch.get_num_threads()
-        step = self._compiled.get(threads)
-        if step is None:
+        compiled = self._compiled.get(threads)
+        if compiled is None:
             if self._compiled:
                 warnings.warn(
                     f"the streaming chunk step was compiled for {sorted(self._compiled)} "
@@ -193,13 +192,13 @@ class _FrozenStep:
                 self._assignments = _assignments[0]
             # A code object of its own per compile: dynamo's cache would otherwise hand back
             # the step built for another thread count, or for the old weights.
-            step = self._compiled[threads] = torch.compile(
+            step = torch.compile(
                 _fresh_copy(Zipformer.forward_chunk), fullgraph=True, options=self._options
             )
-            self._seen[threads] = set()
+            compiled = self._compiled[threads] = (step, set())
         runner = self._runner
         assert runner is not None
-        seen = self._seen[threads]
+        step, seen = compiled
         signature = _signature(model, features, state)
         known = signature in seen
         guards = _skipped_guards() if known else _quiet_compile()
@@ -219,7 +218,7 @@ class _FrozenStep:
         # Something was assigned somewhere: every signature is guarded once more, and the
         # encoder's parts are listed again.
         self._assignments = _assignments[0]
-        for signatures in self._seen.values():
+        for _, signatures in self._compiled.values():
             signatures.clear()
         parts = _parts(model.encoder)
         return len(parts) != len(self._parts) or any(a is not b for a, b in zip(parts, self._parts))
