@@ -26,6 +26,47 @@ def test_swoosh_matches_its_formula(fn, shift, offset):
     assert torch.allclose(fn(x), expected, atol=2e-6)
 
 
+@pytest.mark.parametrize("fn,shift,offset", SWOOSH)
+def test_swoosh_exp_form_matches_the_formula_and_falls_back(fn, shift, offset, monkeypatch):
+    """Large CPU tensors in inference take the exp/log form; torch's softplus below the size
+    threshold, under autograd, and where exp would overflow or the input holds a NaN."""
+    from zipasr.nn import activations
+
+    softplus_calls = []
+    real_softplus = activations.F.softplus
+    monkeypatch.setattr(
+        activations.F, "softplus", lambda *a: softplus_calls.append(1) or real_softplus(*a)
+    )
+    n = activations.EXP_FORM_MIN_NUMEL * 2
+    # torch 2.13 (Intel Xeon, 2 threads): the first parallel torch.exp of a process sometimes
+    # returns values off by 1.5e-4 (relative) on one thread's half of the tensor, 4 processes
+    # in 32; later calls are exact to 2e-6. Not this function's error: call exp once first.
+    torch.exp(torch.zeros(n))
+    x64 = torch.linspace(-60, 60 + shift, n, dtype=torch.float64)
+    expected = torch.logaddexp(torch.zeros_like(x64), x64 - shift) - 0.08 * x64 - offset
+    x = x64.float()
+    assert torch.allclose(fn(x).double(), expected, atol=2e-6, rtol=1e-6)
+    assert softplus_calls == []
+    assert torch.allclose(fn(x[:100]).double(), expected[:100], atol=2e-6, rtol=1e-6)
+    assert softplus_calls == [1]
+    y = fn(x.clone().requires_grad_(True))
+    assert torch.allclose(y.double(), expected, atol=2e-6, rtol=1e-6)
+    assert softplus_calls == [1, 1]
+
+    big = x.clone()
+    big[7] = 1000.0
+    y = fn(big)
+    assert softplus_calls == [1, 1, 1]
+    assert torch.isfinite(y).all() and abs(y[7].item() - (0.92 * 1000 - shift - offset)) < 1e-3
+    with_nan = x.clone()
+    with_nan[3] = float("nan")
+    y = fn(with_nan)
+    assert y[3].isnan() and torch.isfinite(y[4:]).all()
+    minus_inf = x.clone()
+    minus_inf[5] = float("-inf")
+    assert fn(minus_inf)[5].item() == float("inf")  # -0.08 x
+
+
 def test_swoosh_r_is_zero_at_zero():
     assert abs(swoosh_r(torch.zeros(1)).item()) < 1e-7
 

@@ -10,13 +10,24 @@ kept as one byte per element, stochastically rounded so that the stored gradient
 drawing a random number per element costs more than the rest of the function, it is kept as
 float16 (2 bytes, round to nearest, relative error < 1e-3). The forward is always computed in
 float32 and cast back, so it is correct under fp16/bf16 autocast.
+
+In eager float32 CPU inference the softplus is written as log(exp(-offset) + exp(x - shift -
+offset)) = softplus(x - shift) - offset, three in-place passes with the CPU's fast exp and log,
+instead of torch's softplus, whose log1p made it the encoder's costliest elementwise operation
+(Zipformer-M, 1 x 30 s, 2 threads: 41 ms of 410, 45 M elements; the whole function takes about
+half the time this way). Same values within 2e-6. Where exp overflows (x - shift above 88, seen
+by a sum of the result) and on small tensors torch's softplus is used.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from zipasr.nn.inference import blockwise_applies
 
 _SLOPE = 0.08
 _DERIV_MIN = -_SLOPE
@@ -26,9 +37,22 @@ _L_SHIFT, _L_OFFSET = 4.0, 0.035
 _R_SHIFT, _R_OFFSET = 1.0, 0.313261687
 
 
+#: Smallest tensor for the exp/log form: on a few frames (a streaming chunk) its extra calls
+#: would cost more than the softplus.
+EXP_FORM_MIN_NUMEL = 1 << 14
+
+
 def _swoosh(x: Tensor, shift: float, offset: float) -> Tensor:
-    y = F.softplus(x - shift)
-    return y.sub_(x, alpha=_SLOPE).sub_(offset)
+    """The function on float32 ``x``, without autograd; a new tensor."""
+    if blockwise_applies(x) and x.numel() >= EXP_FORM_MIN_NUMEL:  # mode first: see there
+        y = torch.sub(x, shift + offset).exp_().add_(math.exp(-offset)).log_()
+        y.sub_(x, alpha=_SLOPE)
+        # exp overflows above 88.7 (x - shift - offset): the sum, a fast reduction, is then
+        # infinite or NaN. (A NaN or infinite input, or a sum that overflows on its own, also
+        # lands here, and gets the same values as softplus's.)
+        if torch.isfinite(y.sum()):
+            return y
+    return F.softplus(x - shift).sub_(x, alpha=_SLOPE).sub_(offset)
 
 
 class _SwooshFunction(torch.autograd.Function):
@@ -44,6 +68,9 @@ class _SwooshFunction(torch.autograd.Function):
             ctx.save_for_backward(levels.to(torch.uint8))
         else:
             ctx.save_for_backward(sig.to(torch.float16))
+        # torch's softplus here, not the exp/log form: training's tensors are larger and come
+        # from memory, and its three extra passes over them cost more than they save
+        # (Zipformer-S training step 1 x 30 s, 2 threads: 7-10% slower with it).
         y = F.softplus(z).sub_(x32, alpha=_SLOPE).sub_(offset)
         return y.to(x.dtype)
 
