@@ -23,6 +23,10 @@ candidate's process starts with an empty inductor cache (a fresh ``TORCHINDUCTOR
 so that is the time of a first compile on the machine; with ``--warm-compile-cache`` it uses
 the usual cache, as a second run of ``zipasr transcribe --compile`` would.
 
+``--keep-freed-memory`` makes glibc keep freed memory in every candidate's process, the
+reference's included (``zipasr.keep_freed_memory``, which the ``zipasr`` command sets): the
+comparison without the page faults that both pay by default.
+
 ``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
 with the same weights to the same rotation: a before/after comparison in one run, with the
 reference as a third point.
@@ -53,7 +57,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from benchmarks.speed import compiled_encoder_call, import_from_tree  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
-from zipasr import load_icefall_encoder  # noqa: E402
+from zipasr import keep_freed_memory, load_icefall_encoder  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
@@ -106,17 +110,18 @@ class Candidate:
         baseline_src: Path | None,
         same_process: bool,
         warm_compile_cache: bool = False,
+        keep_memory: bool = False,
     ) -> None:
         self.kind = kind
         if same_process:
             self.worker = None
-            self.runner = Runner(kind, preset, threads, baseline_src)
+            self.runner = Runner(kind, preset, threads, baseline_src, keep_memory)
         else:
             context = multiprocessing.get_context("spawn")
             self.pipe, child = context.Pipe()
             self.worker = context.Process(
                 target=serve,
-                args=(child, kind, preset, threads, baseline_src),
+                args=(child, kind, preset, threads, baseline_src, keep_memory),
                 daemon=True,
             )
             # Inductor reads its cache folder when torch is imported: the worker gets an empty
@@ -175,8 +180,11 @@ class Runner:
         preset: str,
         threads: int,
         baseline_src: Path | None,
+        keep_memory: bool = False,
     ) -> None:
         torch.set_num_threads(threads)
+        if keep_memory and not keep_freed_memory():
+            raise RuntimeError("--keep-freed-memory: this C library is not glibc")
         self.kind = kind
         self.encoder = build(kind, preset, baseline_src)
         self.run: Callable[[], object] = lambda: None
@@ -197,10 +205,12 @@ class Runner:
         return time.perf_counter() - start
 
 
-def serve(pipe, kind: str, preset: str, threads: int, baseline_src: Path | None) -> None:  # type: ignore[no-untyped-def]
+def serve(
+    pipe, kind: str, preset: str, threads: int, baseline_src: Path | None, keep_memory: bool
+) -> None:  # type: ignore[no-untyped-def]
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
-        runner = Runner(kind, preset, threads, baseline_src)
+        runner = Runner(kind, preset, threads, baseline_src, keep_memory)
     except BaseException as error:  # reported at the first message
         runner, failure = None, error
     while True:
@@ -243,6 +253,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src", type=Path, help="also time the zipasr under this src/ (before/after)"
     )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc keeps freed memory in every candidate's process (no page faults per call)",
+    )
     args = parser.parse_args()
     if args.compile and args.same_process:
         parser.error("--compile needs one process per candidate (the reference disables compiling)")
@@ -252,6 +267,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
     print(f"CPU: {cpu_name()}")
     print("candidates in one process" if args.same_process else "one process per candidate")
+    if args.keep_freed_memory:
+        print("glibc keeps freed memory in every candidate's process (--keep-freed-memory)")
     if baseline_src:
         print(f"baseline: the zipasr under {baseline_src}")
     header = "| preset | input | mode | reference (s) |"
@@ -269,7 +286,13 @@ def main() -> None:
         kinds += ["compiled"] if args.compile else []
         candidates = {
             kind: Candidate(
-                kind, preset, args.threads, baseline_src, args.same_process, args.warm_compile_cache
+                kind,
+                preset,
+                args.threads,
+                baseline_src,
+                args.same_process,
+                args.warm_compile_cache,
+                args.keep_freed_memory,
             )
             for kind in kinds
         }

@@ -21,7 +21,7 @@ PACKAGE = SRC / "zipasr"
 #: package's own __init__, the public API). Units in one layer may not import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("text",),  # normalisers, CJK characters, byte-level BPE mapping (pure Python)
-    ("frontend", "optional", "weights", "metrics", "files"),  # leaves: facts, small helpers
+    ("frontend", "optional", "weights", "metrics", "files", "allocator"),  # leaves: facts, helpers
     ("schedule",),  # the training clock and its schedules
     ("regularizers",),  # training-only modules, identity in eval
     ("nn",),  # paper building blocks

@@ -1,5 +1,6 @@
 """zipasr: the Zipformer speech recognizer and the ScaledAdam optimizer as a PyTorch library."""
 
+from zipasr.allocator import keep_freed_memory
 from zipasr.convert.checkpoint import load_icefall, load_icefall_encoder
 from zipasr.encoder import Zipformer, ZipformerConfig
 from zipasr.loading import load
@@ -17,6 +18,7 @@ __all__ = [
     "Zipformer",
     "ZipformerConfig",
     "__version__",
+    "keep_freed_memory",
     "load",
     "load_icefall",
     "load_icefall_encoder",

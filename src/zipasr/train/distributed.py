@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from zipasr.allocator import keep_freed_memory, keeping_freed_memory
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -90,7 +92,8 @@ def launch(
 
     On a CPU, N single-threaded processes splitting a batch are faster than one process with N
     threads: small tensor operations parallelise poorly inside one process. An exception in any
-    process is raised here.
+    process is raised here. The processes keep freed memory as this one does
+    (:func:`zipasr.allocator.keep_freed_memory`).
     """
     if processes < 1 or threads_per_process < 1:
         raise ValueError(f"processes={processes} and threads_per_process={threads_per_process}")
@@ -101,7 +104,7 @@ def launch(
         port = s.getsockname()[1]
     mp.start_processes(
         _worker,
-        args=(fn, args, processes, port, threads_per_process),
+        args=(fn, args, processes, port, threads_per_process, keeping_freed_memory()),
         nprocs=processes,
         join=True,
         start_method="spawn",
@@ -115,6 +118,7 @@ def _worker(
     world_size: int,
     port: int,
     threads: int,
+    keep_memory: bool,
 ) -> None:
     os.environ.update(
         RANK=str(rank),
@@ -124,4 +128,6 @@ def _worker(
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(threads)
+    if keep_memory:
+        keep_freed_memory()
     fn(*args)
