@@ -33,9 +33,14 @@ import os
 #: mallopt's parameter numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-#: glibc's defaults, restored by :func:`release_freed_memory`.
-_DEFAULT_TRIM_THRESHOLD = 128 * 1024
+_M_MMAP_THRESHOLD = -3
+#: What :func:`release_freed_memory` sets: glibc's default count of mmap'ed blocks, and the
+#: thresholds glibc's own adaptation reaches in a process that frees large tensors (mmap
+#: above 32 MiB, trim above twice that). Once set, glibc no longer adapts them, so its
+#: starting values (128 KiB) would leave the process faulting more than before.
 _DEFAULT_MMAP_MAX = 65536
+_ADAPTED_MMAP_THRESHOLD = 32 << 20
+_ADAPTED_TRIM_THRESHOLD = 64 << 20
 #: mallopt takes a C int: the largest trim threshold it can set.
 _NEVER_TRIM = 2**31 - 1
 
@@ -77,25 +82,39 @@ def keeping_freed_memory() -> bool:
 
 
 def release_freed_memory() -> bool:
-    """Undoes :func:`keep_freed_memory` (glibc's default limits again, fixed from now on: glibc
-    stops adapting them once they have been set) and returns the free memory at the top of
-    the heap to the system. Returns whether it took effect."""
+    """Undoes :func:`keep_freed_memory`: blocks above 32 MiB are mmap'ed again and the heap's
+    top is trimmed above 64 MiB free (the limits glibc adapts itself to in a process that
+    frees large tensors; fixed from now on, as glibc stops adapting them once they are set),
+    and the free memory goes back to the system now. Returns whether it took effect."""
     libc = _glibc()
     if libc is None:
         return False
     ok = libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX) == 1
-    ok = libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD) == 1 and ok
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, _ADAPTED_MMAP_THRESHOLD) == 1 and ok
+    ok = libc.mallopt(_M_TRIM_THRESHOLD, _ADAPTED_TRIM_THRESHOLD) == 1 and ok
     libc.malloc_trim(0)
     _keeping[0] = False
     return ok
 
 
+def return_freed_memory() -> None:
+    """Gives the heap's free memory back to the system now (``malloc_trim``), whether or not
+    :func:`keep_freed_memory` is in effect; a no-op where the C library is not glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
 def keep_freed_memory_unless_disabled() -> bool:
     """:func:`keep_freed_memory`, unless the environment says ``ZIPASR_MALLOC=system`` (what
     the ``zipasr`` command calls first). Raises ValueError on another value."""
-    choice = os.environ.get(ENV_VAR, "keep").strip().lower()
+    value = os.environ.get(ENV_VAR, "")
+    choice = value.strip().lower() or "keep"  # empty: as if unset
     if choice == "system":
         return False
     if choice != "keep":
-        raise ValueError(f"{ENV_VAR}={choice!r}: expected 'keep' (the default) or 'system'")
+        raise ValueError(
+            f"{ENV_VAR}={value!r}: expected 'keep' (the default) or 'system' (another "
+            "allocator, such as jemalloc, is chosen with LD_PRELOAD when the process starts)"
+        )
     return keep_freed_memory()
