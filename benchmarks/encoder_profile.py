@@ -14,6 +14,7 @@ the old code (``git archive OLD src | tar -x -C /tmp/old``), one run after the o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
@@ -31,6 +32,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--rows", type=int, default=25, help="operators to list")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="zipasr to import")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="glibc keeps freed memory (zipasr.keep_freed_memory, as the zipasr command does)",
+    )
     args = parser.parse_args()
     sys.path[:0] = [str(args.src), str(ROOT)]
 
@@ -42,6 +48,16 @@ def main() -> None:
     from zipasr.encoder.config import ZipformerConfig
 
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        # This checkout's module, loaded by path: the zipasr under --src may predate it.
+        spec = importlib.util.spec_from_file_location(
+            "allocator", ROOT / "src" / "zipasr" / "allocator.py"
+        )
+        assert spec is not None and spec.loader is not None
+        allocator = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(allocator)
+        if not allocator.keep_freed_memory():
+            parser.error("--keep-freed-memory: this C library is not glibc")
     torch.manual_seed(0)
     batch, seconds = (int(v) for v in args.shape.lower().split("x"))
     frames = 100 * seconds
@@ -70,7 +86,8 @@ def main() -> None:
     with profile() as prof:
         call()
     print(f"zipasr from {args.src}")
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} threads")
+    kept = "; glibc keeps freed memory" if args.keep_freed_memory else ""
+    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} threads{kept}")
     print(
         f"Zipformer-{args.preset}, {batch} x {seconds} s, {args.mode}: "
         f"median {statistics.median(times):.3f} s of {args.repeats}"

@@ -19,6 +19,7 @@ CORE_PATHS = (
     "models",
     "nn",
     "optim",
+    "test_allocator.py",
     "test_core_install.py",
     "test_layering.py",
     "test_metrics.py",
@@ -69,6 +70,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def _deterministic_torch():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _glibc_malloc_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``zipasr`` command makes glibc keep freed memory, process-wide (zipasr.allocator):
+    tests that run it in this process leave glibc's defaults, so that one test does not change
+    how memory behaves in the rest of the session (test_allocator.py sets its own)."""
+    monkeypatch.setenv("ZIPASR_MALLOC", "system")
 
 
 @pytest.fixture

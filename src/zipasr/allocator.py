@@ -12,7 +12,11 @@ after call, so it pays those faults every time: Zipformer-M, 1 x 30 s, eval, 2 t
 below 2 GiB of free heap): freed memory stays with the process and the next call reuses it,
 with no faults once the heap has grown to the largest call's size. Measured (Intel Xeon,
 2 threads, torch 2.13, 2026-12-07, one process each): Zipformer-M 1 x 30 s eval 0.403 s ->
-0.371 s, Zipformer-S training step 1 x 30 s 1.154 s -> 1.067 s.
+0.371 s, Zipformer-S training step 1 x 30 s 1.154 s -> 1.067 s. This holds for tensors
+allocated by the main thread: glibc serves other Python threads from arenas of their own,
+which it still maps and unmaps (a recognizer running in a worker thread gains nothing).
+Where a user has tuned malloc already (``GLIBC_TUNABLES``, ``MALLOC_*_`` variables, or another
+allocator in ``LD_PRELOAD``), the ``zipasr`` command leaves it alone.
 
 The price: the process keeps its peak memory (it is not returned to the system between
 calls, and free holes in the heap are only reused, not unmapped). This suits a process that
@@ -29,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import sys
 
 #: mallopt's parameter numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -53,12 +58,14 @@ _keeping = [False]
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The C library of this process if it is glibc (it has ``mallopt`` and ``malloc_trim``)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018  (glibc only)
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
     return libc
 
@@ -82,7 +89,7 @@ def keeping_freed_memory() -> bool:
 
 
 def release_freed_memory() -> bool:
-    """Undoes :func:`keep_freed_memory`: blocks above 32 MiB are mmap'ed again and the heap's
+    """Ends :func:`keep_freed_memory`: blocks above 32 MiB are mmap'ed again and the heap's
     top is trimmed above 64 MiB free (the limits glibc adapts itself to in a process that
     frees large tensors; fixed from now on, as glibc stops adapting them once they are set),
     and the free memory goes back to the system now. Returns whether it took effect."""
@@ -105,12 +112,27 @@ def return_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+def user_tuned_malloc() -> str | None:
+    """The environment variable by which the user chose malloc's settings or another
+    allocator for this process, if any."""
+    for name in ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                 "MALLOC_TOP_PAD_"):  # fmt: skip
+        if name in os.environ:
+            return name
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        return "GLIBC_TUNABLES"
+    if "malloc" in os.environ.get("LD_PRELOAD", ""):  # jemalloc, tcmalloc, mimalloc
+        return "LD_PRELOAD"
+    return None
+
+
 def keep_freed_memory_unless_disabled() -> bool:
-    """:func:`keep_freed_memory`, unless the environment says ``ZIPASR_MALLOC=system`` (what
-    the ``zipasr`` command calls first). Raises ValueError on another value."""
+    """:func:`keep_freed_memory`, unless the environment says ``ZIPASR_MALLOC=system`` or the
+    user tuned malloc otherwise (:func:`user_tuned_malloc`); what the ``zipasr`` command calls
+    first. Raises ValueError on a ``ZIPASR_MALLOC`` other than keep or system."""
     value = os.environ.get(ENV_VAR, "")
     choice = value.strip().lower() or "keep"  # empty: as if unset
-    if choice == "system":
+    if choice == "system" or (choice == "keep" and user_tuned_malloc()):
         return False
     if choice != "keep":
         raise ValueError(

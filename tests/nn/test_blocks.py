@@ -58,6 +58,14 @@ def test_swoosh_exp_form_matches_the_formula_and_falls_back(fn, shift, offset, m
     y = fn(big)
     assert softplus_calls == [1, 1, 1]
     assert torch.isfinite(y).all() and abs(y[7].item() - (0.92 * 1000 - shift - offset)) < 1e-3
+    keep = torch.arange(n) != 7
+    assert torch.allclose(y[keep].double(), expected[keep], atol=2e-6, rtol=1e-6)
+
+    # bfloat16 and non-contiguous inputs take it too, computed in float32
+    assert torch.allclose(fn(x.bfloat16()).double(), expected, atol=0.5, rtol=1e-2)
+    strided = torch.stack([x, x], dim=1)[:, 1]
+    assert torch.allclose(fn(strided).double(), expected, atol=2e-6, rtol=1e-6)
+    assert softplus_calls == [1, 1, 1]
     with_nan = x.clone()
     with_nan[3] = float("nan")
     y = fn(with_nan)
@@ -65,6 +73,27 @@ def test_swoosh_exp_form_matches_the_formula_and_falls_back(fn, shift, offset, m
     minus_inf = x.clone()
     minus_inf[5] = float("-inf")
     assert fn(minus_inf)[5].item() == float("inf")  # -0.08 x
+
+
+@pytest.mark.parametrize("fn", [swoosh_l, swoosh_r])
+def test_swoosh_traces_and_compiles_as_softplus(fn):
+    """A trace (ONNX export goes through one) and torch.compile record the plain formula,
+    not the eager exp/log form with its data-dependent fallback."""
+    from zipasr.nn import activations
+
+    x = torch.randn(activations.EXP_FORM_MIN_NUMEL * 2)
+    graph = torch.jit.trace(fn, x).graph
+    assert "aten::softplus" in str(graph) and "aten::log_" not in str(graph)
+
+    seen = []
+
+    def backend(gm, example_inputs):
+        seen.append(str(gm.graph))
+        return gm.forward
+
+    torch._dynamo.reset()
+    torch.compile(fn, backend=backend)(x)
+    assert seen and all("softplus" in g and "log_" not in g for g in seen)
 
 
 def test_swoosh_r_is_zero_at_zero():

@@ -210,8 +210,8 @@ def test_ctc_only_model_streams_as_simulated_streaming(ctc_model, method, monkey
     from zipasr.nn import activations
 
     # This model's labels flip at the last bit (weights 0.5 off their initialisation): both
-    # sides compute Swoosh the same way (the whole utterance would take its exp/log form, the
-    # chunks torch's softplus, 2e-6 apart).
+    # sides compute Swoosh the same way (the whole utterance would take its exp/log form, this
+    # small model's chunks torch's softplus, a few ulps apart).
     monkeypatch.setattr(activations, "EXP_FORM_MIN_NUMEL", 1 << 62)
 
     chunk, left = 16, 64
