@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zipasr import AsrModel, AsrModelConfig, TransducerConfig
+from zipasr import AsrModel, AsrModelConfig, TransducerConfig, allocator
 from zipasr.data import Batch, collate
 from zipasr.optim import Eden, ScaledAdam
 from zipasr.testing import random_features, tiny_config
@@ -123,3 +123,21 @@ def _fail(message: str) -> None:
 def test_launch_reports_a_failing_process() -> None:
     with pytest.raises(Exception, match="boom"):
         distributed.launch(_fail, ("boom",), processes=2)
+
+
+def _write_keeping(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(str(allocator.keeping_freed_memory()))
+
+
+@pytest.mark.skipif(allocator._glibc() is None, reason="needs glibc's mallopt")
+@pytest.mark.parametrize("keep", [True, False])
+def test_launched_processes_inherit_the_choice(tmp_path, keep):
+    out = tmp_path / "keeping.txt"
+    try:
+        if keep:
+            assert allocator.keep_freed_memory()
+        distributed.launch(_write_keeping, (str(out),), processes=1)
+    finally:
+        allocator.release_freed_memory()
+    assert out.read_text() == str(keep)
