@@ -45,7 +45,13 @@ EXP_FORM_MIN_NUMEL = 1 << 14
 
 def _swoosh(x: Tensor, shift: float, offset: float) -> Tensor:
     """The function on float32 ``x``, without autograd; a new tensor."""
-    if blockwise_applies(x) and x.numel() >= EXP_FORM_MIN_NUMEL:  # mode first: see there
+    # Not compiling before the size test (it would be a guard of the graph); the size before
+    # blockwise_applies, which costs 4 us, as much as a small tensor's whole function.
+    if (
+        not torch.compiler.is_compiling()
+        and x.numel() >= EXP_FORM_MIN_NUMEL
+        and blockwise_applies(x)
+    ):
         y = torch.sub(x, shift + offset).exp_().add_(math.exp(-offset)).log_()
         y.sub_(x, alpha=_SLOPE)
         # exp overflows above 88.7 (x - shift - offset): the sum, a fast reduction, is then
