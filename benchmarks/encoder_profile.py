@@ -14,7 +14,6 @@ the old code (``git archive OLD src | tar -x -C /tmp/old``), one run after the o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -43,19 +42,15 @@ def main() -> None:
     import torch
     from torch.profiler import profile
 
+    from benchmarks.speed import import_from_tree
     from benchmarks.suite import cpu_name
     from zipasr import Zipformer
     from zipasr.encoder.config import ZipformerConfig
 
     torch.set_num_threads(args.threads)
     if args.keep_freed_memory:
-        # This checkout's module, loaded by path: the zipasr under --src may predate it.
-        spec = importlib.util.spec_from_file_location(
-            "allocator", ROOT / "src" / "zipasr" / "allocator.py"
-        )
-        assert spec is not None and spec.loader is not None
-        allocator = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(allocator)
+        # This checkout's module: the zipasr under --src may predate it.
+        allocator = import_from_tree(ROOT / "src", "zipasr.allocator")
         if not allocator.keep_freed_memory():
             parser.error("--keep-freed-memory: this C library is not glibc")
     torch.manual_seed(0)

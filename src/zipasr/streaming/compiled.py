@@ -117,8 +117,7 @@ def compile_chunk_step(model: AsrModel, precision: str = "fp32") -> ChunkStep:
     elsewhere.
     ``precision="bf16"`` (CPU only) runs the encoder layers' linear layers in bfloat16 (see
     :mod:`zipasr.streaming.bf16`)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}; choose one of {list(PRECISIONS)}")
+    check_precision(precision)
     if next(model.parameters()).device.type != "cpu":
         if precision != "fp32":
             raise ValueError(f"precision={precision!r} is for CPUs; this model is not on one")
@@ -130,6 +129,12 @@ def compile_chunk_step(model: AsrModel, precision: str = "fp32") -> ChunkStep:
     if frozen is None:
         frozen = steps[precision] = _FrozenStep(bf16=precision == "bf16")
     return functools.partial(frozen, model)
+
+
+def check_precision(precision: str) -> None:
+    """Raises ValueError unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; choose one of {list(PRECISIONS)}")
 
 
 class _FrozenStep:

@@ -16,7 +16,7 @@ from zipasr.decoding.hypothesis import tokens_to_text
 from zipasr.decoding.lm import LmScorer
 from zipasr.encoder.state import EncoderState
 from zipasr.models.asr import AsrModel
-from zipasr.streaming.compiled import PRECISIONS, ChunkStep, compile_chunk_step
+from zipasr.streaming.compiled import ChunkStep, check_precision, compile_chunk_step
 from zipasr.streaming.stream import Stream
 
 
@@ -135,10 +135,7 @@ class StreamingRecognizer:
         self.window = model.encoder.chunk_input_frames(self.config.chunk_frames)
         self.fbank_options = fbank_options
         self.device = next(model.parameters()).device
-        if self.config.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision={self.config.precision!r}; choose one of {list(PRECISIONS)}"
-            )
+        check_precision(self.config.precision)
         if self.config.precision != "fp32" and not self.config.compile:
             raise ValueError(f"precision={self.config.precision!r} needs compile=True")
         self._encode_chunk: ChunkStep = model.encode_chunk
