@@ -7,15 +7,14 @@ its first utterance (when it compiles).
     python benchmarks/streaming_precision.py MODEL_DIR MANIFEST.jsonl [MANIFEST.jsonl ...]
         [--chunk 16] [--left 64] [--threads 1]
 
-A manifest has one JSON object per line with ``audio`` (a path, relative to the manifest's
-folder or absolute) and ``text``, as ``zipasr demo`` writes them (``OUT/data/test.jsonl``).
-The texts are compared after the model's normaliser (upper case for English).
+A manifest is any that ``zipasr decode`` reads: JSONL with ``audio`` and ``text`` as ``zipasr
+demo`` writes them (``OUT/data/test.jsonl``), lhotse cuts, or a folder. The texts are compared
+after the model's normaliser (upper case for English).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ sys.path[:0] = [
 ]
 from benchmarks.decode_speed import stream_clip  # noqa: E402
 from benchmarks.suite import cpu_name  # noqa: E402
-from zipasr.audio.io import read_audio, to_mono_16k  # noqa: E402
 from zipasr.decoding.hypothesis import tokens_to_text  # noqa: E402
 from zipasr.metrics import WerStats, word_error_rate  # noqa: E402
 from zipasr.models.asr import AsrModel  # noqa: E402
@@ -86,16 +84,16 @@ def compare(
 
 
 def read_manifests(paths: list[Path]) -> tuple[list[np.ndarray], list[str]]:
+    """Every utterance's 16 kHz audio and text, from manifests of any format ``zipasr decode``
+    reads (:func:`zipasr.data.load_cuts`)."""
+    from zipasr.data import load_cuts
+    from zipasr.data.features import load_cut_audio
+
     audio, texts = [], []
     for path in paths:
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            where = Path(record["audio"])
-            samples, rate = read_audio(where if where.is_absolute() else path.parent / where)
-            audio.append(to_mono_16k(samples, rate).numpy())
-            texts.append(record["text"])
+        for cut in load_cuts(path):
+            audio.append(load_cut_audio(cut).numpy())
+            texts.append(" ".join(s.text or "" for s in cut.supervisions))
     return audio, texts
 
 
