@@ -26,7 +26,7 @@ def _transparent_huge_pages_always() -> bool:
 #: Run in a fresh process: in one that has run other tests, their leftovers in the heap decide
 #: whether a freed block is reused.
 PHASES = """
-import json, resource, torch
+import json, os, resource, torch
 from zipasr import allocator
 
 def faults(numel=16 << 20):  # 64 MiB: above glibc's largest mmap threshold
@@ -35,7 +35,7 @@ def faults(numel=16 << 20):  # 64 MiB: above glibc's largest mmap threshold
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 for name in ("MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD"):
-    assert name not in __import__("os").environ, name
+    assert name not in os.environ, name
 out = {"default": [faults() for _ in range(4)]}
 assert allocator.keep_freed_memory() and allocator.keeping_freed_memory()
 out["kept"] = [faults() for _ in range(6)]
