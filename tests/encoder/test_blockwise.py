@@ -98,3 +98,31 @@ def test_encoder_training_gradients_equal_with_blockwise_attention(
     torch.testing.assert_close(out_blockwise, out_batched, rtol=1e-4, atol=1e-5)
     for name, grad in grads_batched.items():
         torch.testing.assert_close(grads_blockwise[name], grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
+def test_the_convnext_goes_blockwise_by_the_size_of_one_utterance(monkeypatch):
+    """A 3 s utterance's ConvNeXt runs blockwise; a batch of 8 streaming windows, larger in
+    all than the threshold but small per stream, keeps one matrix product per 1x1 conv."""
+    from zipasr.encoder import embed
+
+    seen, calls = [], []
+    blockwise, inference = embed.ConvNeXt.residual_blockwise, embed.blockwise_inference
+
+    def counted(self, *args):  # type: ignore[no-untyped-def]
+        calls.append(args[1].shape)
+        return blockwise(self, *args)
+
+    def spy(h, x):  # type: ignore[no-untyped-def]
+        seen.append(h.shape)
+        return inference(h, x)
+
+    monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted)
+    monkeypatch.setattr(embed, "blockwise_inference", spy)
+    model = zipasr.Zipformer(tiny_config(causal=True)).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 300, 80), torch.tensor([300]))
+        assert calls == seen and seen[0][1:].numel() >= embed.BLOCKWISE_MIN_NUMEL
+        state = model.initial_state(8, 64)
+        model.forward_chunk(torch.randn(8, model.chunk_input_frames(16), 80), state)
+    assert len(calls) == 1 and len(seen) == 2
+    assert seen[1].numel() >= embed.BLOCKWISE_MIN_NUMEL > seen[1][1:].numel()

@@ -207,12 +207,15 @@ def ctc_model():
 @pytest.mark.parametrize("method", ["ctc_greedy_search", "ctc_prefix_beam_search"])
 def test_ctc_only_model_streams_as_simulated_streaming(ctc_model, method, monkeypatch):
     from zipasr.decoding import SearchOptions, search
+    from zipasr.encoder import embed
     from zipasr.nn import activations
 
     # This model's labels flip at the last bit (weights 0.5 off their initialisation): both
-    # sides compute Swoosh the same way (the whole utterance would take its exp/log form, this
-    # small model's chunks torch's softplus, a few ulps apart).
+    # sides compute Swoosh and the front end's ConvNeXt the same way (the whole utterance
+    # would take the exp/log form and the blockwise ConvNeXt, this small model's chunks
+    # torch's softplus and the batched one, a few ulps apart).
     monkeypatch.setattr(activations, "EXP_FORM_MIN_NUMEL", 1 << 62)
+    monkeypatch.setattr(embed, "BLOCKWISE_MIN_NUMEL", 1 << 62)
 
     chunk, left = 16, 64
     samples = audio(2.1, seed=9)
