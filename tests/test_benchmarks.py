@@ -222,6 +222,18 @@ def test_peak_memory_sees_a_large_temporary() -> None:
         assert float(mib) > 50
 
 
+def test_measured_flops_do_not_depend_on_the_blockwise_paths(monkeypatch, one_thread) -> None:
+    # The blockwise ConvNeXt's second 1x1 convolution is an in-place addmm_, which
+    # FlopCounterMode's own table leaves out.
+    from zipasr.encoder import embed
+
+    monkeypatch.setattr(embed, "BLOCKWISE_MIN_NUMEL", 1 << 62)
+    batched = speed.measure_encoder("zipformer-tiny", 1.0, threads=1, repeats=1)["flops"]
+    monkeypatch.setattr(embed, "BLOCKWISE_MIN_NUMEL", 0)
+    blockwise = speed.measure_encoder("zipformer-tiny", 1.0, threads=1, repeats=1)["flops"]
+    assert blockwise == batched > 0
+
+
 @pytest.mark.parametrize("name", ["zipformer-tiny", "conformer-tiny"])
 def test_measure_encoder(name: str, one_thread) -> None:
     row = speed.measure_encoder(name, 1.0, threads=1, repeats=2)
