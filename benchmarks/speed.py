@@ -183,8 +183,10 @@ def _maxrss_kib() -> int:
 
 
 def _addmm_in_place_flops(
-    self_shape: Any, a_shape: Any, b_shape: Any, *args: Any, **kwargs: Any
+    self_shape: torch.Size, a_shape: torch.Size, b_shape: torch.Size, *args: Any, **kwargs: Any
 ) -> int:
+    """FLOPs of ``self.addmm_(a, b)``: (M, K) @ (K, N), two per multiply-add (torch's
+    ``addmm_flop`` rule, which its table registers for the out-of-place op only)."""
     (m, k), (_, n) = a_shape, b_shape
     return 2 * m * k * n
 

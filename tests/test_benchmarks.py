@@ -222,7 +222,7 @@ def test_peak_memory_sees_a_large_temporary() -> None:
         assert float(mib) > 50
 
 
-def test_measured_flops_do_not_depend_on_the_blockwise_paths(monkeypatch, one_thread) -> None:
+def test_measured_flops_do_not_depend_on_the_blockwise_convnext(monkeypatch, one_thread) -> None:
     # The blockwise ConvNeXt's second 1x1 convolution is an in-place addmm_, which
     # FlopCounterMode's own table leaves out.
     from zipasr.encoder import embed

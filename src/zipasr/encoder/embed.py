@@ -20,10 +20,11 @@ DEPTHWISE_KERNEL = 7
 #: ConvNeXt look-ahead at 50 Hz: its 7x7 kernel sees 3 future frames.
 CONVNEXT_CONTEXT = DEPTHWISE_KERNEL // 2
 #: Activations per utterance (C x T x F) from which eval mode runs the ConvNeXt's 1x1
-#: convolutions block by block: 512 KiB of float32, about 2 s of audio. Streaming windows
-#: (about 22 frames, 53k elements per stream) stay below it, so a batch of streams keeps one
-#: matrix product per 1x1 convolution. (Zipformer-S, 1 x 5 s, 2 threads: 67.6 -> 63.4 ms with
-#: the threshold lowered from 4 MiB for the whole batch; 1 x 2 s 41.7 -> 39.4 ms.)
+#: convolutions block by block: 512 KiB of float32, 54 frames at 50 Hz (about 1.1 s of
+#: audio). The windows of streaming chunks up to 32 frames stay below it, so a batch of
+#: streams keeps one matrix product per 1x1 convolution. (Zipformer-S, 1 x 5 s, 2 threads:
+#: 67.6 -> 63.4 ms with the threshold lowered from 4 MiB for the whole batch; 1 x 2 s 41.7 ->
+#: 39.4 ms. Measured for batches of one.)
 BLOCKWISE_MIN_NUMEL = 1 << 17
 
 
@@ -181,7 +182,7 @@ class Conv2dSubsampling(nn.Module):
         # its strides channels-first: the whole front end then ran channels-first, its
         # training step 1.36 s against 0.98-1.07 s, Zipformer-M, 8 x 10 s, 2 threads.)
         if blockwise_applies(x):
-            x = self.conv1(x.unsqueeze(-1).permute(0, 3, 1, 2))
+            x = self.conv1(x.contiguous().unsqueeze(-1).permute(0, 3, 1, 2))
         else:
             x = self.conv1(x.unsqueeze(1)).contiguous(memory_format=torch.channels_last)
         x = self.balancer1(self.grad_scale(x))

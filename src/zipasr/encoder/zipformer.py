@@ -19,7 +19,6 @@ from zipasr.frontend import (
     embedded_frames,
     encoder_frames,
 )
-from zipasr.nn.inference import masks_nothing
 from zipasr.regularizers import FeatureMask
 from zipasr.schedule import Schedule, TrainingClock
 
@@ -136,15 +135,11 @@ class Zipformer(nn.Module):
         self._check_shapes(features, lengths)
         self.config.check_chunking(chunk_frames, left_context_frames)
         t = embedded_frames(features.shape[1])
-        mask = padding_mask(embedded_frames(lengths), t)  # (B, T) at 50 Hz
-        # No padding (one utterance, or equal lengths) on CPU: the masks would change nothing
-        # (Zipformer-S, 1 x 5 s: 36 masked fills, 0.5-1% of the time). Traced, compiled and
-        # exported graphs keep them (masks_nothing is False there).
-        padding = None if masks_nothing(mask) else mask
-        attn_mask = None if padding is None else padding.unsqueeze(1)  # no query sees padding
+        padding = padding_mask(embedded_frames(lengths), t)  # (B, T) at 50 Hz
+        attn_mask = padding.unsqueeze(1)  # no query attends to padding
         if chunk_frames is not None:
             causal = chunk_causal_mask(t, chunk_frames, left_context_frames, features.device)
-            attn_mask = causal.unsqueeze(0) if attn_mask is None else attn_mask | causal
+            attn_mask = attn_mask | causal  # (B, T, T)
         x, _ = self._forward_impl(features, attn_mask, padding, chunk_frames, None)
         return x, encoder_frames(lengths)
 
@@ -202,7 +197,7 @@ class Zipformer(nn.Module):
     def _forward_impl(
         self,
         features: Tensor,
-        attn_mask: Tensor | None,
+        attn_mask: Tensor,
         padding_mask: Tensor | None,
         chunk_frames: int | None,
         state: EncoderState | None,

@@ -28,35 +28,18 @@ def blockwise_applies(*tensors: Tensor) -> bool:
     blockwise paths may replace the batched code (with autograd only where they implement a
     backward). Check the mode before any size: under ``torch.compile`` a size comparison
     becomes a guard on the graph."""
-    if torch.is_autocast_enabled("cpu") or capturing_graph():
+    if (
+        torch.is_autocast_enabled("cpu")
+        or torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+    ):
         return False
     return all(
         type(x) is Tensor and x.device.type == "cpu" and x.dtype == torch.float32 and plain(x)
         for x in tensors
     )
-
-
-def capturing_graph() -> bool:
-    """Whether operations are being recorded into a graph (tracing, scripting, ONNX export,
-    ``torch.compile``, ``torch.export``) instead of being run eagerly: the graph must then
-    hold the general code, for any values."""
-    return (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_compiling()
-    )
-
-
-def masks_nothing(mask: Tensor) -> bool:
-    """Whether a bool mask is all False in eager CPU execution, so that it can be left out.
-
-    False (keep the mask) on other devices, where reading it would wait for the device, while
-    a graph is captured (its values then stand for any values), and for ``torch.func``
-    wrappers."""
-    if capturing_graph() or type(mask) is not Tensor or mask.device.type != "cpu":
-        return False
-    return plain(mask) and not bool(mask.any())
 
 
 def plain(t: Tensor) -> bool:
