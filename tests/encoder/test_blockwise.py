@@ -105,24 +105,25 @@ def test_the_convnext_goes_blockwise_by_the_size_of_one_utterance(monkeypatch):
     all than the threshold but small per stream, keeps one matrix product per 1x1 conv."""
     from zipasr.encoder import embed
 
-    seen, calls = [], []
-    blockwise, inference = embed.ConvNeXt.residual_blockwise, embed.blockwise_inference
+    calls = []  # (path, shape of the depthwise output h)
+    blockwise, batched = embed.ConvNeXt.residual_blockwise, embed.ConvNeXt.pointwise
 
-    def counted(self, *args):  # type: ignore[no-untyped-def]
-        calls.append(args[1].shape)
-        return blockwise(self, *args)
+    def counted_blockwise(self, x, h):  # type: ignore[no-untyped-def]
+        calls.append(("blockwise", h.shape))
+        return blockwise(self, x, h)
 
-    def spy(h, x):  # type: ignore[no-untyped-def]
-        seen.append(h.shape)
-        return inference(h, x)
+    def counted_batched(self, h):  # type: ignore[no-untyped-def]
+        calls.append(("batched", h.shape))
+        return batched(self, h)
 
-    monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted)
-    monkeypatch.setattr(embed, "blockwise_inference", spy)
+    monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted_blockwise)
+    monkeypatch.setattr(embed.ConvNeXt, "pointwise", counted_batched)
     model = zipasr.Zipformer(tiny_config(causal=True)).eval()
     with torch.no_grad():
         model(torch.randn(1, 300, 80), torch.tensor([300]))
-        assert calls == seen and seen[0][1:].numel() >= embed.BLOCKWISE_MIN_NUMEL
         state = model.initial_state(8, 64)
         model.forward_chunk(torch.randn(8, model.chunk_input_frames(16), 80), state)
-    assert len(calls) == 1 and len(seen) == 2
-    assert seen[1].numel() >= embed.BLOCKWISE_MIN_NUMEL > seen[1][1:].numel()
+    (path, utterance), (stream_path, windows) = calls
+    assert path == "blockwise" and utterance[1:].numel() >= embed.BLOCKWISE_MIN_NUMEL
+    assert stream_path == "batched"
+    assert windows.numel() >= embed.BLOCKWISE_MIN_NUMEL > windows[1:].numel()
