@@ -81,9 +81,10 @@ def _conv(x: Tensor, weight: Tensor, bias: Tensor | None, left_pad: int, right_p
         x = F.pad(x, (0, 0, left_pad, right_pad))
     # (B, C, 1, T), channels-last in memory. The view gives the batch axis its canonical
     # stride: a batch of one transposed from (T, 1, C), as the convolution module makes it when
-    # no padding mask is applied (streaming), is contiguous with a batch stride of C, which
-    # oneDNN does not read as channels-last (offline, 1 x 5 s, the convolution took 2.5-4x as
-    # long). Not a no-op: ``contiguous()`` keeps such strides.
+    # no padding mask is applied (a streaming step), is contiguous with a batch stride of C,
+    # which oneDNN does not read as channels-last (an offline 1 x 5 s forward run without
+    # masks took 2.5-4x as long in these convolutions). Not a no-op: ``contiguous()`` keeps
+    # such strides.
     x4 = x.contiguous().view(x.shape).transpose(1, 2).unsqueeze(2)
     y = F.conv2d(
         x4, weight.unsqueeze(2), bias, padding=(0, left_pad if symmetric else 0), groups=x.shape[2]
