@@ -84,7 +84,9 @@ def _glibc_malloc_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Makes eval mode take its blockwise paths (``zipasr.nn.inference``) at every size, with
     blocks small enough that the fixtures' short inputs are cut into several, the last one
-    partial. Returns counts of the blockwise calls, so a test can check they ran."""
+    partial, and the attention weights drawn from the reused buffer
+    (``inference.reused_empty``) at every size. Returns counts of the blockwise calls, so a
+    test can check they ran."""
     from zipasr.encoder import attention, embed
     from zipasr.nn import inference
 
@@ -103,6 +105,7 @@ def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(attention, "BLOCKWISE_MIN_SCORES", 0)
     monkeypatch.setattr(embed, "BLOCKWISE_MIN_NUMEL", 0)
     monkeypatch.setattr(inference, "BLOCK_NUMEL", 1000)
+    monkeypatch.setattr(inference, "REUSE_MIN_BYTES", 0)
     monkeypatch.setattr(attention, "_weights_blockwise", counted_weights)
     monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted_residual)
     return calls

@@ -127,3 +127,31 @@ def test_the_convnext_goes_blockwise_by_the_size_of_one_utterance(monkeypatch):
     assert path == "blockwise" and utterance[1:].numel() >= embed.BLOCKWISE_MIN_NUMEL
     assert stream_path == "batched"
     assert windows.numel() >= embed.BLOCKWISE_MIN_NUMEL > windows[1:].numel()
+
+
+def test_reused_attention_weights_change_no_output_and_no_weights_kept(
+    monkeypatch, blockwise_everywhere
+):
+    """Eval forwards with the attention weights in the thread's reused buffer give the same
+    output as with fresh ones, and weights that a forward hook kept are not overwritten by
+    the next call."""
+    from zipasr.nn import inference
+
+    torch.manual_seed(0)
+    model = zipasr.Zipformer(tiny_config()).eval()
+    features, lengths = torch.randn(2, 150, 80), torch.tensor([150, 121])
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+    layer = next(m for m in model.modules() if isinstance(m, RelPositionAttentionWeights))
+    hook = layer.register_forward_hook(lambda m, a, out: kept.append((out[0], out[0].clone())))
+    with torch.no_grad():
+        reused, _ = model(features, lengths)
+        model(features * 0.5, lengths)
+    hook.remove()
+    assert blockwise_everywhere["attention"] > 0
+    for weights, copy in kept:
+        assert torch.equal(weights, copy)
+    inference.drop_reused()
+    monkeypatch.setattr(inference, "REUSE_MIN_BYTES", 1 << 62)
+    with torch.no_grad():
+        fresh, _ = model(features, lengths)
+    assert torch.equal(reused, fresh)

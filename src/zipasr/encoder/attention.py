@@ -6,14 +6,14 @@ times: in NonlinAttention (head 0 only) and in both SelfAttention modules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from zipasr.nn.inference import blockwise_applies, needs_grad, row_block
+from zipasr.nn.inference import blockwise_applies, needs_grad, reused_empty, row_block
 from zipasr.nn.scaled_init import scaled_linear
 from zipasr.regularizers import AbsValuePenalty, Balancer, RandomDrop, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -130,7 +130,7 @@ class RelPositionAttentionWeights(nn.Module):
             if needs_grad(q, k, p, r):
                 weights = _BlockwiseWeights.apply(q, k, p, r, mask)
             else:
-                weights = _weights_blockwise(q, k, p, r, mask)
+                weights = _weights_blockwise(q, k, p, r, mask, reused_empty)
             return weights, _last(keys, cached_key)
 
         scores = torch.matmul(q, k)  # (H, B, T, K)
@@ -143,17 +143,29 @@ class RelPositionAttentionWeights(nn.Module):
         return scores.softmax(dim=-1), _last(keys, cached_key)
 
 
-def _weights_blockwise(q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor | None) -> Tensor:
+def _new_empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    return like.new_empty(shape)
+
+
+def _weights_blockwise(
+    q: Tensor,
+    k: Tensor,
+    p: Tensor,
+    r: Tensor,
+    mask: Tensor | None,
+    empty: Callable[[tuple[int, ...], Tensor], Tensor] = _new_empty,
+) -> Tensor:
     """The weights of :class:`RelPositionAttentionWeights`, computed for a block of query rows
     of one head and utterance at a time, straight into the output: no (H, B, T, K)
     intermediates besides it, and one reused buffer for the positional scores (see
     :mod:`zipasr.nn.inference`). The same operations as the batched code on the same numbers.
 
     q: (H, B, T, Q); k: (H, B, Q, K); p: (H, B, T, Pd); r: (H, 1, Pd, T + K - 1);
-    mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K)
+    mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K), from ``empty(shape, q)``
+    (inference passes :func:`~zipasr.nn.inference.reused_empty`)
     """
     h, b, t, _ = q.shape
-    weights = q.new_empty(h, b, t, k.shape[-1])
+    weights = empty((h, b, t, k.shape[-1]), q)
     blocks = _Blocks(t, k.shape[-1], q)
     masks = _utterance_masks(mask, b, k.shape[-1])
     for start, end, first, pos, pos_view in blocks:
