@@ -89,12 +89,15 @@ def reused_empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
     that is kept from call to call.
 
     Such a tensor (the (H, B, T, T) attention weights of 30 s or more) would otherwise be a new
-    mapping every call, whose first write pays a page fault per 4 KiB page: Zipformer-M,
-    1 x 30 s, 2 threads, 34,000 faults and 0.440 s a call, 10,600 and 0.416 s with the
-    weights reused (Intel Xeon, 2026-12-07). The buffer is reused only when nothing else holds
-    its memory: a tensor handed out earlier and still alive (kept by a forward hook, say)
-    keeps its values, and the call gets a new buffer. The price is that the thread keeps the
-    largest such tensor (34 MB for Zipformer-M at 30 s) until :func:`drop_reused` or its end.
+    mapping every call, whose first write pays a page fault per 4 KiB page: Zipformer-M loaded
+    with ``zipasr.load``, ``encode_features`` of 1 x 30 s, 2 threads, 35,000 faults and
+    0.463 s a call, 12,500-14,900 and 0.437-0.444 s with the weights reused (Intel Xeon,
+    2026-12-07). (Where glibc's heap holds a free block that large, it serves the tensor
+    from there without faults, and this changes nothing.) The buffer is reused only when
+    nothing else holds its memory: a tensor handed out earlier and still alive (kept by a
+    forward hook, say) keeps its values, and the call gets a new buffer. The price is that the
+    thread keeps the largest such tensor (34 MB for Zipformer-M at 30 s) until
+    :func:`drop_reused` or its end.
     """
     numel = math.prod(shape)
     if numel * like.element_size() < REUSE_MIN_BYTES or _use_count is None:
