@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def _glibc_malloc_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     """Makes eval mode take its blockwise paths (``zipasr.nn.inference``) at every size, with
     blocks small enough that the fixtures' short inputs are cut into several, the last one
     partial, and the attention weights drawn from the reused buffer
@@ -108,4 +109,5 @@ def blockwise_everywhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.setattr(inference, "REUSE_MIN_BYTES", 0)
     monkeypatch.setattr(attention, "_weights_blockwise", counted_weights)
     monkeypatch.setattr(embed.ConvNeXt, "residual_blockwise", counted_residual)
-    return calls
+    yield calls
+    inference.drop_reused()  # no buffer of one test left to the next

@@ -140,18 +140,28 @@ def test_reused_attention_weights_change_no_output_and_no_weights_kept(
     torch.manual_seed(0)
     model = zipasr.Zipformer(tiny_config()).eval()
     features, lengths = torch.randn(2, 150, 80), torch.tensor([150, 121])
-    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
     layer = next(m for m in model.modules() if isinstance(m, RelPositionAttentionWeights))
-    hook = layer.register_forward_hook(lambda m, a, out: kept.append((out[0], out[0].clone())))
+    reused: list[bool] = []  # whether each call's weights were a view of the thread's buffer
+    hook = layer.register_forward_hook(
+        lambda m, a, out: reused.append(out[0]._base is inference._reused.buffer)
+    )
     with torch.no_grad():
-        reused, _ = model(features, lengths)
+        out_reused, _ = model(features, lengths)
+        model(features, lengths)
+    assert blockwise_everywhere["attention"] > 0 and reused == [True, True]
+
+    kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+    keeping = layer.register_forward_hook(lambda m, a, out: kept.append((out[0], out[0].clone())))
+    with torch.no_grad():
+        model(features, lengths)
         model(features * 0.5, lengths)
     hook.remove()
-    assert blockwise_everywhere["attention"] > 0
+    keeping.remove()
     for weights, copy in kept:
         assert torch.equal(weights, copy)
+
     inference.drop_reused()
     monkeypatch.setattr(inference, "REUSE_MIN_BYTES", 1 << 62)
     with torch.no_grad():
-        fresh, _ = model(features, lengths)
-    assert torch.equal(reused, fresh)
+        out_fresh, _ = model(features, lengths)
+    assert torch.equal(out_reused, out_fresh)

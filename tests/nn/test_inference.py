@@ -10,6 +10,13 @@ import torch
 from zipasr.nn import inference
 from zipasr.nn.inference import drop_reused, reused_empty
 
+pytestmark = pytest.mark.skipif(
+    not hasattr(torch._C, "_storage_Use_Count"),
+    reason="this torch cannot count a storage's holders",
+)
+
+LIKE = torch.zeros(1)
+
 
 @pytest.fixture(autouse=True)
 def small_threshold(monkeypatch):
@@ -19,84 +26,102 @@ def small_threshold(monkeypatch):
     drop_reused()
 
 
-def _memory(t: torch.Tensor) -> int:
-    return t.untyped_storage().data_ptr()
+def _buffer() -> torch.Tensor | None:
+    return getattr(inference._reused, "buffer", None)
 
 
-def test_the_memory_is_reused_once_nothing_holds_it():
-    like = torch.zeros(1)
-    first = reused_empty((16, 32), like)
-    address = _memory(first)
+def test_the_buffer_is_reused_once_nothing_holds_it():
+    first = reused_empty((16, 32), LIKE)
+    buffer = _buffer()
+    assert buffer is not None and first._base is buffer
     del first
-    second = reused_empty((8, 64), like)
+    second = reused_empty((8, 64), LIKE)
     assert second.shape == (8, 64) and second.is_contiguous()
-    assert _memory(second) == address
+    assert second._base is buffer
     del second
-    smaller = reused_empty((4, 100), like)  # fewer elements: a view of the same buffer
-    assert _memory(smaller) == address
+    smaller = reused_empty((4, 100), LIKE)  # fewer elements: a view of the same buffer
+    assert smaller._base is buffer
 
 
 def test_small_tensors_are_always_new():
-    like = torch.zeros(1)
-    big = reused_empty((16, 32), like)
-    address = _memory(big)
+    big = reused_empty((16, 32), LIKE)
+    buffer = _buffer()
     del big
-    small = reused_empty((4, 4), like)  # 64 bytes, under the threshold
-    assert _memory(small) != address
-    assert _memory(reused_empty((16, 32), like)) == address  # and the buffer stayed
+    small = reused_empty((4, 4), LIKE)  # 64 bytes, under the threshold
+    assert small._base is None
+    assert reused_empty((16, 32), LIKE)._base is buffer  # and the buffer stayed
 
 
-def test_a_tensor_still_held_keeps_its_values():
-    like = torch.zeros(1)
-    first = reused_empty((16, 32), like).fill_(1.0)
-    row = first[3]  # a view kept by the caller (a forward hook, say)
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated")
+@pytest.mark.parametrize(
+    "keep",
+    [
+        lambda t: t[3],  # a view
+        lambda t: t.untyped_storage(),  # its storage object
+        lambda t: t.storage(),  # the typed one
+    ],
+    ids=["view", "untyped_storage", "storage"],
+)
+def test_memory_still_held_keeps_its_values(keep):
+    first = reused_empty((16, 32), LIKE).fill_(1.0)
+    buffer = _buffer()
+    kept = keep(first)
     del first
-    second = reused_empty((16, 32), like).fill_(2.0)
-    assert _memory(second) != _memory(row)
-    assert bool((row == 1.0).all())
-    del row, second
-    assert _memory(reused_empty((16, 32), like)) != 0  # still serves
+    second = reused_empty((16, 32), LIKE).fill_(2.0)
+    assert second._base is not buffer
+    if not isinstance(kept, torch.Tensor):  # a storage: its values through a tensor
+        kept = torch.empty(0).set_(kept)
+    assert bool((kept == 1.0).all())
+
+
+def test_a_buffer_moved_to_shared_memory_is_not_reused():
+    first = reused_empty((16, 32), LIKE)
+    buffer = _buffer()
+    first.share_memory_()  # as pickling it for another process does
+    del first
+    assert reused_empty((16, 32), LIKE)._base is not buffer
 
 
 def test_a_larger_tensor_or_another_dtype_gets_a_new_buffer():
-    like = torch.zeros(1)
-    address = _memory(reused_empty((16, 32), like))
-    larger = reused_empty((32, 32), like)
-    assert larger.shape == (32, 32) and _memory(larger) != address
+    reused_empty((16, 32), LIKE)
+    buffer = _buffer()
+    larger = reused_empty((32, 32), LIKE)
+    assert larger.shape == (32, 32) and larger._base is not buffer
+    assert larger._base is _buffer()
     del larger
-    doubles = reused_empty((16, 32), like.double())
+    doubles = reused_empty((16, 32), LIKE.double())
     assert doubles.dtype == torch.float64
 
 
 def test_a_buffer_made_in_inference_mode_is_not_written_outside_it():
-    like = torch.zeros(1)
     with torch.inference_mode():
-        inside = reused_empty((16, 32), like)
+        inside = reused_empty((16, 32), LIKE)
         assert inside.is_inference()
         del inside
     with torch.no_grad():
-        outside = reused_empty((16, 32), like)
+        outside = reused_empty((16, 32), LIKE)
         assert not outside.is_inference()
         outside.fill_(0.0)  # an in-place write on an inference tensor here would raise
 
 
 def test_each_thread_has_its_own_buffer():
-    like = torch.zeros(1)
-    mine = reused_empty((16, 32), like)
-    address = _memory(mine)
-    del mine
-    theirs: list[int] = []
-    worker = threading.Thread(target=lambda: theirs.append(_memory(reused_empty((16, 32), like))))
+    reused_empty((16, 32), LIKE)
+    mine = _buffer()
+    theirs: list[torch.Tensor | None] = []
+
+    def work() -> None:
+        reused_empty((16, 32), LIKE)
+        theirs.append(_buffer())
+
+    worker = threading.Thread(target=work)
     worker.start()
     worker.join()
-    assert theirs[0] != address
-    assert _memory(reused_empty((16, 32), like)) == address
+    assert theirs[0] is not None and theirs[0] is not mine
+    assert reused_empty((16, 32), LIKE)._base is mine
 
 
 def test_drop_reused_lets_the_buffer_go():
-    like = torch.zeros(1)
-    first = reused_empty((16, 32), like)
-    storage = first.untyped_storage()
-    del first
+    reused_empty((16, 32), LIKE)
+    ref = torch.multiprocessing.reductions.StorageWeakRef(_buffer().untyped_storage())
     drop_reused()
-    assert torch._C._storage_Use_Count(storage._cdata) == 1  # only this test's reference
+    assert _buffer() is None and ref.expired()

@@ -21,6 +21,7 @@ only).
 from __future__ import annotations
 
 import math
+import sys
 import threading
 
 import torch
@@ -84,31 +85,42 @@ _reused = threading.local()
 
 
 def reused_empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    """An uninitialised tensor of ``shape`` with ``like``'s dtype and device, for an eager
-    inference path to fill; from :data:`REUSE_MIN_BYTES` up, a view of one buffer per thread
-    that is kept from call to call.
+    """An uninitialised tensor of ``shape`` with ``like``'s dtype, for an eager CPU inference
+    path to fill; from :data:`REUSE_MIN_BYTES` up, a view of one buffer per thread that is
+    kept from call to call (elsewhere, and on other devices, ``like.new_empty(shape)``).
 
-    Such a tensor (the (H, B, T, T) attention weights of 30 s or more) would otherwise be a new
+    Such a tensor (the (H, B, T, K) attention weights of 30 s or more) would otherwise be a new
     mapping every call, whose first write pays a page fault per 4 KiB page: Zipformer-M loaded
     with ``zipasr.load``, ``encode_features`` of 1 x 30 s, 2 threads, 35,000 faults and
-    0.463 s a call, 12,500-14,900 and 0.437-0.444 s with the weights reused (Intel Xeon,
+    0.463 s a call, 11,000-15,000 and 0.437-0.444 s with the weights reused (Intel Xeon,
     2026-12-07). (Where glibc's heap holds a free block that large, it serves the tensor
-    from there without faults, and this changes nothing.) The buffer is reused only when
-    nothing else holds its memory: a tensor handed out earlier and still alive (kept by a
-    forward hook, say) keeps its values, and the call gets a new buffer. The price is that the
-    thread keeps the largest such tensor (34 MB for Zipformer-M at 30 s) until
-    :func:`drop_reused` or its end.
+    from there without faults, and this changes nothing.)
+
+    This is state kept between calls, on purpose and only for memory: every element of the
+    returned tensor is the caller's to write, and the buffer is reused only when nothing else
+    holds its memory, so a tensor handed out earlier and still referenced (by a forward hook,
+    a view, its storage object) keeps its values and the call gets a new buffer; nor once it
+    was moved to shared memory (sent to another process). The price is that each thread keeps
+    its last buffer, at least as large as the largest tensor it was asked for since (34 MiB for
+    Zipformer-M at 1 x 30 s; it grows with batch x T^2), until :func:`drop_reused` or the
+    thread's end. A tensor handed out is a view of that buffer: ``torch.save`` of it writes
+    the whole buffer (``.clone()`` first).
     """
     numel = math.prod(shape)
-    if numel * like.element_size() < REUSE_MIN_BYTES or _use_count is None:
+    if (
+        numel * like.element_size() < REUSE_MIN_BYTES
+        or _use_count is None
+        or like.device.type != "cpu"
+        or like.layout != torch.strided
+    ):
         return like.new_empty(shape)
     buffer: Tensor | None = getattr(_reused, "buffer", None)
     if (
         buffer is None
         or buffer.numel() < numel
         or buffer.dtype != like.dtype
-        or buffer.device != like.device
         or buffer.is_inference() != torch.is_inference_mode_enabled()
+        or buffer.is_shared()
         or _holders(buffer) != _reused.holders
     ):
         _reused.buffer = None  # let it go before the new one is allocated
@@ -122,12 +134,33 @@ def drop_reused() -> None:
     _reused.buffer = None
 
 
-#: The count of references to a tensor storage (a private function of torch, used by its
-#: ``torch.utils.weak``; without it nothing is reused).
-_use_count = getattr(torch._C, "_storage_Use_Count", None)
-
-
-def _holders(t: Tensor) -> int:
-    """The count of references to ``t``'s memory (tensors sharing it, ``t`` included)."""
+def _holders(t: Tensor) -> tuple[int, int]:
+    """Who holds ``t``'s memory: the count of references to its storage (one per tensor or
+    view sharing it, one for its Python storage object while that lives) and the Python
+    references to that storage object (kept by whoever called ``untyped_storage()`` or
+    ``storage()`` on any of them). Both are compared with their values when the buffer was
+    made, which this function's own temporaries are part of."""
     assert _use_count is not None
-    return int(_use_count(t.untyped_storage()._cdata))
+    storage = t.untyped_storage()
+    return int(_use_count(storage._cdata)), sys.getrefcount(storage)
+
+
+def _counts_holders() -> bool:
+    """Whether :func:`_holders` sees a view and a kept storage object (a private torch
+    function could change its meaning in another version; then nothing is reused)."""
+    t = torch.empty(4)
+    alone = _holders(t)
+    view = t[1:]
+    with_view = _holders(t)
+    del view
+    storage = t.untyped_storage()
+    with_storage = _holders(t)
+    del storage
+    return with_view != alone and with_storage != alone and _holders(t) == alone
+
+
+#: The count of references to a tensor storage (a private function of torch; where it is
+#: missing or does not count as expected, nothing is reused).
+_use_count = getattr(torch._C, "_storage_Use_Count", None)
+if _use_count is not None and not _counts_holders():
+    _use_count = None
