@@ -6,9 +6,10 @@
 
 Random weights (the encoder's own initialisation), random features; a training step is timed
 as at batch 20,000 (as in encoder_speed.py), where the training-only regularisers fire rarely.
-Prints the CPU model, the median time of a few calls outside the profiler, and the operators
-by self CPU time. For a before/after comparison run it twice, once with ``--src`` pointing at
-the old code (``git archive OLD src | tar -x -C /tmp/old``), one run after the other.
+Prints the CPU model, the median time and page faults of a few calls outside the profiler,
+and the operators by self CPU time. For a before/after comparison run it twice, once with
+``--src`` pointing at the old code (``git archive OLD src | tar -x -C /tmp/old``), one run
+after the other.
 """
 
 from __future__ import annotations
@@ -73,11 +74,13 @@ def main() -> None:
                 encoder(features, lengths)
 
     call()
-    times = []
+    times, faults = [], []
     for _ in range(args.repeats):
+        before = minor_faults()
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
+        faults.append(minor_faults() - before)
     with profile() as prof:
         call()
     print(f"zipasr from {args.src}")
@@ -85,9 +88,20 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} threads{kept}")
     print(
         f"Zipformer-{args.preset}, {batch} x {seconds} s, {args.mode}: "
-        f"median {statistics.median(times):.3f} s of {args.repeats}"
+        f"median {statistics.median(times):.3f} s of {args.repeats}, "
+        f"{statistics.median(faults):,.0f} page faults a call"
     )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
+
+
+def minor_faults() -> int:
+    """Page faults of this process so far (all its threads) that needed no disk: each is a
+    page of fresh memory touched for the first time. 0 where the platform does not count."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 if __name__ == "__main__":
