@@ -31,6 +31,9 @@ included, from that free memory inside its heap (Zipformer-M 1 x 30 s inference:
 call, against about 34,000 for an encoder built in place or loaded with ``zipasr.load``;
 Intel Xeon, 2026-12-07). That is close to a process that copied a checkpoint into its model
 (``load_state_dict``) and freed it; changes that only remove page faults show here as nothing.
+``--trim-after-build`` gives that free memory back to the system once each candidate is built
+(``malloc_trim``), so that every candidate runs as in a process that loaded its model with
+``zipasr.load`` (which leaves none) and pays the faults glibc's defaults cost.
 
 ``--baseline-src`` adds another checkout's zipasr (``git archive OLD src | tar -x -C /tmp/old``)
 with the same weights to the same rotation: a before/after comparison in one run, with the
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import multiprocessing
 import os
 import shutil
@@ -63,6 +67,7 @@ from benchmarks.speed import compiled_encoder_call, import_from_tree  # noqa: E4
 from benchmarks.suite import cpu_name  # noqa: E402
 from tools.reference import ENCODER_PREFIXES, randomize, reference_asr_model  # noqa: E402
 from zipasr import keep_freed_memory, load_icefall_encoder  # noqa: E402
+from zipasr.allocator import return_freed_memory  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
@@ -116,17 +121,18 @@ class Candidate:
         same_process: bool,
         warm_compile_cache: bool = False,
         keep_memory: bool = False,
+        trim_memory: bool = False,
     ) -> None:
         self.kind = kind
         if same_process:
             self.worker = None
-            self.runner = Runner(kind, preset, threads, baseline_src, keep_memory)
+            self.runner = Runner(kind, preset, threads, baseline_src, keep_memory, trim_memory)
         else:
             context = multiprocessing.get_context("spawn")
             self.pipe, child = context.Pipe()
             self.worker = context.Process(
                 target=serve,
-                args=(child, kind, preset, threads, baseline_src, keep_memory),
+                args=(child, kind, preset, threads, baseline_src, keep_memory, trim_memory),
                 daemon=True,
             )
             # Inductor reads its cache folder when torch is imported: the worker gets an empty
@@ -186,12 +192,16 @@ class Runner:
         threads: int,
         baseline_src: Path | None,
         keep_memory: bool = False,
+        trim_memory: bool = False,
     ) -> None:
         torch.set_num_threads(threads)
         if keep_memory and not keep_freed_memory():
             raise RuntimeError("--keep-freed-memory: this C library is not glibc")
         self.kind = kind
         self.encoder = build(kind, preset, baseline_src)
+        if trim_memory:
+            gc.collect()
+            return_freed_memory()
         self.run: Callable[[], object] = lambda: None
 
     def prepare(self, lengths: list[int], mode: str) -> float:
@@ -211,11 +221,17 @@ class Runner:
 
 
 def serve(
-    pipe, kind: str, preset: str, threads: int, baseline_src: Path | None, keep_memory: bool
+    pipe,
+    kind: str,
+    preset: str,
+    threads: int,
+    baseline_src: Path | None,
+    keep_memory: bool,
+    trim_memory: bool,
 ) -> None:  # type: ignore[no-untyped-def]
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
-        runner = Runner(kind, preset, threads, baseline_src, keep_memory)
+        runner = Runner(kind, preset, threads, baseline_src, keep_memory, trim_memory)
     except BaseException as error:  # reported at the first message
         runner, failure = None, error
     while True:
@@ -263,7 +279,15 @@ def main() -> None:
         action="store_true",
         help="glibc keeps freed memory in every candidate's process (no page faults per call)",
     )
+    parser.add_argument(
+        "--trim-after-build",
+        action="store_true",
+        help="give the memory freed while building each candidate back to the system (as a "
+        "process that loaded its model with zipasr.load: glibc's page faults are paid)",
+    )
     args = parser.parse_args()
+    if args.keep_freed_memory and args.trim_after_build:
+        parser.error("--keep-freed-memory and --trim-after-build exclude each other")
     if args.compile and args.same_process:
         parser.error("--compile needs one process per candidate (the reference disables compiling)")
     torch.set_num_threads(args.threads)
@@ -274,6 +298,8 @@ def main() -> None:
     print("candidates in one process" if args.same_process else "one process per candidate")
     if args.keep_freed_memory:
         print("glibc keeps freed memory in every candidate's process (--keep-freed-memory)")
+    if args.trim_after_build:
+        print("memory freed while building each candidate given back (--trim-after-build)")
     if baseline_src:
         print(f"baseline: the zipasr under {baseline_src}")
     header = "| preset | input | mode | reference (s) |"
@@ -298,6 +324,7 @@ def main() -> None:
                 args.same_process,
                 args.warm_compile_cache,
                 args.keep_freed_memory,
+                args.trim_after_build,
             )
             for kind in kinds
         }
