@@ -109,7 +109,8 @@ class Candidate:
     """One candidate's calls, made here (``same_process``) or by a worker process of its own.
 
     ``prepare(lengths, mode)`` makes the inputs and does a first call (for "compiled", the
-    compile), returning its seconds; ``call()`` times one more call.
+    compile), returning its seconds; ``call()`` times one more call. ``memory``: "as built"
+    (glibc's defaults), "keep" (``--keep-freed-memory``) or "trim" (``--trim-after-build``).
     """
 
     def __init__(
@@ -120,19 +121,18 @@ class Candidate:
         baseline_src: Path | None,
         same_process: bool,
         warm_compile_cache: bool = False,
-        keep_memory: bool = False,
-        trim_memory: bool = False,
+        memory: str = "as built",
     ) -> None:
         self.kind = kind
         if same_process:
             self.worker = None
-            self.runner = Runner(kind, preset, threads, baseline_src, keep_memory, trim_memory)
+            self.runner = Runner(kind, preset, threads, baseline_src, memory)
         else:
             context = multiprocessing.get_context("spawn")
             self.pipe, child = context.Pipe()
             self.worker = context.Process(
                 target=serve,
-                args=(child, kind, preset, threads, baseline_src, keep_memory, trim_memory),
+                args=(child, kind, preset, threads, baseline_src, memory),
                 daemon=True,
             )
             # Inductor reads its cache folder when torch is imported: the worker gets an empty
@@ -191,15 +191,14 @@ class Runner:
         preset: str,
         threads: int,
         baseline_src: Path | None,
-        keep_memory: bool = False,
-        trim_memory: bool = False,
+        memory: str = "as built",
     ) -> None:
         torch.set_num_threads(threads)
-        if keep_memory and not keep_freed_memory():
+        if memory == "keep" and not keep_freed_memory():
             raise RuntimeError("--keep-freed-memory: this C library is not glibc")
         self.kind = kind
         self.encoder = build(kind, preset, baseline_src)
-        if trim_memory:
+        if memory == "trim":
             gc.collect()
             return_freed_memory()
         self.run: Callable[[], object] = lambda: None
@@ -226,12 +225,11 @@ def serve(
     preset: str,
     threads: int,
     baseline_src: Path | None,
-    keep_memory: bool,
-    trim_memory: bool,
+    memory: str,
 ) -> None:  # type: ignore[no-untyped-def]
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
-        runner = Runner(kind, preset, threads, baseline_src, keep_memory, trim_memory)
+        runner = Runner(kind, preset, threads, baseline_src, memory)
     except BaseException as error:  # reported at the first message
         runner, failure = None, error
     while True:
@@ -288,6 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep_freed_memory and args.trim_after_build:
         parser.error("--keep-freed-memory and --trim-after-build exclude each other")
+    memory = "keep" if args.keep_freed_memory else "trim" if args.trim_after_build else "as built"
     if args.compile and args.same_process:
         parser.error("--compile needs one process per candidate (the reference disables compiling)")
     torch.set_num_threads(args.threads)
@@ -323,8 +322,7 @@ def main() -> None:
                 baseline_src,
                 args.same_process,
                 args.warm_compile_cache,
-                args.keep_freed_memory,
-                args.trim_after_build,
+                memory,
             )
             for kind in kinds
         }

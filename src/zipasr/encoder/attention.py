@@ -6,7 +6,7 @@ times: in NonlinAttention (head 0 only) and in both SelfAttention modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -130,7 +130,8 @@ class RelPositionAttentionWeights(nn.Module):
             if needs_grad(q, k, p, r):
                 weights = _BlockwiseWeights.apply(q, k, p, r, mask)
             else:
-                weights = _weights_blockwise(q, k, p, r, mask, reused_empty)
+                out = reused_empty((h, b, t, keys.shape[0]), q)
+                weights = _weights_blockwise(q, k, p, r, mask, out)
             return weights, _last(keys, cached_key)
 
         scores = torch.matmul(q, k)  # (H, B, T, K)
@@ -143,17 +144,8 @@ class RelPositionAttentionWeights(nn.Module):
         return scores.softmax(dim=-1), _last(keys, cached_key)
 
 
-def _new_empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return like.new_empty(shape)
-
-
 def _weights_blockwise(
-    q: Tensor,
-    k: Tensor,
-    p: Tensor,
-    r: Tensor,
-    mask: Tensor | None,
-    empty: Callable[[tuple[int, ...], Tensor], Tensor] = _new_empty,
+    q: Tensor, k: Tensor, p: Tensor, r: Tensor, mask: Tensor | None, out: Tensor | None = None
 ) -> Tensor:
     """The weights of :class:`RelPositionAttentionWeights`, computed for a block of query rows
     of one head and utterance at a time, straight into the output: no (H, B, T, K)
@@ -161,11 +153,11 @@ def _weights_blockwise(
     :mod:`zipasr.nn.inference`). The same operations as the batched code on the same numbers.
 
     q: (H, B, T, Q); k: (H, B, Q, K); p: (H, B, T, Pd); r: (H, 1, Pd, T + K - 1);
-    mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K), from ``empty(shape, q)``
-    (inference passes :func:`~zipasr.nn.inference.reused_empty`)
+    mask: bool broadcastable to (B, T, K) or None  ->  (H, B, T, K), written into ``out``
+    where given (inference passes one from :func:`~zipasr.nn.inference.reused_empty`)
     """
     h, b, t, _ = q.shape
-    weights = empty((h, b, t, k.shape[-1]), q)
+    weights = q.new_empty(h, b, t, k.shape[-1]) if out is None else out
     blocks = _Blocks(t, k.shape[-1], q)
     masks = _utterance_masks(mask, b, k.shape[-1])
     for start, end, first, pos, pos_view in blocks:

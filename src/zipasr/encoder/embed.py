@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from zipasr.nn.activations import swoosh_l, swoosh_r
 from zipasr.nn.bias_norm import BiasNorm
-from zipasr.nn.inference import blockwise_inference, needs_grad, row_block
+from zipasr.nn.inference import blockwise_inference, row_block
 from zipasr.nn.scaled_init import scaled_conv2d
 from zipasr.regularizers import Balancer, ScaleGrad, SequenceDropout, SharedDropout, Whiten
 from zipasr.regularizers.whiten import whitening_schedule
@@ -79,8 +79,9 @@ class ConvNeXt(nn.Module):
             x, cache = x[:, :, :emitted], x[:, :, emitted - CONVNEXT_CONTEXT : emitted]
         if (
             not self.training
-            and not needs_grad(*self.pointwise1.parameters(), *self.pointwise2.parameters())
-            and blockwise_inference(h, x)
+            and blockwise_inference(
+                h, x, weights=(*self.pointwise1.parameters(), *self.pointwise2.parameters())
+            )
             # last: a size test would be a compile guard
             and h.numel() >= BLOCKWISE_MIN_NUMEL * h.shape[0]
         ):
@@ -183,7 +184,7 @@ class Conv2dSubsampling(nn.Module):
         # (``contiguous(memory_format=torch.channels_last)`` on the one-channel input leaves
         # its strides channels-first: the whole front end then ran channels-first, its
         # training step 1.36 s against 0.98-1.07 s, Zipformer-M, 8 x 10 s, 2 threads.)
-        if not needs_grad(*self.conv1.parameters()) and blockwise_inference(x):
+        if blockwise_inference(x, weights=self.conv1.parameters()):
             x = self.conv1(x.contiguous().unsqueeze(-1).permute(0, 3, 1, 2))
         else:
             x = self.conv1(x.unsqueeze(1)).contiguous(memory_format=torch.channels_last)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -61,9 +62,11 @@ def needs_grad(*tensors: Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in tensors)
 
 
-def blockwise_inference(*tensors: Tensor) -> bool:
-    """:func:`blockwise_applies`, and no gradient is being recorded for any of them."""
-    return not needs_grad(*tensors) and blockwise_applies(*tensors)
+def blockwise_inference(*tensors: Tensor, weights: Iterable[Tensor] = ()) -> bool:
+    """:func:`blockwise_applies` to ``tensors``, and no gradient is being recorded for them
+    nor for ``weights`` (a module's parameters, which :func:`blockwise_applies` cannot take:
+    they are ``nn.Parameter``, not plain tensors)."""
+    return not needs_grad(*tensors, *weights) and blockwise_applies(*tensors)
 
 
 #: Elements per block of the blockwise paths: 1 MiB of float32, which stays in a core's cache.
