@@ -113,6 +113,21 @@ def test_swoosh_gradient_is_close_and_memory_lean(fn, shift, offset):
     assert (g - exact).abs().max() <= 1e-3
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("fn,shift,offset", SWOOSH)
+def test_swoosh_backward_twice_gives_the_same_gradient(fn, shift, offset, dtype):
+    """Backward works in place on a copy of the saved derivative: the saved tensor is the same
+    dtype as a float16 gradient, and a second backward (retain_graph) must still find it."""
+    x = (torch.randn(4000) * 4).to(dtype).requires_grad_(True)
+    y = fn(x)
+    upstream = torch.randn(4000).to(dtype)
+    (first,) = torch.autograd.grad(y, x, upstream, retain_graph=True)
+    (second,) = torch.autograd.grad(y, x, upstream)
+    assert torch.equal(first, second)
+    exact = (torch.sigmoid(x.detach().float() - shift) - 0.08) * upstream.float()
+    assert (first.float() - exact).abs().max() <= 1e-2 * upstream.abs().max()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the byte-per-element path is for GPUs")
 @pytest.mark.parametrize("fn,shift,offset", SWOOSH)
 def test_swoosh_gradient_on_gpu_is_one_unbiased_byte(fn, shift, offset):

@@ -68,28 +68,33 @@ class _SwooshFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, shift: float, offset: float) -> Tensor:  # type: ignore[override]
         x32 = x.float()
         z = x32 - shift
-        sig = torch.sigmoid(z)
-        if x.is_cuda:
-            # Stochastic rounding to 256 levels keeps the quantised gradient unbiased.
-            levels = (sig - _SLOPE - _DERIV_MIN).mul_(255.0 / _DERIV_RANGE)
-            levels.add_(torch.rand_like(levels)).floor_().clamp_(0, 255)
-            ctx.save_for_backward(levels.to(torch.uint8))
-        else:
-            ctx.save_for_backward(sig.to(torch.float16))
         # torch's softplus here, not the exp/log form: training's tensors are larger and come
         # from memory, and its three extra passes over them cost more than they save
         # (Zipformer-S training step 1 x 30 s, 2 threads: 7-10% slower with it).
         y = F.softplus(z).sub_(x32, alpha=_SLOPE).sub_(offset)
+        # z is not needed after the softplus: the sigmoid overwrites it, and backward works in
+        # place on its copy of the derivative (two fresh tensors of this size fewer; the same
+        # values). Forward and backward of this function alone, 2 threads: 14-40% faster at
+        # Zipformer-M's feed-forward sizes; in a whole training step within this host's noise.
+        sig = z.sigmoid_()
+        if x.is_cuda:
+            # Stochastic rounding to 256 levels keeps the quantised gradient unbiased.
+            levels = sig.sub_(_SLOPE).sub_(_DERIV_MIN).mul_(255.0 / _DERIV_RANGE)
+            levels.add_(torch.rand_like(levels)).floor_().clamp_(0, 255)
+            ctx.save_for_backward(levels.to(torch.uint8))
+        else:
+            ctx.save_for_backward(sig.to(torch.float16))
         return y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
         (saved,) = ctx.saved_tensors
+        deriv = saved.to(grad.dtype, copy=True)  # a copy even in float16: kept for a 2nd backward
         if saved.dtype == torch.uint8:
-            deriv = saved.to(grad.dtype) * (_DERIV_RANGE / 255.0) + _DERIV_MIN
+            deriv.mul_(_DERIV_RANGE / 255.0).add_(_DERIV_MIN)
         else:
-            deriv = saved.to(grad.dtype) - _SLOPE
-        return grad * deriv, None, None
+            deriv.sub_(_SLOPE)
+        return deriv.mul_(grad), None, None
 
 
 def _apply(x: Tensor, shift: float, offset: float) -> Tensor:

@@ -35,8 +35,9 @@ class _BalancerFunction(torch.autograd.Function):
     start of training (where half of the Balancers act), 2 threads, alternating in one
     process: Zipformer-M 1 x 30 s 2.27 -> 2.12 s, Zipformer-S 8 x 10 s 4.14 -> 3.51 s (Intel
     Xeon, 2026-12-07); after 8000 batches, where one call in eight acts, the gain is a few
-    percent at most (1.00 and 1.04 at batch 20,000, on a busier host). The same products as that backward, summed in one ``addcmul``; checked
-    against the reference's gradients in ``tests/nn/test_regularizers.py``.
+    percent at most (1.00 and 1.04 at batch 20,000, on a busier host). The same products as
+    that backward, summed in one ``addcmul``; checked against the reference's gradients in
+    ``tests/nn/test_regularizers.py``.
     """
 
     @staticmethod
