@@ -5,7 +5,7 @@ The reference is the `zipformer` package (0.1.3; set-up in tools/reference.py). 
 backward on small inputs whose per-channel statistics break each of its limits (mean/stddev
 above and below, rms below and above), on inputs that break none (the gradient comes back
 unchanged), on a channels-last (B, C, T, F) input with the channels on axis 1, as the front
-end has them, and in float16 (as under autocast). Saved per case: the input, the gradient, the
+end has them, and in float16 (the dtype autocast gives activations). Saved per case: the input, the gradient, the
 limits as the reference takes them (min_mean, max_mean, min_rms, max_rms, grad_scale), the
 channel axis, and the gradient the reference returns.
 
@@ -33,9 +33,10 @@ def cases(gen: torch.Generator) -> list[dict]:
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=gen)
 
-    # Limits as the reference's Balancer module derives them: mean/stddev from proportions of
-    # positive values (0.3 -> -0.4275, 0.7 -> 0.4275, 0.05 -> -1.6, 0.95 -> 1.6), rms from mean
-    # absolute values (times sqrt(pi / 2)).
+    # Limits in the form BalancerFunction takes them: on mean/stddev (the Balancer module
+    # derives these from proportions of positive values; +-0.4275 is about 0.26-0.74 of them,
+    # +-1.6003 about 0.02-0.98) and on rms (mean absolute values 0.2 and 4.0 times
+    # sqrt(pi / 2)).
     mid, wide = (-0.4275, 0.4275), (-1.6003, 1.6003)
     rms = (0.2 * 1.2533, 4.0 * 1.2533)
     return [

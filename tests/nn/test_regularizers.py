@@ -130,7 +130,7 @@ def test_balancer_gradient_matches_the_reference(name):
     """The gradient Balancer returns, against the reference's BalancerFunction
     (tools/make_regularizer_fixtures.py): limits on mean/stddev and rms broken either way,
     none broken (gradient unchanged), channels on axis 1 of a channels-last input, and float16
-    input and gradient (autocast)."""
+    input and gradient."""
     cases = {c["name"]: c for c in torch.load(BALANCER_FIXTURE, weights_only=True)["cases"]}
     case = cases[name]
     x = case["x"].clone().requires_grad_(True)

@@ -73,8 +73,8 @@ class _SwooshFunction(torch.autograd.Function):
         # (Zipformer-S training step 1 x 30 s, 2 threads: 7-10% slower with it).
         y = F.softplus(z).sub_(x32, alpha=_SLOPE).sub_(offset)
         # z is not needed after the softplus: the sigmoid overwrites it, and backward works in
-        # place on its copy of the derivative (two fresh tensors of this size fewer; the same
-        # values). Forward and backward of this function alone, 2 threads: 14-40% faster at
+        # place on its copy of the derivative (fewer fresh tensors of this size; the same
+        # values). Forward and backward of this function alone, 2 threads: 14-40% less time at
         # Zipformer-M's feed-forward sizes; in a whole training step within this host's noise.
         sig = z.sigmoid_()
         if x.is_cuda:

@@ -30,14 +30,15 @@ class _BalancerFunction(torch.autograd.Function):
 
     That loss depends on x only through two per-channel statistics, the mean of x^2 and the
     mean of x, so its gradient is, per channel, ``(2 x dL/dsq + dL/dmean) / N`` (N elements per
-    channel): autograd runs on the (C,)-sized statistics only, and the full-sized tensors take
-    a few passes instead of a backward through ``(x * x).mean()``. Forward and backward at the
-    start of training (where half of the Balancers act), 2 threads, alternating in one
-    process: Zipformer-M 1 x 30 s 2.27 -> 2.12 s, Zipformer-S 8 x 10 s 4.14 -> 3.51 s (Intel
-    Xeon, 2026-12-07); after 8000 batches, where one call in eight acts, the gain is a few
-    percent at most (1.00 and 1.04 at batch 20,000, on a busier host). The same products as
-    that backward, summed in one ``addcmul``; checked against the reference's gradients in
-    ``tests/nn/test_regularizers.py``.
+    channel; the rms scaling that follows cancels any positive factor, N included, so it is
+    written for the formula's sake): autograd runs on the (C,)-sized statistics only, and the
+    full-sized tensors take a few passes instead of a backward through ``(x * x).mean()``.
+    The result agrees with that backward's to float32 rounding (about 1e-7; the sums run in
+    another order) and is checked against the reference's in ``tests/nn/test_regularizers.py``.
+    Forward and backward, 2 threads, alternating in one process: at the start of training,
+    where each call acts with probability 0.5, Zipformer-M 1 x 30 s 2.27 -> 2.12 s and
+    Zipformer-S 8 x 10 s 4.14 -> 3.51 s (Intel Xeon, 2026-12-07); after 8000 batches, where
+    the probability is 0.125, within noise (M 1.00x, S 1.04x at batch 20,000).
     """
 
     @staticmethod

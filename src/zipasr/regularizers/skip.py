@@ -31,10 +31,8 @@ class SharedDropout(TrainingOnly):
             return torch.zeros_like(x)
         shape = list(x.shape)
         shape[self.shared_dim] = 1
-        # The scale goes into the small mask: one product with x (and one in backward), the
-        # same values as scaling x * keep afterwards (keep is 0 or 1).
-        scale = (torch.rand(shape, device=x.device) > p).to(x.dtype) * (1.0 / (1.0 - p))
-        return x * scale
+        keep = (torch.rand(shape, device=x.device) > p).to(x.dtype)
+        return x * keep * (1.0 / (1.0 - p))
 
 
 class SequenceDropout(TrainingOnly):
