@@ -5,9 +5,9 @@ The reference is the `zipformer` package (0.1.3; set-up in tools/reference.py). 
 backward on small inputs whose per-channel statistics break each of its limits (mean/stddev
 above and below, rms below and above), on inputs that break none (the gradient comes back
 unchanged), on a channels-last (B, C, T, F) input with the channels on axis 1, as the front
-end has them, and in float16 (the dtype autocast gives activations). Saved per case: the input, the gradient, the
-limits as the reference takes them (min_mean, max_mean, min_rms, max_rms, grad_scale), the
-channel axis, and the gradient the reference returns.
+end has them, and in float16 (the dtype autocast gives activations). Saved per case: the
+input, the gradient, the limits as the reference takes them (min_mean, max_mean, min_rms,
+max_rms, grad_scale), the channel axis, and the gradient the reference returns.
 
     /tmp/refvenv/bin/python tools/make_regularizer_fixtures.py
 """
