@@ -58,6 +58,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -71,6 +72,8 @@ from zipasr.allocator import return_freed_memory  # noqa: E402
 from zipasr.testing import random_features, random_state_dict  # noqa: E402
 
 TRAINING_REF_BATCHES = 20_000.0
+#: A candidate process's memory: glibc's defaults, ``--keep-freed-memory``, ``--trim-after-build``.
+Memory = Literal["as built", "keep", "trim"]
 INDUCTOR_CACHE = "TORCHINDUCTOR_CACHE_DIR"
 SHAPES = {"1 x 30 s": [3000], "8 x 10 s": [1000] * 8}
 
@@ -121,7 +124,7 @@ class Candidate:
         baseline_src: Path | None,
         same_process: bool,
         warm_compile_cache: bool = False,
-        memory: str = "as built",
+        memory: Memory = "as built",
     ) -> None:
         self.kind = kind
         if same_process:
@@ -191,7 +194,7 @@ class Runner:
         preset: str,
         threads: int,
         baseline_src: Path | None,
-        memory: str = "as built",
+        memory: Memory = "as built",
     ) -> None:
         torch.set_num_threads(threads)
         if memory == "keep" and not keep_freed_memory():
@@ -225,7 +228,7 @@ def serve(
     preset: str,
     threads: int,
     baseline_src: Path | None,
-    memory: str,
+    memory: Memory,
 ) -> None:  # type: ignore[no-untyped-def]
     """A worker process's loop: one :class:`Runner`, answering the parent's messages."""
     try:
@@ -286,7 +289,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep_freed_memory and args.trim_after_build:
         parser.error("--keep-freed-memory and --trim-after-build exclude each other")
-    memory = "keep" if args.keep_freed_memory else "trim" if args.trim_after_build else "as built"
+    memory: Memory = (
+        "keep" if args.keep_freed_memory else "trim" if args.trim_after_build else "as built"
+    )
     if args.compile and args.same_process:
         parser.error("--compile needs one process per candidate (the reference disables compiling)")
     torch.set_num_threads(args.threads)

@@ -119,20 +119,26 @@ def test_training_state_round_trips_what_whiten_adapted():
 
 
 BALANCER_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "regularizers" / "balancer.pt"
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["mean_high", "mean_low", "rms_low", "rms_high", "mixed", "within", "channels_axis1",
-     "float16"],
+BALANCER_CASES = (
+    "mean_high", "mean_low", "rms_low", "rms_high", "mixed", "within", "channels_axis1", "float16"
 )  # fmt: skip
+
+
+def _balancer_cases() -> dict[str, dict]:
+    return {c["name"]: c for c in torch.load(BALANCER_FIXTURE, weights_only=True)["cases"]}
+
+
+def test_every_balancer_fixture_case_is_tested():
+    assert set(_balancer_cases()) == set(BALANCER_CASES)
+
+
+@pytest.mark.parametrize("name", BALANCER_CASES)
 def test_balancer_gradient_matches_the_reference(name):
     """The gradient Balancer returns, against the reference's BalancerFunction
     (tools/make_regularizer_fixtures.py): limits on mean/stddev and rms broken either way,
     none broken (gradient unchanged), channels on axis 1 of a channels-last input, and float16
     input and gradient."""
-    cases = {c["name"]: c for c in torch.load(BALANCER_FIXTURE, weights_only=True)["cases"]}
-    case = cases[name]
+    case = _balancer_cases()[name]
     x = case["x"].clone().requires_grad_(True)
     y = _BalancerFunction.apply(x, tuple(case["limits"]), case["dim"])
     (ours,) = torch.autograd.grad(y, x, case["grad"])
@@ -141,5 +147,7 @@ def test_balancer_gradient_matches_the_reference(name):
         assert torch.equal(ours, case["grad"])
         return
     assert not torch.allclose(case["out"], case["grad"])  # the case does edit the gradient
-    tol = 1e-3 if ours.dtype == torch.float16 else 1e-5
+    # float32: the same sums in another order (measured 1e-7 to 1e-6 on gradients near 3);
+    # float16: within one unit in the last place.
+    tol = 1e-3 if ours.dtype == torch.float16 else 1e-6
     torch.testing.assert_close(ours, case["out"], rtol=tol, atol=tol)

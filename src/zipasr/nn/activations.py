@@ -78,8 +78,10 @@ class _SwooshFunction(torch.autograd.Function):
         # Zipformer-M's feed-forward sizes; in a whole training step within this host's noise.
         sig = z.sigmoid_()
         if x.is_cuda:
-            # Stochastic rounding to 256 levels keeps the quantised gradient unbiased.
-            levels = sig.sub_(_SLOPE).sub_(_DERIV_MIN).mul_(255.0 / _DERIV_RANGE)
+            # Stochastic rounding to 256 levels keeps the quantised gradient unbiased. The level
+            # is (deriv - _DERIV_MIN) / _DERIV_RANGE * 255 with deriv = sig - _SLOPE and
+            # _DERIV_MIN = -_SLOPE: the sigmoid itself, scaled.
+            levels = sig.mul_(255.0 / _DERIV_RANGE)
             levels.add_(torch.rand_like(levels)).floor_().clamp_(0, 255)
             ctx.save_for_backward(levels.to(torch.uint8))
         else:

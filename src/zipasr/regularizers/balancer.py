@@ -56,9 +56,10 @@ class _BalancerFunction(torch.autograd.Function):
         dims = [d for d in range(x.ndim) if d != ctx.dim]
         x = x.detach().float()
         n = x.numel() // x.shape[ctx.dim]
+        # The two full-size reductions; autograd sees only their (C,)-sized results.
+        sq = (x * x).mean(dim=dims, keepdim=True).requires_grad_(True)
+        mean = x.mean(dim=dims, keepdim=True).requires_grad_(True)
         with torch.enable_grad(), torch.autocast(x.device.type, enabled=False):
-            sq = (x * x).mean(dim=dims, keepdim=True).requires_grad_(True)
-            mean = x.mean(dim=dims, keepdim=True).requires_grad_(True)
             std = (sq - mean * mean).clamp(min=1e-20).sqrt()
             rms = sq.clamp(min=1e-20).sqrt()
             m = mean / std
